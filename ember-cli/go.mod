@@ -1,0 +1,3 @@
+module github.com/ember-infer/ember/ember-cli
+
+go 1.26.8
