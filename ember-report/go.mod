@@ -1,3 +1,3 @@
 module github.com/ember-infer/ember/ember-report
 
-go 1.26.8
+go 1.26
