@@ -1,0 +1,270 @@
+// Package device is the small interface the Qwen3 model is written against.
+//
+// A Device owns memory with a byte budget, moves bytes to and from the host and
+// other devices, and runs the dozen ops Qwen3 needs. Backends (the pure-Go CPU
+// reference in ember-core/cpu, CUDA in ember-cuda) implement it; the model, the
+// layer split, the chunked pipeline and the profiling are written once over it.
+//
+// Conventions every backend follows:
+//   - Activations are F32. Weights may be F32, F16 or BF16; a KV cache may be F32,
+//     F16 or BF16. Token ids and positions are I32.
+//   - Matrices are row-major; a weight w of shape [out, in] is applied as
+//     out = x · wᵀ, as Hugging Face stores nn.Linear weights.
+//   - Ops may run asynchronously in issue order on the device; Download and Sync
+//     wait for everything issued before them.
+//   - Every op adds its time to the stage last set with SetStage, except the
+//     transfers, which always count as memcpy_h2d, memcpy_d2h or p2p.
+package device
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DType is the element type of a tensor in device memory.
+type DType uint8
+
+// The element types devices store.
+const (
+	F32 DType = iota
+	F16
+	BF16
+	I32
+)
+
+// Size returns the bytes per element.
+func (d DType) Size() int {
+	switch d {
+	case F16, BF16:
+		return 2
+	default:
+		return 4
+	}
+}
+
+// String returns the safetensors-style name (F32, F16, BF16, I32).
+func (d DType) String() string {
+	switch d {
+	case F32:
+		return "F32"
+	case F16:
+		return "F16"
+	case BF16:
+		return "BF16"
+	case I32:
+		return "I32"
+	}
+	return fmt.Sprintf("DType(%d)", uint8(d))
+}
+
+// ParseDType maps F32/F16/BF16/I32 (any case; also float32/float16/bfloat16) to a DType.
+func ParseDType(s string) (DType, error) {
+	switch s {
+	case "F32", "f32", "float32":
+		return F32, nil
+	case "F16", "f16", "float16", "fp16":
+		return F16, nil
+	case "BF16", "bf16", "bfloat16":
+		return BF16, nil
+	case "I32", "i32", "int32":
+		return I32, nil
+	}
+	return 0, fmt.Errorf("unknown dtype %q, want F32, F16 or BF16", s)
+}
+
+// Tensor is a handle to memory on one device. Backends return their own types;
+// ops of a backend accept only that backend's tensors.
+type Tensor interface {
+	DType() DType
+	// Shape is the logical shape; the last dimension is contiguous.
+	Shape() []int
+	// Bytes is the memory the tensor holds against its device's budget.
+	Bytes() int64
+	// Device is the device the memory lives on.
+	Device() Device
+}
+
+// Elems returns the number of elements of shape.
+func Elems(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// Rows returns the product of all but the last dimension of t, and the last dimension.
+func Rows(t Tensor) (rows, cols int) {
+	s := t.Shape()
+	if len(s) == 0 {
+		return 1, 1
+	}
+	return Elems(s[:len(s)-1]), s[len(s)-1]
+}
+
+// Device is one compute device with its own memory: a GPU, or a logical CPU device.
+type Device interface {
+	// Name identifies the device in messages, e.g. "cpu:0" or "cuda:1".
+	Name() string
+	// MemInfo returns the device's budget and what is still free of it.
+	MemInfo() (total, free int64)
+
+	// Alloc reserves a zeroed tensor; it fails with *OutOfMemoryError when the
+	// budget cannot hold it.
+	Alloc(dt DType, shape ...int) (Tensor, error)
+	// LoadWeight places a read-only weight on the device from host bytes in dt's
+	// little-endian layout. The CPU backend keeps a view of data (the mmap), so
+	// data must outlive the tensor; other backends copy. It counts against the
+	// budget like Alloc.
+	LoadWeight(name string, dt DType, data []byte, shape ...int) (Tensor, error)
+	// Free returns t's memory to the budget. Freeing twice is a no-op. Freeing a
+	// view is a no-op.
+	Free(t Tensor)
+	// View returns rows [row, row+n) of t's first dimension as a tensor sharing
+	// t's memory (no budget is used). Chunks of a workspace sized for the
+	// largest chunk, and decode steps, run on views.
+	View(t Tensor, row, n int) (Tensor, error)
+
+	// Upload copies host values into t (F32 or I32 by t's dtype; src is []float32 or []int32).
+	Upload(dst Tensor, src any) error
+	// Download copies t into dst ([]float32 for F32/F16/BF16 tensors, []int32 for I32),
+	// waiting for all work issued before it.
+	Download(dst any, src Tensor) error
+	// CopyFrom copies src, which may live on another device, into dst (same dtype
+	// and element count), counted as p2p.
+	CopyFrom(dst, src Tensor) error
+	// Sync waits until all work issued on the device is done.
+	Sync() error
+
+	// SetStage names the stage that the following ops' time counts towards.
+	SetStage(s Stage)
+	// Timings returns the time spent per stage since the last ResetTimings.
+	Timings() Timings
+	// ResetTimings zeroes the stage timers.
+	ResetTimings()
+
+	Ops
+}
+
+// Ops are the compute ops the Qwen3 forward pass needs. Shapes use n for rows
+// (tokens of a chunk). Outputs may not alias inputs unless the op says so.
+type Ops interface {
+	// Embedding gathers rows: out[i] = table[ids[i]]. table [vocab, hidden] any
+	// float dtype, ids I32 [n], out F32 [n, hidden].
+	Embedding(out, table, ids Tensor) error
+	// RMSNorm: out[i] = x[i] / sqrt(mean(x[i]²) + eps) * w. x, out F32 [n, d]; w [d].
+	// out may alias x.
+	RMSNorm(out, x, w Tensor, eps float32) error
+	// HeadRMSNorm applies RMSNorm with weight w [headDim] to every headDim-wide
+	// slice of each row of x, in place (Qwen3's q_norm and k_norm).
+	HeadRMSNorm(x, w Tensor, headDim int, eps float32) error
+	// MatMul: out [n, o] = x [n, k] · wᵀ with w [o, k].
+	MatMul(out, x, w Tensor) error
+	// RoPE rotates each headDim-wide slice of each row of x in place, NeoX style
+	// (pairs (j, j+headDim/2)), row i at position pos[i] (I32 [n]), with
+	// frequencies theta^(-2j/headDim).
+	RoPE(x Tensor, headDim int, pos Tensor, theta float64) error
+	// KVAppend writes k and v (F32 [n, kvDim]) into rows start..start+n-1 of the
+	// caches kc and vc ([ctx, kvDim], F32/F16/BF16).
+	KVAppend(kc, vc, k, v Tensor, start int) error
+	// Attention is causal grouped-query attention of a chunk of n queries
+	// (q F32 [n, heads*headDim]) at positions start..start+n-1 over cache rows
+	// 0..start+n-1 of kc, vc ([ctx, kvHeads*headDim]); query head h reads kv head
+	// h/(heads/kvHeads); scores are scaled by 1/sqrt(headDim). out F32 [n, heads*headDim].
+	Attention(out, q, kc, vc Tensor, start, heads, kvHeads, headDim int) error
+	// SiLUMul: out = silu(gate) * up, elementwise. out may alias gate or up.
+	SiLUMul(out, gate, up Tensor) error
+	// Add: out = a + b, elementwise. out may alias a or b.
+	Add(out, a, b Tensor) error
+	// ArgMax writes, for each row of x (F32 [n, d]), the index of its largest
+	// value (first on ties; NaN never wins) into out (I32 [n]).
+	ArgMax(out, x Tensor) error
+	// TopK writes the k largest values of each row of x, descending (ties by lower
+	// index), into vals (F32 [n, k]) and their indices into idx (I32 [n, k]).
+	TopK(vals, idx, x Tensor, k int) error
+}
+
+// OutOfMemoryError is returned when a device's budget cannot hold an allocation.
+type OutOfMemoryError struct {
+	Device    string
+	Requested int64
+	Free      int64
+	Total     int64
+	What      string // what was being allocated, if known
+}
+
+func (e *OutOfMemoryError) Error() string {
+	what := ""
+	if e.What != "" {
+		what = " for " + e.What
+	}
+	return fmt.Sprintf("out of memory on %s: requested %d bytes%s but only %d of %d are free",
+		e.Device, e.Requested, what, e.Free, e.Total)
+}
+
+// Is makes errors.Is(err, ErrOutOfMemory) true for any *OutOfMemoryError.
+func (e *OutOfMemoryError) Is(target error) bool { return target == ErrOutOfMemory }
+
+// ErrOutOfMemory matches every *OutOfMemoryError with errors.Is.
+var ErrOutOfMemory = errors.New("out of memory")
+
+// ErrUnavailable is wrapped when a backend cannot be used on this machine (no
+// driver, no device). Sweeps retry runs that fail with it.
+var ErrUnavailable = errors.New("runtime unavailable")
+
+// Stage is one of the buckets that time is attributed to.
+type Stage uint8
+
+// The stages of DESIGN.md's report rows, in column order.
+const (
+	StageEmbedding Stage = iota
+	StageRMSNorm
+	StageAttention
+	StageFFN
+	StageP2P
+	StageMemcpyH2D
+	StageMemcpyD2H
+	StageSampling
+	StageLMHead
+	NumStages
+)
+
+var stageNames = [NumStages]string{"embedding", "rmsnorm", "attention", "ffn", "p2p", "memcpy_h2d", "memcpy_d2h", "sampling", "lm_head"}
+
+// String returns the stage's report name, e.g. "memcpy_h2d".
+func (s Stage) String() string {
+	if s < NumStages {
+		return stageNames[s]
+	}
+	return fmt.Sprintf("Stage(%d)", uint8(s))
+}
+
+// Timings holds time per stage.
+type Timings [NumStages]time.Duration
+
+// Add adds o into t.
+func (t *Timings) Add(o Timings) {
+	for i := range t {
+		t[i] += o[i]
+	}
+}
+
+// Total is the sum over all stages.
+func (t Timings) Total() time.Duration {
+	var d time.Duration
+	for _, v := range t {
+		d += v
+	}
+	return d
+}
+
+// Compute is embedding + rmsnorm + attention + ffn + lm_head (+ sampling is not compute).
+func (t Timings) Compute() time.Duration {
+	return t[StageEmbedding] + t[StageRMSNorm] + t[StageAttention] + t[StageFFN] + t[StageLMHead]
+}
+
+// Transfer is p2p + memcpy_h2d + memcpy_d2h.
+func (t Timings) Transfer() time.Duration {
+	return t[StageP2P] + t[StageMemcpyH2D] + t[StageMemcpyD2H]
+}
