@@ -1,0 +1,161 @@
+package cpu
+
+import (
+	"math"
+	"unsafe"
+
+	"github.com/x448/float16"
+)
+
+// littleEndian reports whether the host stores multi-byte values little end
+// first. LoadWeight can alias the mmap only then; on a big-endian host it
+// decodes a copy.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// f16Table maps every IEEE half bit pattern to its float32 value. A table
+// lookup is several times faster than decoding the bits in the matmul loop,
+// and 256 KiB is small next to any model.
+var f16Table = func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = float16.Frombits(uint16(i)).Float32()
+	}
+	return &t
+}()
+
+// bf16ToF32 widens a bfloat16 bit pattern; it is exact (bf16 is the top half of an f32).
+func bf16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// f32ToBF16 narrows f to bfloat16 with round to nearest, ties to even. A NaN
+// stays a quiet NaN of the same sign: plain rounding could carry its payload
+// into the exponent or truncate it to Inf.
+func f32ToBF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x0040
+	}
+	b += 0x7fff + (b>>16)&1
+	return uint16(b >> 16)
+}
+
+// f32ToF16 narrows f to IEEE half with round to nearest, ties to even; values
+// out of range become ±Inf and NaN stays NaN.
+func f32ToF16(f float32) uint16 { return float16.Fromfloat32(f).Bits() }
+
+// decode16 widens a row of F16 or BF16 bits into dst (len(dst) == len(src)).
+func decode16(dst []float32, src []uint16, bf bool) {
+	src = src[:len(dst)]
+	if bf {
+		for i, h := range src {
+			dst[i] = bf16ToF32(h)
+		}
+		return
+	}
+	t := f16Table
+	for i, h := range src {
+		dst[i] = t[h]
+	}
+}
+
+// encode16 narrows src into F16 or BF16 bits in dst (len(dst) == len(src)).
+func encode16(dst []uint16, src []float32, bf bool) {
+	src = src[:len(dst)]
+	if bf {
+		for i, v := range src {
+			dst[i] = f32ToBF16(v)
+		}
+		return
+	}
+	for i, v := range src {
+		dst[i] = f32ToF16(v)
+	}
+}
+
+// The dot products below share one summation order — four interleaved
+// accumulators over i ≡ 0..3 (mod 4), the tail into the first, then
+// (s0+s1)+(s2+s3) — so that a weight row decoded on the fly (decode, n = 1)
+// and the same row decoded into scratch first (prefill) give bitwise equal
+// results, and so does any split of the work across threads.
+
+// dotF32 returns Σ a[i]·b[i] over len(a).
+func dotF32(a, b []float32) float32 {
+	n := len(a)
+	b = b[:n]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < n; i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotBF16 returns Σ a[i]·bf16(b[i]) over len(a), in dotF32's order.
+func dotBF16(a []float32, b []uint16) float32 {
+	n := len(a)
+	b = b[:n]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += a[i] * bf16ToF32(b[i])
+		s1 += a[i+1] * bf16ToF32(b[i+1])
+		s2 += a[i+2] * bf16ToF32(b[i+2])
+		s3 += a[i+3] * bf16ToF32(b[i+3])
+	}
+	for ; i < n; i++ {
+		s0 += a[i] * bf16ToF32(b[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotF16 returns Σ a[i]·f16(b[i]) over len(a), in dotF32's order.
+func dotF16(a []float32, b []uint16) float32 {
+	n := len(a)
+	b = b[:n]
+	t := f16Table
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += a[i] * t[b[i]]
+		s1 += a[i+1] * t[b[i+1]]
+		s2 += a[i+2] * t[b[i+2]]
+		s3 += a[i+3] * t[b[i+3]]
+	}
+	for ; i < n; i++ {
+		s0 += a[i] * t[b[i]]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// axpy adds a·x into y over len(y).
+func axpy(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	for i, v := range x {
+		y[i] += a * v
+	}
+}
+
+// axpyBF16 adds a·bf16(x) into y over len(y).
+func axpyBF16(y []float32, a float32, x []uint16) {
+	x = x[:len(y)]
+	for i, h := range x {
+		y[i] += a * bf16ToF32(h)
+	}
+}
+
+// axpyF16 adds a·f16(x) into y over len(y).
+func axpyF16(y []float32, a float32, x []uint16) {
+	x = x[:len(y)]
+	t := f16Table
+	for i, h := range x {
+		y[i] += a * t[h]
+	}
+}

@@ -1,0 +1,112 @@
+package cpu
+
+import (
+	"math"
+	"time"
+
+	"github.com/ember-infer/ember/ember-core/device"
+)
+
+// weightF32 returns w's values as float32: w's own storage when it is F32,
+// else a widened copy in buf.
+func weightF32(w *tensor, buf *scratch) []float32 {
+	if w.dt == device.F32 {
+		return w.f32
+	}
+	f := buf.floats(w.elems())
+	decode16(f, w.u16, w.dt == device.BF16)
+	return f
+}
+
+// rmsNormRow writes x / sqrt(mean(x²) + eps) * w into out (which may be x).
+// The sum of squares is accumulated in float64 (Hugging Face reduces in
+// float32; float64 makes the result independent of the summation order and
+// within an ulp of exact), the scale is rounded to float32 once, and the
+// products are float32 in HF's order: (x · scale) · w.
+func rmsNormRow(out, x, w []float32, eps float32) {
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	scale := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	w = w[:len(x)]
+	out = out[:len(x)]
+	for i, v := range x {
+		out[i] = (v * scale) * w[i]
+	}
+}
+
+// RMSNorm computes out[i] = x[i] / sqrt(mean(x[i]²) + eps) * w for each row of
+// x (F32 [n, d]), with w [d] of any float dtype. out may alias x.
+func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
+	const op = "RMSNorm"
+	s := d.begin()
+	defer d.end(s, time.Now())
+	ot, err := d.operand(op, "out", out, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	wt, err := d.operand(op, "w", w, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	n, c := xt.rows, xt.cols
+	if ot.rows != n || ot.cols != c {
+		return d.errorf(op, "out is %v but x is %v; they must have the same rows and columns", ot, xt)
+	}
+	if wt.elems() != c {
+		return d.errorf(op, "w is %v but rows of x %v have %d values", wt, xt, c)
+	}
+	if partlyOverlaps(ot, xt) {
+		return d.errorf(op, "out %v partly overlaps x %v; it may only be x itself", ot, xt)
+	}
+	if overlaps(ot, wt) {
+		return d.errorf(op, "out %v may not alias w", ot)
+	}
+	W := weightF32(wt, &d.opBuf)
+	X, O := xt.f32, ot.f32
+	d.forRanges(n, c, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			rmsNormRow(O[i*c:i*c+c], X[i*c:i*c+c], W, eps)
+		}
+	})
+	return nil
+}
+
+// HeadRMSNorm applies RMSNorm with weight w [headDim] to every headDim-wide
+// slice of each row of x (F32), in place: Qwen3's q_norm and k_norm.
+func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error {
+	const op = "HeadRMSNorm"
+	s := d.begin()
+	defer d.end(s, time.Now())
+	xt, err := d.operand(op, "x", x, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	wt, err := d.operand(op, "w", w, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	if headDim <= 0 || xt.cols%headDim != 0 {
+		return d.errorf(op, "x is %v, whose rows do not split into heads of %d", xt, headDim)
+	}
+	if wt.elems() != headDim {
+		return d.errorf(op, "w is %v but headDim is %d", wt, headDim)
+	}
+	if overlaps(xt, wt) {
+		return d.errorf(op, "x %v may not alias w", xt)
+	}
+	W := weightF32(wt, &d.opBuf)
+	X := xt.f32
+	d.forRanges(xt.elems()/headDim, headDim, func(_, lo, hi int) {
+		for h := lo; h < hi; h++ {
+			v := X[h*headDim : h*headDim+headDim]
+			rmsNormRow(v, v, W, eps)
+		}
+	})
+	return nil
+}

@@ -1,0 +1,136 @@
+package cpu
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// pool runs the tasks of one op on a device's worker goroutines. Workers are
+// started on the first parallel op and live until the Device is garbage
+// collected (a cleanup closes quit); they reference only the pool, never the
+// Device, so that cleanup can run.
+//
+// Tasks are claimed dynamically from a shared counter, so which worker runs a
+// task varies from run to run. Results never depend on it: every op makes each
+// output element the work of exactly one task, computed in a fixed order.
+// That is what makes Threads=1 and Threads=N agree bitwise.
+type pool struct {
+	threads int
+	once    sync.Once
+	wake    []chan struct{} // one per helper worker (workers 1..threads-1)
+	quit    chan struct{}
+	done    sync.WaitGroup
+
+	// The current job, written by run before it wakes the helpers.
+	fn    func(worker, task int)
+	tasks int64
+	next  atomic.Int64
+}
+
+func newPool(threads int) *pool {
+	return &pool{threads: threads, quit: make(chan struct{})}
+}
+
+func (p *pool) start() {
+	p.wake = make([]chan struct{}, p.threads-1)
+	for i := range p.wake {
+		p.wake[i] = make(chan struct{}, 1)
+		go p.worker(i + 1)
+	}
+}
+
+func (p *pool) worker(w int) {
+	for {
+		select {
+		case <-p.wake[w-1]:
+			p.drain(w)
+			p.done.Done()
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+func (p *pool) drain(w int) {
+	for {
+		i := p.next.Add(1) - 1
+		if i >= p.tasks {
+			return
+		}
+		p.fn(w, int(i))
+	}
+}
+
+// run calls fn(worker, task) for every task in [0, tasks) and returns when all
+// are done. worker is in [0, threads) and no two concurrent calls share one, so
+// fn may use per-worker scratch. The caller's goroutine is worker 0. run must
+// not be called concurrently (the device's op lock sees to that).
+func (p *pool) run(tasks int, fn func(worker, task int)) {
+	workers := min(p.threads, tasks)
+	if workers <= 1 {
+		for i := range tasks {
+			fn(0, i)
+		}
+		return
+	}
+	p.once.Do(p.start)
+	p.fn, p.tasks = fn, int64(tasks)
+	p.next.Store(0)
+	p.done.Add(workers - 1)
+	for w := 1; w < workers; w++ {
+		p.wake[w-1] <- struct{}{}
+	}
+	p.drain(0)
+	p.done.Wait()
+	p.fn = nil
+}
+
+func (p *pool) close() { close(p.quit) }
+
+// scratch is one worker's reusable buffers; they only grow.
+type scratch struct {
+	f []float32
+	g []float32
+	i []int32
+}
+
+func (s *scratch) floats(n int) []float32 {
+	if cap(s.f) < n {
+		s.f = make([]float32, n)
+	}
+	return s.f[:n]
+}
+
+func (s *scratch) floats2(n int) []float32 {
+	if cap(s.g) < n {
+		s.g = make([]float32, n)
+	}
+	return s.g[:n]
+}
+
+func (s *scratch) ints(n int) []int32 {
+	if cap(s.i) < n {
+		s.i = make([]int32, n)
+	}
+	return s.i[:n]
+}
+
+// grainElems is about the least work (in elements touched) worth handing to
+// another goroutine; smaller ops run on the caller alone.
+const grainElems = 16 << 10
+
+// forRanges splits [0, total) into consecutive ranges of about grainElems/per
+// items each (per = elements of work per item) and calls fn on each range,
+// in parallel over the pool.
+func (d *Device) forRanges(total, per int, fn func(worker, lo, hi int)) {
+	if total <= 0 {
+		return
+	}
+	grain := max(1, grainElems/max(per, 1))
+	grain = max(1, min(grain, (total+d.threads-1)/d.threads))
+	tasks := (total + grain - 1) / grain
+	d.pool.run(tasks, func(worker, t int) {
+		lo := t * grain
+		fn(worker, lo, min(lo+grain, total))
+	})
+}

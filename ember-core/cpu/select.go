@@ -1,0 +1,140 @@
+package cpu
+
+import (
+	"time"
+
+	"github.com/ember-infer/ember/ember-core/device"
+)
+
+// ArgMax writes, for each row of x (F32 [n, d]), the index of its largest value
+// into out (I32 with n entries): the first one on ties; NaN never wins, and a
+// row that is all NaN (or empty) gets -1, as sampling.Argmax does.
+func (d *Device) ArgMax(out, x device.Tensor) error {
+	const op = "ArgMax"
+	s := d.begin()
+	defer d.end(s, time.Now())
+	ot, err := d.operand(op, "out", out, onlyI32, true)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	if ot.elems() != xt.rows {
+		return d.errorf(op, "out is %v but x %v has %d rows", ot, xt, xt.rows)
+	}
+	c, X, O := xt.cols, xt.f32, ot.i32
+	d.forRanges(xt.rows, c, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			best, bv := -1, float32(0)
+			for j, v := range X[i*c : i*c+c] {
+				if v == v && (best < 0 || v > bv) {
+					best, bv = j, v
+				}
+			}
+			O[i] = int32(best)
+		}
+	})
+	return nil
+}
+
+// TopK writes the k largest values of each row of x (F32 [n, d]) in
+// descending order into vals (F32 [n, k]) and their column indices into idx
+// (I32 [n, k]). Equal values rank by lower index; NaN ranks below every
+// number, -Inf included. 1 ≤ k ≤ d.
+func (d *Device) TopK(vals, idx, x device.Tensor, k int) error {
+	const op = "TopK"
+	s := d.begin()
+	defer d.end(s, time.Now())
+	vt, err := d.operand(op, "vals", vals, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	it, err := d.operand(op, "idx", idx, onlyI32, true)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	n, c := xt.rows, xt.cols
+	if k < 1 || k > c {
+		return d.errorf(op, "k = %d for x %v must be in 1…%d", k, xt, c)
+	}
+	if vt.rows != n || vt.cols != k || it.rows != n || it.cols != k {
+		return d.errorf(op, "vals is %v and idx is %v but top %d of x %v need [%d %d]", vt, it, k, xt, n, k)
+	}
+	if overlaps(vt, xt) || overlaps(it, xt) || overlaps(vt, it) {
+		return d.errorf(op, "vals %v may not alias x", vt)
+	}
+	X, V, I := xt.f32, vt.f32, it.i32
+	d.forRanges(n, c, func(worker, lo, hi int) {
+		h := d.scratch[worker].ints(k)
+		for i := lo; i < hi; i++ {
+			row := X[i*c : i*c+c]
+			topK(row, h)
+			for j, ix := range h {
+				I[i*k+j] = ix
+				V[i*k+j] = row[ix]
+			}
+		}
+	})
+	return nil
+}
+
+// above reports whether x[i] ranks strictly above x[j]: larger value first,
+// NaN last, lower index on ties.
+func above(x []float32, i, j int32) bool {
+	a, b := x[i], x[j]
+	an, bn := a != a, b != b
+	if an != bn {
+		return bn
+	}
+	if !an && a != b {
+		return a > b
+	}
+	return i < j
+}
+
+// topK fills h (len k ≤ len(x)) with the indices of the k best elements of x,
+// best first. It keeps the best seen so far in a heap whose root is the worst
+// of them, so an element costs one comparison unless it beats the root, then
+// heap-sorts the survivors.
+func topK(x []float32, h []int32) {
+	k := len(h)
+	down := func(r, size int) {
+		for {
+			c := 2*r + 1
+			if c >= size {
+				return
+			}
+			if c+1 < size && above(x, h[c], h[c+1]) {
+				c++ // the worse child
+			}
+			if !above(x, h[r], h[c]) {
+				return
+			}
+			h[r], h[c] = h[c], h[r]
+			r = c
+		}
+	}
+	for i := range k {
+		h[i] = int32(i)
+	}
+	for r := k/2 - 1; r >= 0; r-- {
+		down(r, k)
+	}
+	for i := k; i < len(x); i++ {
+		if above(x, int32(i), h[0]) {
+			h[0] = int32(i)
+			down(0, k)
+		}
+	}
+	// Pop the worst to the back until the heap is empty: best first.
+	for size := k - 1; size > 0; size-- {
+		h[0], h[size] = h[size], h[0]
+		down(0, size)
+	}
+}
