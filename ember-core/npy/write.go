@@ -1,0 +1,85 @@
+package npy
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// chunkElems is how many elements are encoded per write: 256 KiB at a time, so a
+// large dump never needs a second copy of itself in memory.
+const chunkElems = 64 << 10
+
+// WriteFloat32 writes data as a '<f4' array of the given shape to path. Omitting
+// shape writes one dimension of len(data); an explicitly empty shape
+// (shape = []int{}) writes a 0-d array of one value. The write is atomic: the file is
+// written under a temporary name in the same directory, synced, then renamed over
+// path, so a reader never sees half a file.
+func WriteFloat32(path string, data []float32, shape ...int) error {
+	return writeFile(path, data, shape)
+}
+
+// WriteInt32 writes data as an '<i4' array of the given shape (one dimension of
+// len(data) when shape is omitted) to path, atomically like WriteFloat32.
+func WriteInt32(path string, data []int32, shape ...int) error {
+	return writeFile(path, data, shape)
+}
+
+func writeFile[T element](path string, data []T, shape []int) (err error) {
+	if shape == nil {
+		shape = []int{len(data)}
+	}
+	if n, ok := count(shape); !ok || n != len(data) {
+		return newError(ErrShape, "npy: write %s: shape %s does not hold the %d values given", path, shapeString(shape), len(data))
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := encode(f, data, shape); err != nil {
+		return fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	// CreateTemp makes the file private; a dump is an ordinary file.
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("npy: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// encode writes the header and the data; shape must already match data.
+func encode[T element](w io.Writer, data []T, shape []int) error {
+	h, err := header(descr[T](), shape)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	buf := make([]byte, 4*min(len(data), chunkElems))
+	for len(data) > 0 {
+		n := min(len(data), chunkElems)
+		putAll(buf, data[:n])
+		if _, err := w.Write(buf[:4*n]); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
