@@ -1,0 +1,32 @@
+# Ember — build, test and fuzz the Go workspace.
+# The workspace root is not a module, so packages are named per module.
+PKGS := ./ember-core/... ./ember-cuda/... ./ember-report/... ./ember-cli/...
+BIN  := bin/ember
+FUZZTIME ?= 10s
+
+.PHONY: build test vet fuzz bench clean
+
+build:
+	go build -o $(BIN) ./ember-cli/cmd/ember
+
+# test is the command the README and CI run: vet, then every test with the race detector.
+test: vet
+	go test -race -count=1 $(PKGS)
+
+vet:
+	go vet $(PKGS)
+
+# fuzz runs each fuzz target for FUZZTIME (their seed corpora also run in `make test`).
+fuzz:
+	@set -e; for pkg in $$(go list $(PKGS)); do \
+		for f in $$(go test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench:
+	go test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin
