@@ -117,7 +117,7 @@ func (s *scratch) ints(n int) []int32 {
 
 // grainElems is about the least work (in elements touched) worth handing to
 // another goroutine; smaller ops run on the caller alone.
-const grainElems = 16 << 10
+var grainElems = 16 << 10 // a variable so that tests can make small ops fan out
 
 // forRanges splits [0, total) into consecutive ranges of about grainElems/per
 // items each (per = elements of work per item) and calls fn on each range,
