@@ -3,6 +3,7 @@ package cpu
 import (
 	"errors"
 	"math"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -347,4 +348,41 @@ func TestConcurrentDevices(t *testing.T) {
 	if ds[1].Timings()[device.StageP2P] == 0 || ds[0].Timings()[device.StageP2P] != 0 {
 		t.Errorf("p2p time: device 0 %v, device 1 %v; want it on device 1 only", ds[0].Timings()[device.StageP2P], ds[1].Timings()[device.StageP2P])
 	}
+}
+
+// TestWorkersExit checks that a device's worker goroutines end once the
+// device is unreachable, so tests and sweeps that make many devices do not
+// leak them.
+func TestWorkersExit(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		d := New(Options{Threads: 4})
+		x := upload(t, d, device.F32, make([]float32, 64*64), 64, 64)
+		out := mustAlloc(t, d, device.F32, 64, 64)
+		if err := d.MatMul(out, x, x); err != nil {
+			t.Fatal(err)
+		}
+		if n := runtime.NumGoroutine(); n < before+3 {
+			t.Fatalf("%d goroutines after a parallel MatMul, want at least %d", n, before+3)
+		}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		runtime.GC()
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines remain, want at most %d", runtime.NumGoroutine(), before)
+}
+
+func TestNilTensors(t *testing.T) {
+	d := New(Options{Name: "cpu:0"})
+	x := mustAlloc(t, d, device.F32, 2, 2)
+	var typedNil *tensor
+	wantErr(t, d.Add(x, x, nil), "Add on cpu:0", "b is nil")
+	wantErr(t, d.Add(x, typedNil, x), "Add on cpu:0", "a is a nil tensor")
+	wantErr(t, d.CopyFrom(x, typedNil), "CopyFrom on cpu:0")
+	d.Free(nil)
+	d.Free(typedNil)
 }

@@ -133,6 +133,9 @@ func (d *Device) operand(op, role string, t device.Tensor, want dtypes, write bo
 	if !ok {
 		return nil, d.errorf(op, "%s is a %T, not a CPU tensor", role, t)
 	}
+	if c == nil {
+		return nil, d.errorf(op, "%s is a nil tensor", role)
+	}
 	if c.dev != d {
 		return nil, d.errorf(op, "%s (%v) lives on %s; copy it here with CopyFrom first", role, c, c.dev.name)
 	}

@@ -100,7 +100,7 @@ func (d *Device) CopyFrom(dst, src device.Tensor) error {
 		return d.errorf(op, "src is nil")
 	}
 	c, ok := src.(*tensor)
-	if !ok {
+	if !ok || c == nil {
 		return d.errorf(op, "src is a %T, not a CPU tensor", src)
 	}
 	if c.dead() {
