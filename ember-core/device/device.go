@@ -77,9 +77,10 @@ func ParseDType(s string) (DType, error) {
 // ops of a backend accept only that backend's tensors.
 type Tensor interface {
 	DType() DType
-	// Shape is the logical shape; the last dimension is contiguous.
+	// Shape is the logical shape; the last dimension is contiguous. Callers
+	// must not modify the returned slice.
 	Shape() []int
-	// Bytes is the memory the tensor holds against its device's budget.
+	// Bytes is the memory the tensor holds against its device's budget (0 for a view).
 	Bytes() int64
 	// Device is the device the memory lives on.
 	Device() Device
@@ -107,7 +108,8 @@ func Rows(t Tensor) (rows, cols int) {
 type Device interface {
 	// Name identifies the device in messages, e.g. "cpu:0" or "cuda:1".
 	Name() string
-	// MemInfo returns the device's budget and what is still free of it.
+	// MemInfo returns the device's budget and what is still free of it. A
+	// device without a budget reports total = math.MaxInt64.
 	MemInfo() (total, free int64)
 
 	// Alloc reserves a zeroed tensor; it fails with *OutOfMemoryError when the
@@ -116,7 +118,7 @@ type Device interface {
 	// LoadWeight places a read-only weight on the device from host bytes in dt's
 	// little-endian layout. The CPU backend keeps a view of data (the mmap), so
 	// data must outlive the tensor; other backends copy. It counts against the
-	// budget like Alloc.
+	// budget like Alloc. Weights are read-only: ops refuse to write them.
 	LoadWeight(name string, dt DType, data []byte, shape ...int) (Tensor, error)
 	// Free returns t's memory to the budget. Freeing twice is a no-op. Freeing a
 	// view is a no-op.
@@ -126,13 +128,15 @@ type Device interface {
 	// largest chunk, and decode steps, run on views.
 	View(t Tensor, row, n int) (Tensor, error)
 
-	// Upload copies host values into t (F32 or I32 by t's dtype; src is []float32 or []int32).
+	// Upload copies host values into t: []float32 for F32, F16 and BF16 tensors
+	// (converted to t's dtype), []int32 for I32.
 	Upload(dst Tensor, src any) error
 	// Download copies t into dst ([]float32 for F32/F16/BF16 tensors, []int32 for I32),
 	// waiting for all work issued before it.
 	Download(dst any, src Tensor) error
 	// CopyFrom copies src, which may live on another device, into dst (same dtype
-	// and element count), counted as p2p.
+	// and element count), counted as p2p. The copy happens after all work issued
+	// earlier on both devices; asynchronous backends order it with events.
 	CopyFrom(dst, src Tensor) error
 	// Sync waits until all work issued on the device is done.
 	Sync() error
@@ -178,7 +182,7 @@ type Ops interface {
 	// Add: out = a + b, elementwise. out may alias a or b.
 	Add(out, a, b Tensor) error
 	// ArgMax writes, for each row of x (F32 [n, d]), the index of its largest
-	// value (first on ties; NaN never wins) into out (I32 [n]).
+	// value (first on ties; NaN never wins; -1 for a row of NaNs) into out (I32 [n]).
 	ArgMax(out, x Tensor) error
 	// TopK writes the k largest values of each row of x, descending (ties by lower
 	// index), into vals (F32 [n, k]) and their indices into idx (I32 [n, k]).

@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/ember-infer/ember/ember-core/config"
+	"github.com/ember-infer/ember/ember-core/cpu"
+	"github.com/ember-infer/ember/ember-core/device"
+	"github.com/ember-infer/ember/ember-core/qwen3"
+	"github.com/ember-infer/ember/ember-core/safetensors"
+	"github.com/ember-infer/ember/ember-core/synth"
+)
+
+// benchModel loads $EMBER_BENCH_MODEL (e.g. a synthetic Qwen3-0.6B written by
+// `ember synth --preset Qwen3-0.6B`), or else a tiny synthetic model.
+func benchModel(tb testing.TB) *qwen3.Model {
+	tb.Helper()
+	dir := os.Getenv("EMBER_BENCH_MODEL")
+	if dir == "" {
+		dir = filepath.Join(tb.TempDir(), "tiny")
+		if err := synth.Write(dir, synth.Tiny(), synth.Options{Seed: 1}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(filepath.Join(dir, "config.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	set, err := safetensors.OpenSnapshot(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { set.Close() })
+	m, err := qwen3.Load(cfg, qwen3.SetSource{Set: set}, []device.Device{cpu.New(cpu.Options{Name: "cpu:0"})}, []int{cfg.NumHiddenLayers})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(m.Close)
+	return m
+}
+
+// BenchmarkDecode reports decode tok/s and the effective weight bandwidth as a
+// fraction of the read bandwidth measured in the same process.
+func BenchmarkDecode(b *testing.B) {
+	m := benchModel(b)
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: b.N + 8, KVDType: device.BF16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Prefill([]int32{1, 2, 3, 4}); err != nil {
+		b.Fatal(err)
+	}
+	wb := WeightBytesPerToken(m)
+	b.SetBytes(wb)
+	b.ReportAllocs()
+	b.ResetTimer()
+	next := int32(5)
+	for range b.N {
+		if next, _, err = s.DecodeGreedy(next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	tokS := float64(b.N) / b.Elapsed().Seconds()
+	bw := ReadBandwidth(runtime.GOMAXPROCS(0), 256<<20)
+	b.ReportMetric(tokS, "tok/s")
+	b.ReportMetric(float64(wb)*tokS/bw, "bw-fraction")
+}
+
+// BenchmarkPrefill reports prefill tok/s for a 128-token prompt.
+func BenchmarkPrefill(b *testing.B) {
+	m := benchModel(b)
+	const n = 128
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: n, Chunk: n, KVDType: device.BF16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(i % m.Config.VocabSize)
+	}
+	b.ResetTimer()
+	for range b.N {
+		s.Reset()
+		if _, err := s.Prefill(ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+}
+
+func BenchmarkReadBandwidth(b *testing.B) {
+	for range b.N {
+		b.ReportMetric(ReadBandwidth(runtime.GOMAXPROCS(0), 256<<20)/1e9, "GB/s")
+	}
+}
+
+// TestWeightBytesPerToken: for the tiny model on one device, a decode step reads
+// every layer tensor, the final norm, the (tied) lm_head = embedding once, and
+// one embedding row, all bf16. Worked from the shapes (H=128, Q=KV·2=128,
+// KV=64, I=384, hd=32, vocab 1024, 6 layers):
+// layer = 2·128 (norms) + 128·128·2 (q, o) + 64·128·2 (k, v) + 2·32 + 3·384·128 = 229696 elements.
+func TestWeightBytesPerToken(t *testing.T) {
+	m := benchModel(t)
+	if os.Getenv("EMBER_BENCH_MODEL") != "" {
+		t.Skip("EMBER_BENCH_MODEL is set; the worked numbers are for the tiny model")
+	}
+	layer := int64(2*128 + 128*128*2 + 64*128*2 + 2*32 + 3*384*128)
+	want := 2 * (6*layer + 128 + 1024*128 + 128)
+	if got := WeightBytesPerToken(m); got != want {
+		t.Errorf("WeightBytesPerToken = %d, want %d", got, want)
+	}
+}
+
+func TestRunReportsConsistentFigures(t *testing.T) {
+	m := benchModel(t)
+	r, err := Run(m, Options{Threads: 1, PromptLen: 16, DecodeSteps: 4, KVDType: device.BF16, BandwidthBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PrefillTokS <= 0 || r.DecodeTokS <= 0 || r.ReadBandwidthGBs <= 0 || r.Threads != 1 {
+		t.Fatalf("result %+v", r)
+	}
+	if got := float64(r.WeightBytesPerToken) * r.DecodeTokS / 1e9 / r.ReadBandwidthGBs; got != r.DecodeBandwidthFraction {
+		t.Errorf("fraction %g, recomputed %g", r.DecodeBandwidthFraction, got)
+	}
+	if _, err := Run(m, Options{PromptLen: 0, DecodeSteps: 1}); err == nil {
+		t.Error("a zero-length prompt was accepted")
+	}
+}
