@@ -1,0 +1,80 @@
+// Command ember runs, plans and measures Qwen3 dense models on one or two GPUs.
+//
+//	ember plan --all-presets --gpus 2 --gpu-mem 12GiB
+//	ember inspect ~/hf/hub/models--Qwen--Qwen3-4B-Instruct-2507
+//	ember presets
+//
+// Each verb has --help with examples. Results go to stdout, notes and errors to
+// stderr; the exit status is non-zero on failure.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// commands lists the verbs. Each lives in its own file; add yours here.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		inspectCommand(),
+		planCommand(),
+		presetsCommand(),
+	}
+}
+
+// newApp builds the ember application writing results to stdout and notes to stderr.
+func newApp(stdout, stderr io.Writer) *cli.App {
+	cmds := commands()
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = usageError
+		}
+	}
+	return &cli.App{
+		Name:           "ember",
+		Usage:          "plan, run and measure Qwen3 dense models on one or two GPUs",
+		UsageText:      "ember <command> [flags] [args]\n\nember plan --all-presets --gpus 2 --gpu-mem 12GiB\nember inspect Qwen/Qwen3-8B",
+		Commands:       cmds,
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		HideVersion:    true,
+		OnUsageError:   usageError,
+		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return fmt.Errorf("unknown command %q (see ember --help)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+	}
+}
+
+// usageError turns a flag parsing error into one sentence pointing at --help.
+func usageError(c *cli.Context, err error, _ bool) error {
+	name := "ember"
+	if c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return fmt.Errorf("%s: %v (see %s --help)", name, err, name)
+}
+
+// run executes ember with args and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if err := newApp(stdout, stderr).Run(args); err != nil {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "ember") {
+			msg = "ember: " + msg
+		}
+		fmt.Fprintln(stderr, msg)
+		return 1
+	}
+	return 0
+}
