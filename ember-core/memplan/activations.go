@@ -14,7 +14,7 @@ type Buffer struct {
 	ElemBytes int     `json:"elem_bytes"`
 	Bytes     int64   `json:"bytes"`
 	// Doc says what the buffer holds and why it has that shape.
-	Doc string `json:"doc"`
+	Doc string `json:"-"`
 }
 
 // StepTokens returns how many positions of each sequence one prefill step processes:
