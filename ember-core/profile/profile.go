@@ -1,0 +1,160 @@
+// Package profile runs the stage-breakdown benchmark: a random prompt from a
+// fixed seed is prefilled and then decoded for a number of steps, several
+// iterations after warm-up, and every stage's time is kept per iteration for
+// prefill and per decode token.
+package profile
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ember-infer/ember/ember-core/device"
+	"github.com/ember-infer/ember/ember-core/qwen3"
+	"github.com/ember-infer/ember/ember-core/sampling"
+)
+
+// Options describe one profile run.
+type Options struct {
+	PromptLen   int
+	DecodeSteps int
+	ChunkLen    int // prefill chunk; 0 = whole prompt
+	Overlap     bool
+	Iters       int
+	Warmup      int
+	// Sampling decodes with host-side sampling (logits copied back every step);
+	// without it decode uses the on-device argmax.
+	Sampling bool
+	Seed     uint64
+	KVDType  device.DType
+}
+
+// Measurement is one phase of one iteration.
+type Measurement struct {
+	Wall   time.Duration
+	Stages device.Timings
+}
+
+// Result holds every measured iteration: prefill, and decode divided by the
+// number of decode steps (per token).
+type Result struct {
+	Prefill        []Measurement
+	DecodePerToken []Measurement
+}
+
+// Validate checks the options.
+func (o Options) Validate() error {
+	switch {
+	case o.PromptLen < 1:
+		return fmt.Errorf("--prompt-len %d: want at least 1", o.PromptLen)
+	case o.DecodeSteps < 1:
+		return fmt.Errorf("--decode-steps %d: want at least 1", o.DecodeSteps)
+	case o.ChunkLen < 0:
+		return fmt.Errorf("--chunk-len %d: want 0 (whole prompt) or more", o.ChunkLen)
+	case o.Iters < 1:
+		return fmt.Errorf("--iters %d: want at least 1", o.Iters)
+	case o.Warmup < 0:
+		return fmt.Errorf("--warmup %d: want 0 or more", o.Warmup)
+	}
+	return nil
+}
+
+// Prompt returns the profile's prompt: n ids drawn uniformly from the vocabulary
+// with a PCG seeded by seed, so every run of the same options sees the same tokens.
+func Prompt(n, vocab int, seed uint64) []int32 {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(rng.IntN(vocab))
+	}
+	return ids
+}
+
+// Run opens one session on m (sized for prompt + decode) and measures Warmup +
+// Iters iterations, keeping the last Iters. Allocation failures come back as the
+// device's *device.OutOfMemoryError.
+func Run(m *qwen3.Model, o Options) (Result, error) {
+	if err := o.Validate(); err != nil {
+		return Result{}, err
+	}
+	ctx := o.PromptLen + o.DecodeSteps
+	if ctx > m.Config.MaxPositionEmbeddings {
+		return Result{}, fmt.Errorf("prompt %d + decode %d positions exceed the model's max_position_embeddings %d", o.PromptLen, o.DecodeSteps, m.Config.MaxPositionEmbeddings)
+	}
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: ctx, Chunk: o.ChunkLen, Overlap: o.Overlap, KVDType: o.KVDType})
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.Close()
+	vocab := m.Config.VocabSize
+	prompt := Prompt(o.PromptLen, vocab, o.Seed)
+	params := sampling.Greedy()
+	if o.Sampling {
+		params = sampling.Params{Temperature: 0.6, TopK: 20, TopP: 0.95, Seed: o.Seed}
+	}
+	smp, err := sampling.New(params, vocab)
+	if err != nil {
+		return Result{}, err
+	}
+	history := make([]int32, 0, ctx)
+	var r Result
+	for it := range o.Warmup + o.Iters {
+		s.Reset()
+		smp.Reset(o.Seed)
+		pst, err := s.Prefill(prompt)
+		if err != nil {
+			return Result{}, err
+		}
+		history = append(history[:0], prompt...)
+		var dec Measurement
+		next := sampling.Argmax(s.Logits())
+		for range o.DecodeSteps {
+			history = append(history, next)
+			var st qwen3.Stats
+			if o.Sampling {
+				if st, err = s.Decode(next); err == nil {
+					t0 := time.Now()
+					next = smp.Sample(s.Logits(), history)
+					d := time.Since(t0)
+					st.Wall += d
+					st.Stages[device.StageSampling] += d
+				}
+			} else {
+				next, st, err = s.DecodeGreedy(next)
+			}
+			if err != nil {
+				return Result{}, err
+			}
+			dec.Wall += st.Wall
+			dec.Stages.Add(st.Stages)
+		}
+		if it < o.Warmup {
+			continue
+		}
+		r.Prefill = append(r.Prefill, Measurement{Wall: pst.Wall, Stages: pst.Stages})
+		r.DecodePerToken = append(r.DecodePerToken, dec.div(o.DecodeSteps))
+	}
+	return r, nil
+}
+
+func (m Measurement) div(n int) Measurement {
+	out := Measurement{Wall: m.Wall / time.Duration(n)}
+	for i, v := range m.Stages {
+		out.Stages[i] = v / time.Duration(n)
+	}
+	return out
+}
+
+// Mean averages measurements (the raw-row CSV reports the mean; the samples
+// keep every iteration for medians and confidence intervals).
+func Mean(ms []Measurement) Measurement {
+	var sum Measurement
+	for _, m := range ms {
+		sum.Wall += m.Wall
+		sum.Stages.Add(m.Stages)
+	}
+	if len(ms) == 0 {
+		return sum
+	}
+	return sum.div(len(ms))
+}
