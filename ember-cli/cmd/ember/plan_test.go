@@ -2,10 +2,54 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
+
+var updateMemoryDoc = flag.Bool("update-memory-doc", false, "rewrite the generated tables of docs/memory.md")
+
+// docBlock matches a generated block of docs/memory.md: a comment naming the ember
+// command, then a fenced block holding "$ ember …" and its stdout.
+var docBlock = regexp.MustCompile("(?s)<!-- ember ([^\n]*?) -->\n```\n.*?```\n")
+
+// TestMemoryDoc checks that every generated table of docs/memory.md is what its
+// command prints now (with -update-memory-doc, rewrites them).
+func TestMemoryDoc(t *testing.T) {
+	path, err := filepath.Abs(filepath.Join("..", "..", "..", "docs", "memory.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isolate(t)
+	blocks := 0
+	got := docBlock.ReplaceAllStringFunc(string(doc), func(block string) string {
+		blocks++
+		args := strings.Fields(docBlock.FindStringSubmatch(block)[1])
+		out, _ := mustEmber(t, args...)
+		return fmt.Sprintf("<!-- ember %s -->\n```\n$ ember %s\n%s```\n", strings.Join(args, " "), strings.Join(args, " "), out)
+	})
+	if blocks == 0 {
+		t.Fatal("no generated blocks in docs/memory.md")
+	}
+	if got == string(doc) {
+		return
+	}
+	if *updateMemoryDoc {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("docs/memory.md is stale; regenerate with: go test ./ember-cli/cmd/ember -run TestMemoryDoc -update-memory-doc")
+}
 
 // planJSON mirrors the documented fields of ember plan --json (docs/memory.md).
 type planJSON struct {
@@ -81,11 +125,15 @@ func TestPlanAllPresetsJSON(t *testing.T) {
 		{"Qwen3-8B", "15.26", 16381470720, 288, 576, true},
 		{"Qwen3-14B", "27.51", 29536614400, 320, 640, false},
 	}
-	if len(p.Models) < len(want) {
-		t.Fatalf("%d models", len(p.Models))
+	rows := map[string]modelJSON{}
+	for _, m := range p.Models {
+		rows[m.Model] = m
 	}
 	for i, w := range want {
-		m := p.Models[i]
+		m, ok := rows[w.model]
+		if !ok {
+			t.Fatalf("no row for %s", w.model)
+		}
 		if m.Model != w.model || m.WeightsDiskBytes != w.disk || m.KVMiB2048 != w.kv2 || m.KVMiB4096 != w.kv4 ||
 			m.Fits != w.fits || !m.AutoSplit || m.Source != "preset" {
 			t.Errorf("row %d: %+v, want %+v", i, m, w)
@@ -109,13 +157,13 @@ func TestPlanAllPresetsJSON(t *testing.T) {
 	// TestQwen3_4BFits18Plus18): weights 18×201861632 + 777912320 = 4411421696 on
 	// GPU0, + 5120 (final norm) on GPU1 with its lm_head copy; KV 18×4096×8×128×2×2 =
 	// 301989888 each.
-	b4 := p.Models[2]
+	b4 := rows["Qwen3-4B-Instruct-2507"]
 	if fmt.Sprint(b4.Split) != "[18 18]" || !b4.Fits || b4.Devices[0].Weights != 4411421696 ||
 		b4.Devices[1].Weights != 4411426816 || b4.Devices[0].KV != 301989888 {
 		t.Errorf("4B: split %v fits %v devices %+v", b4.Split, b4.Fits, b4.Devices)
 	}
 	// 14B: shortfall reported on each device of the most balanced split.
-	b14 := p.Models[4]
+	b14 := rows["Qwen3-14B"]
 	for i, d := range b14.Devices {
 		if d.Fits || d.Shortfall <= 0 {
 			t.Errorf("14B device %d: %+v", i, d)

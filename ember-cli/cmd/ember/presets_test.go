@@ -22,8 +22,15 @@ func TestPresetsTableAndJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) < 5 || rows[4]["name"] != "Qwen3-14B" || rows[4]["kv_mib_4096"] != 640.0 || rows[2]["stores_lm_head"] != false {
-		t.Errorf("rows %v", rows)
+	byName := map[string]map[string]any{}
+	for _, r := range rows {
+		byName[r["name"].(string)] = r
+	}
+	if r := byName["Qwen3-14B"]; r == nil || r["kv_mib_4096"] != 640.0 || r["layers"] != 40.0 || r["tied"] != false {
+		t.Errorf("14B row %v", r)
+	}
+	if r := byName["Qwen3-4B-Instruct-2507"]; r == nil || r["stores_lm_head"] != false || r["tied"] != true || r["max_position_embeddings"] != 262144.0 {
+		t.Errorf("4B row %v", r)
 	}
 	if !strings.Contains(out, `"weights_disk_gib": 1.40`) {
 		t.Errorf("weights_disk_gib not printed with 2 decimals:\n%s", out)
