@@ -27,10 +27,15 @@ import (
 // Environment variables that locate the Hugging Face cache, in priority order, and
 // the one that names the CLI's default model.
 const (
-	EnvHubCache       = "HUGGINGFACE_HUB_CACHE"
-	EnvHubCacheNew    = "HF_HUB_CACHE"
-	EnvHFHome         = "HF_HOME"
-	EnvModelPath      = "MODEL_PATH"
+	// EnvHubCache names the hub cache directory itself; looked at first.
+	EnvHubCache = "HUGGINGFACE_HUB_CACHE"
+	// EnvHubCacheNew is huggingface_hub's newer name for the same; looked at second.
+	EnvHubCacheNew = "HF_HUB_CACHE"
+	// EnvHFHome names the Hugging Face home; its hub/ subdirectory is looked at third.
+	EnvHFHome = "HF_HOME"
+	// EnvModelPath is the CLI's default for --model.
+	EnvModelPath = "MODEL_PATH"
+
 	defaultCacheUnder = ".cache/huggingface/hub"
 )
 
@@ -70,9 +75,12 @@ type Kind string
 
 // The forms a model argument can take.
 const (
-	KindSnapshotDir Kind = "snapshot dir" // a directory holding config.json and *.safetensors
-	KindCacheDir    Kind = "cache dir"    // a models--Org--Name cache directory given as a path
-	KindCachedID    Kind = "cached id"    // an Org/Name id found under a cache root
+	// KindSnapshotDir is a directory holding config.json and *.safetensors.
+	KindSnapshotDir Kind = "snapshot dir"
+	// KindCacheDir is a models--Org--Name cache directory given as a path.
+	KindCacheDir Kind = "cache dir"
+	// KindCachedID is an Org/Name id found under a cache root.
+	KindCachedID Kind = "cached id"
 )
 
 // Resolved is where a model argument led.

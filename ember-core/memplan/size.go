@@ -9,8 +9,11 @@ import (
 
 // Byte units.
 const (
+	// KiB is 1024 bytes.
 	KiB int64 = 1 << 10
+	// MiB is 1024 KiB.
 	MiB int64 = 1 << 20
+	// GiB is 1024 MiB.
 	GiB int64 = 1 << 30
 )
 

@@ -10,25 +10,39 @@ import (
 
 // Tensor names outside the decoder layers, as Qwen3ForCausalLM checkpoints spell them.
 const (
-	EmbedTokens = "model.embed_tokens.weight" // [vocab, hidden]
-	FinalNorm   = "model.norm.weight"         // [hidden]
-	LMHead      = "lm_head.weight"            // [vocab, hidden]; absent when tied (usually)
+	// EmbedTokens is the token embedding, [vocab, hidden].
+	EmbedTokens = "model.embed_tokens.weight"
+	// FinalNorm is the RMSNorm weight after the last layer, [hidden].
+	FinalNorm = "model.norm.weight"
+	// LMHead is the output projection, [vocab, hidden]; usually absent when tied.
+	LMHead = "lm_head.weight"
 )
 
 // Suffixes of the per-layer tensors; LayerName joins one to a layer index. Linear
 // weights are stored [out, in].
 const (
-	InputLayerNorm         = "input_layernorm.weight"          // [hidden]
-	QProj                  = "self_attn.q_proj.weight"         // [heads*head_dim, hidden]
-	KProj                  = "self_attn.k_proj.weight"         // [kv_heads*head_dim, hidden]
-	VProj                  = "self_attn.v_proj.weight"         // [kv_heads*head_dim, hidden]
-	OProj                  = "self_attn.o_proj.weight"         // [hidden, heads*head_dim]
-	QNorm                  = "self_attn.q_norm.weight"         // [head_dim]
-	KNorm                  = "self_attn.k_norm.weight"         // [head_dim]
-	PostAttentionLayerNorm = "post_attention_layernorm.weight" // [hidden]
-	GateProj               = "mlp.gate_proj.weight"            // [intermediate, hidden]
-	UpProj                 = "mlp.up_proj.weight"              // [intermediate, hidden]
-	DownProj               = "mlp.down_proj.weight"            // [hidden, intermediate]
+	// InputLayerNorm is the RMSNorm weight before attention, [hidden].
+	InputLayerNorm = "input_layernorm.weight"
+	// QProj is the query projection, [heads*head_dim, hidden].
+	QProj = "self_attn.q_proj.weight"
+	// KProj is the key projection, [kv_heads*head_dim, hidden].
+	KProj = "self_attn.k_proj.weight"
+	// VProj is the value projection, [kv_heads*head_dim, hidden].
+	VProj = "self_attn.v_proj.weight"
+	// OProj is the attention output projection, [hidden, heads*head_dim].
+	OProj = "self_attn.o_proj.weight"
+	// QNorm is the per-head RMSNorm weight applied to queries, [head_dim].
+	QNorm = "self_attn.q_norm.weight"
+	// KNorm is the per-head RMSNorm weight applied to keys, [head_dim].
+	KNorm = "self_attn.k_norm.weight"
+	// PostAttentionLayerNorm is the RMSNorm weight before the MLP, [hidden].
+	PostAttentionLayerNorm = "post_attention_layernorm.weight"
+	// GateProj is the MLP gate projection, [intermediate, hidden].
+	GateProj = "mlp.gate_proj.weight"
+	// UpProj is the MLP up projection, [intermediate, hidden].
+	UpProj = "mlp.up_proj.weight"
+	// DownProj is the MLP down projection, [hidden, intermediate].
+	DownProj = "mlp.down_proj.weight"
 )
 
 // LayerSuffixes lists the per-layer tensor suffixes in the order Expected emits them.

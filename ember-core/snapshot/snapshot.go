@@ -20,7 +20,9 @@ import (
 
 // File names inside a snapshot directory.
 const (
-	ConfigFile           = "config.json"
+	// ConfigFile is the model's config.json, required.
+	ConfigFile = "config.json"
+	// GenerationConfigFile holds the sampling defaults, optional.
 	GenerationConfigFile = "generation_config.json"
 )
 
