@@ -96,7 +96,7 @@ func inspectAction(c *cli.Context) error {
 			Devices: s.devices, OverheadBytes: s.overhead, WorkspaceBytes: memplan.CUBLASWorkspace,
 			Models: []planModelRow{row}},
 	}
-	dtypes := fmt.Sprintf("%s×%d (preset)", strings.ToUpper(cfg.TorchDType), m.NumTensors)
+	dtypes := fmt.Sprintf("%s×%d (preset)", safetensorsDType(cfg.TorchDType), m.NumTensors)
 	if l.snap != nil {
 		doc.Revision, doc.Via = l.resolved.Revision, l.resolved.Via
 		doc.DTypes = map[string]int{}
@@ -160,4 +160,17 @@ func lmHeadFact(m *memplan.Model, gpus int) string {
 		return "tied, not stored; the last GPU holds a copy of the embedding"
 	}
 	return "tied, not stored; shares the embedding"
+}
+
+// safetensorsDType spells a config.json torch_dtype the way safetensors headers do.
+func safetensorsDType(torch string) string {
+	switch strings.ToLower(torch) {
+	case "bfloat16":
+		return "BF16"
+	case "float16":
+		return "F16"
+	case "float32":
+		return "F32"
+	}
+	return strings.ToUpper(torch)
 }

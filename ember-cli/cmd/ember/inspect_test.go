@@ -214,3 +214,18 @@ func TestInspectSmallSnapshot(t *testing.T) {
 		t.Errorf("exit %d stderr %q", code, errs)
 	}
 }
+
+// TestInspectPreset: with no snapshot, inspect shows the preset and says so.
+func TestInspectPreset(t *testing.T) {
+	isolate(t)
+	out, errs := mustEmber(t, "inspect", "Qwen/Qwen3-8B")
+	// 1 embedding + 36 × 11 + final norm + lm_head = 399 tensors.
+	for _, want := range []string{"snapshot  none: built-in preset", "tensors   399, BF16×399 (preset)", "untied", "15.26 GiB"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errs, "using the built-in preset Qwen3-8B") {
+		t.Errorf("stderr %q", errs)
+	}
+}

@@ -62,7 +62,7 @@ docs/memory.md has every formula and the JSON fields.`,
 // planFlags are the flags plan and inspect share.
 func planFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "gpus", Usage: "number of GPUs, numbered from 0 (default: 1, or as many as --devices, --gpu-mem or --split list)"},
+		&cli.IntFlag{Name: "gpus", Usage: "number of GPUs, numbered from 0", DefaultText: "1, or as many as --devices, --gpu-mem or --split list"},
 		&cli.StringFlag{Name: "devices", Usage: "GPU ids in pipeline order, e.g. 0,1"},
 		&cli.StringFlag{Name: "gpu-mem", Value: planDefaultGPUMem, Usage: "memory per GPU, one size for all or one per GPU (12GiB,10GiB); units KiB MiB GiB KB MB GB or bytes"},
 		&cli.IntFlag{Name: "ctx", Value: planDefaultCtx, Usage: "context length the KV cache and attention scores are sized for"},
