@@ -27,6 +27,12 @@ func commands() []*cli.Command {
 		inspectCommand(),
 		planCommand(),
 		presetsCommand(),
+		runCommand(),
+		checkCommand(),
+		tokenizeCommand(),
+		detokenizeCommand(),
+		synthCommand(),
+		benchCommand(),
 	}
 }
 
@@ -68,7 +74,14 @@ func usageError(c *cli.Context, err error, _ bool) error {
 
 // run executes ember with args and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	if err := newApp(stdout, stderr).Run(args); err != nil {
+	return runIO(args, os.Stdin, stdout, stderr)
+}
+
+// runIO is run with stdin given too.
+func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	app.Reader = stdin
+	if err := app.Run(args); err != nil {
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "ember") {
 			msg = "ember: " + msg

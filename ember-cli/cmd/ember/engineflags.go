@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ember-infer/ember/ember-core/device"
+	"github.com/ember-infer/ember/ember-core/engine"
+	"github.com/ember-infer/ember/ember-core/memplan"
+)
+
+// engineFlags are the flags of every verb that loads a model to run it.
+func engineFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{"MODEL_PATH"}, Usage: "snapshot dir, HF cache dir or Org/Name id"},
+		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "cpu or auto (CUDA when available, else CPU)"},
+		&cli.StringFlag{Name: "devices", Usage: "device list, e.g. cpu:0,cpu:1 or 0,1 (default: one device)"},
+		&cli.StringFlag{Name: "device-mem", Usage: "memory budget per device, e.g. 2GiB or 2GiB,1GiB (CPU default: unlimited)"},
+		&cli.StringFlag{Name: "split", Usage: "layers per device, e.g. 14,14 (default: even)"},
+		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device (default: all cores)"},
+		&cli.IntFlag{Name: "ctx", Value: 4096, Usage: "context length the KV cache holds (capped at max_position_embeddings)"},
+		&cli.IntFlag{Name: "chunk", Value: 512, Usage: "prefill chunk in tokens; 0 = whole prompt at once"},
+		&cli.BoolFlag{Name: "overlap", Usage: "overlap device 0's next chunk with device 1's current one"},
+		&cli.StringFlag{Name: "kv-dtype", Value: "bf16", Usage: "KV cache type: f32, f16 or bf16"},
+	}
+}
+
+// openEngine opens the model the engine flags name; notes go to stderr.
+func openEngine(c *cli.Context, needTokenizer bool) (*engine.Engine, error) {
+	split, err := engine.ParseSplit(c.String("split"))
+	if err != nil {
+		return nil, err
+	}
+	var mem []int64
+	if s := c.String("device-mem"); s != "" {
+		for _, part := range strings.Split(s, ",") {
+			n, err := memplan.ParseSize(strings.TrimSpace(part))
+			if err != nil {
+				return nil, fmt.Errorf("--device-mem %q: %v", s, err)
+			}
+			mem = append(mem, n)
+		}
+	}
+	return engine.Open(engine.Options{
+		Model:         c.String("model"),
+		Backend:       c.String("backend"),
+		Devices:       c.String("devices"),
+		DeviceMem:     mem,
+		Split:         split,
+		Threads:       c.Int("threads"),
+		NeedTokenizer: needTokenizer,
+		Warn:          func(s string) { fmt.Fprintln(c.App.ErrWriter, "ember:", s) },
+	})
+}
+
+// sessionCtx caps --ctx at the model's max_position_embeddings.
+func sessionCtx(c *cli.Context, e *engine.Engine) int {
+	return min(c.Int("ctx"), e.Snapshot.Config.MaxPositionEmbeddings)
+}
+
+func kvDType(c *cli.Context) (device.DType, error) {
+	dt, err := device.ParseDType(c.String("kv-dtype"))
+	if err != nil || dt == device.I32 {
+		return 0, fmt.Errorf("--kv-dtype %q: want f32, f16 or bf16", c.String("kv-dtype"))
+	}
+	return dt, nil
+}

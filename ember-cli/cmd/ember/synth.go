@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ember-infer/ember/ember-core/config"
+	"github.com/ember-infer/ember/ember-core/memplan"
+	"github.com/ember-infer/ember/ember-core/safetensors"
+	"github.com/ember-infer/ember/ember-core/synth"
+)
+
+func synthCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "synth",
+		Usage: "write a synthetic model: real shapes, deterministic random weights, its own tokenizer",
+		UsageText: `ember synth --preset Qwen3-0.6B --out /tmp/q06 --seed 1
+   ember synth --preset tiny --out testdata/models/tiny-qwen3`,
+		Description: `Writes config.json, generation_config.json, tokenizer.json (a byte-level BPE
+trained on a built-in corpus) and model.safetensors. The same preset and seed
+always give the same bytes. Presets: tiny and those of 'ember presets'.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "preset", Required: true, Usage: "tiny or a preset name (see ember presets)"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "weight seed"},
+			&cli.StringFlag{Name: "dtype", Value: "bf16", Usage: "weight type: bf16, f16 or f32"},
+			&cli.IntFlag{Name: "layers", Usage: "override the number of layers (a shallow model with real layer shapes)"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, storesLMHead, err := presetConfig(c.String("preset"))
+			if err != nil {
+				return err
+			}
+			if n := c.Int("layers"); n > 0 {
+				cfg.NumHiddenLayers = n
+			}
+			dt := safetensors.DType(strings.ToUpper(c.String("dtype")))
+			if dt != safetensors.BF16 && dt != safetensors.F16 && dt != safetensors.F32 {
+				return fmt.Errorf("--dtype %q: want bf16, f16 or f32", c.String("dtype"))
+			}
+			out := c.String("out")
+			fmt.Fprintf(c.App.ErrWriter, "ember: writing %s (%d layers, hidden %d, %s) to %s\n", c.String("preset"), cfg.NumHiddenLayers, cfg.HiddenSize, dt, out)
+			return synth.Write(out, cfg, synth.Options{Seed: c.Uint64("seed"), DType: dt, LMHeadStored: storesLMHead})
+		},
+	}
+}
+
+// presetConfig returns the config of a synth preset: tiny, or a planner preset.
+func presetConfig(name string) (*config.Config, bool, error) {
+	if strings.EqualFold(name, "tiny") {
+		return synth.Tiny(), false, nil
+	}
+	p, ok := memplan.LookupPreset(name)
+	if !ok {
+		return nil, false, fmt.Errorf("--preset %q is not a preset (have tiny, %s)", name, strings.Join(memplan.PresetNames(), ", "))
+	}
+	return &p.Config, p.StoresLMHead, nil
+}
