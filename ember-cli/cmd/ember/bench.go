@@ -14,8 +14,11 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
 		Usage: "measure prefill and decode speed against the machine's memory bandwidth",
-		UsageText: `ember synth --preset Qwen3-0.6B --out /tmp/q06 && ember bench --backend cpu -m /tmp/q06
-   ember bench --backend cpu -m /tmp/q06 --threads 2 --json`,
+		UsageText: `ember bench -m MODEL [flags]
+
+Examples:
+  ember synth --preset Qwen3-0.6B --out /tmp/q06 && ember bench --backend cpu -m /tmp/q06
+  ember bench --backend cpu -m /tmp/q06 --threads 2 --json`,
 		Description: `Prefills --prompt-len tokens, decodes --decode-steps tokens greedily, then
 measures the machine's memory read bandwidth with the same thread count in the
 same run. Decode's effective weight bandwidth (weight bytes read per token ×

@@ -27,8 +27,11 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "compute logits and hidden states at every prompt position, for comparison with a reference",
-		UsageText: `ember check -m testdata/models/tiny-qwen3 -p "Hello" --dump out/
-   ember check -m M --tokens 9707,11,847 --layers 0,14,28 --dump out/ --greedy 8`,
+		UsageText: `ember check -m MODEL (-p TEXT | --tokens IDS) [flags]
+
+Examples:
+  ember check -m testdata/models/tiny-qwen3 -p "Hello" --dump out/
+  ember check -m MODEL --tokens 9707,11,847 --layers 0,14,28 --dump out/ --greedy 8`,
 		Description: `Runs the prompt through the model once and reports the top tokens at the last
 position. --dump DIR writes logits.npy (float32 [n_positions, vocab]: the logits
 at every prompt position), hidden_<i>.npy (float32 [n_positions, hidden]) for each

@@ -20,9 +20,12 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "run",
 		Usage: "generate text from a prompt (or chat interactively)",
-		UsageText: `ember run -m testdata/models/tiny-qwen3 -p "Hello, my name is" -n 32 --temp 0
-   ember run -m /path/to/Qwen3-0.6B --chat -p "Explain KV caches" --devices cpu:0,cpu:1 --split 14,14
-   ember run -m Qwen/Qwen3-0.6B -i`,
+		UsageText: `ember run -m MODEL -p TEXT [flags]
+
+Examples:
+  ember run -m testdata/models/tiny-qwen3 -p "Hello, my name is" -n 32 --temp 0
+  ember run -m /path/to/Qwen3-0.6B --chat -p "Explain KV caches" --devices cpu:0,cpu:1 --split 14,14
+  ember run -m Qwen/Qwen3-0.6B -i`,
 		Description: `Tokens stream to stdout as they are generated; timing goes to stderr.
 Sampling defaults come from the model's generation_config.json; flags override
 them, and --temp 0 is greedy. --chat wraps the prompt in the Qwen3 chat template;

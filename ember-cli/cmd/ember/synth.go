@@ -16,8 +16,11 @@ func synthCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "synth",
 		Usage: "write a synthetic model: real shapes, deterministic random weights, its own tokenizer",
-		UsageText: `ember synth --preset Qwen3-0.6B --out /tmp/q06 --seed 1
-   ember synth --preset tiny --out testdata/models/tiny-qwen3`,
+		UsageText: `ember synth --preset NAME --out DIR [flags]
+
+Examples:
+  ember synth --preset Qwen3-0.6B --out /tmp/q06 --seed 1
+  ember synth --preset tiny --out testdata/models/tiny-qwen3`,
 		Description: `Writes config.json, generation_config.json, tokenizer.json (a byte-level BPE
 trained on a built-in corpus) and model.safetensors. The same preset and seed
 always give the same bytes. Presets: tiny and those of 'ember presets'.`,

@@ -28,8 +28,11 @@ func tokenizeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "tokenize",
 		Usage: "turn text into token ids",
-		UsageText: `echo -n "Hello, world" | ember tokenize -m testdata/models/tiny-qwen3
-   ember tokenize --tokenizer tokenizer.json --input strings.json     # ["a", "b"] → [[...], [...]]`,
+		UsageText: `ember tokenize (-m MODEL | --tokenizer FILE) [--input FILE.json]
+
+Examples:
+  echo -n "Hello, world" | ember tokenize -m testdata/models/tiny-qwen3
+  ember tokenize --tokenizer tokenizer.json --input strings.json     # ["a", "b"] → [[...], [...]]`,
 		Description: "Text comes from stdin (all of it, newlines included) and ids go to stdout as a JSON array.",
 		Flags:       tokenizerFlags(),
 		Action: func(c *cli.Context) error {
@@ -61,8 +64,11 @@ func detokenizeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "detokenize",
 		Usage: "turn token ids into text",
-		UsageText: `echo "[9707, 11, 1879]" | ember detokenize -m Qwen/Qwen3-0.6B
-   ember detokenize --tokenizer tokenizer.json --input ids.json --skip-special   # [[1,2],[3]] → ["..", ".."]`,
+		UsageText: `ember detokenize (-m MODEL | --tokenizer FILE) [--input FILE.json] [--skip-special]
+
+Examples:
+  echo "[9707, 11, 1879]" | ember detokenize -m Qwen/Qwen3-0.6B
+  ember detokenize --tokenizer tokenizer.json --input ids.json --skip-special   # [[1,2],[3]] → ["..", ".."]`,
 		Description: `Ids come from stdin as a JSON array or separated by spaces/commas; the text goes
 to stdout. Like Hugging Face's decode, special tokens are kept unless --skip-special.`,
 		Flags: append(tokenizerFlags(), &cli.BoolFlag{Name: "skip-special", Usage: "drop special tokens"}),
