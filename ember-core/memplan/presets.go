@@ -44,6 +44,21 @@ var presets = []Preset{
 	{Name: "Qwen3-4B-Instruct-2507", RepoID: "Qwen/Qwen3-4B-Instruct-2507", Config: qwen3(2560, 36, 32, 8, 9728, 262144, true), DTypeBytes: 2, Seed: true},
 	{Name: "Qwen3-8B", RepoID: "Qwen/Qwen3-8B", Config: qwen3(4096, 36, 32, 8, 12288, 40960, false), DTypeBytes: 2, StoresLMHead: true, Seed: true},
 	{Name: "Qwen3-14B", RepoID: "Qwen/Qwen3-14B", Config: qwen3(5120, 40, 40, 8, 17408, 40960, false), DTypeBytes: 2, StoresLMHead: true, Seed: true},
+	{Name: "tiny", Config: tiny(), DTypeBytes: 2},
+}
+
+// tiny is the bundled test model (testdata/models/tiny-qwen3, written by
+// `ember synth --preset tiny`): a few MB in bf16, real GQA (4 query heads over 2
+// KV heads), tied embeddings and six layers for interesting splits. Its token ids
+// are those of the byte-level BPE tokenizer synth trains (1019 tokens, then the
+// specials: <|endoftext|> = 1019, <|im_end|> = 1021).
+func tiny() config.Config {
+	c := qwen3(128, 6, 4, 2, 384, 2048, true)
+	c.VocabSize = 1024
+	c.HeadDim = 32
+	c.BOSTokenID = config.TokenIDs{1019}
+	c.EOSTokenID = config.TokenIDs{1021}
+	return c
 }
 
 // Presets returns the built-in presets in table order (smallest seed model first).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ember-infer/ember/ember-core/atomicfile"
 	"github.com/ember-infer/ember/ember-core/config"
+	"github.com/ember-infer/ember/ember-core/memplan"
 	"github.com/ember-infer/ember/ember-core/safetensors"
 	"github.com/ember-infer/ember/ember-core/snapshot"
 	"github.com/ember-infer/ember/ember-core/tokenizer"
@@ -38,27 +39,10 @@ type Options struct {
 	LMHeadStored bool
 }
 
-// Tiny is the config of the bundled test model: small enough to commit (a few
-// MB in BF16) and to run every test on, with real GQA (4 query heads over 2 KV
-// heads), tied embeddings and enough layers for interesting splits.
+// Tiny is the config of the bundled test model, the planner's "tiny" preset.
 func Tiny() *config.Config {
-	return &config.Config{
-		ModelType:             "qwen3",
-		Architectures:         []string{"Qwen3ForCausalLM"},
-		VocabSize:             1024,
-		HiddenSize:            128,
-		IntermediateSize:      384,
-		NumHiddenLayers:       6,
-		NumAttentionHeads:     4,
-		NumKeyValueHeads:      2,
-		HeadDim:               32,
-		MaxPositionEmbeddings: 2048,
-		RMSNormEps:            1e-6,
-		RopeTheta:             1000000,
-		TieWordEmbeddings:     true,
-		TorchDType:            "bfloat16",
-		HiddenAct:             "silu",
-	}
+	p, _ := memplan.LookupPreset("tiny")
+	return &p.Config
 }
 
 // Write creates dir (if needed) and writes config.json, generation_config.json,

@@ -340,7 +340,9 @@ func planAction(c *cli.Context) error {
 			return fmt.Errorf("--model and --all-presets exclude each other")
 		}
 		for _, p := range memplan.Presets() {
-			models = append(models, p.Model())
+			if p.Seed {
+				models = append(models, p.Model())
+			}
 		}
 	case model == "":
 		return fmt.Errorf("no model: pass --model (or set %s) or --all-presets", hub.EnvModelPath)

@@ -52,12 +52,9 @@ always give the same bytes. Presets: tiny and those of 'ember presets'.`,
 
 // presetConfig returns the config of a synth preset: tiny, or a planner preset.
 func presetConfig(name string) (*config.Config, bool, error) {
-	if strings.EqualFold(name, "tiny") {
-		return synth.Tiny(), false, nil
-	}
 	p, ok := memplan.LookupPreset(name)
 	if !ok {
-		return nil, false, fmt.Errorf("--preset %q is not a preset (have tiny, %s)", name, strings.Join(memplan.PresetNames(), ", "))
+		return nil, false, fmt.Errorf("--preset %q is not a preset (have %s)", name, strings.Join(memplan.PresetNames(), ", "))
 	}
 	return &p.Config, p.StoresLMHead, nil
 }
