@@ -11,6 +11,7 @@ import (
 	"github.com/ember-infer/ember/ember-core/cpu"
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/qwen3"
+	"github.com/ember-infer/ember/ember-core/rows"
 	"github.com/ember-infer/ember/ember-core/safetensors"
 	"github.com/ember-infer/ember/ember-core/synth"
 )
@@ -99,5 +100,32 @@ func TestOutOfMemory(t *testing.T) {
 	}
 	if _, err := Run(m, Options{PromptLen: 0, DecodeSteps: 2, Iters: 1}); err == nil {
 		t.Error("prompt length 0 accepted")
+	}
+}
+
+func TestRows(t *testing.T) {
+	var a, b Measurement
+	a.Wall, b.Wall = 10*time.Millisecond, 30*time.Millisecond
+	a.Stages[device.StageFFN], b.Stages[device.StageFFN] = 4*time.Millisecond, 6*time.Millisecond
+	a.Stages[device.StageP2P] = 2 * time.Millisecond
+	r := Result{Prefill: []Measurement{a, b}, DecodePerToken: []Measurement{b}}
+	base := rows.Config{Mode: Mode(2, true), GPUs: 2, Split: SplitString([]int{3, 3}), PromptLen: 24, DecodeSteps: 4, ChunkLen: 8, Overlap: true}
+	stage, samples := Rows(base, r)
+	if len(stage) != 2 || len(samples) != 3 {
+		t.Fatalf("%d stage rows and %d samples, want 2 and 3", len(stage), len(samples))
+	}
+	// Prefill mean: wall (10+30)/2 = 20 ms, ffn (4+6)/2 = 5 ms, p2p (2+0)/2 = 1 ms, total 6 ms.
+	p := stage[0]
+	if p.Phase != rows.PhasePrefill || p.Mode != "pipeline_overlap" || p.Split != "3,3" || p.WallMS != 20 || p.FFNMS != 5 || p.P2PMS != 1 || p.ProfileTotalMS != 6 {
+		t.Errorf("prefill row %+v", p)
+	}
+	if d := stage[1]; d.Phase != rows.PhaseDecodePerToken || d.WallMS != 30 || d.ProfileTotalMS != 6 {
+		t.Errorf("decode row %+v", d)
+	}
+	if samples[1].Iter != 1 || samples[1].WallMS != 30 || samples[2].Phase != rows.PhaseDecodePerToken || samples[2].Iter != 0 {
+		t.Errorf("samples %+v", samples)
+	}
+	if Mode(1, true) != "single" || Mode(2, false) != "pipeline" {
+		t.Errorf("Mode: %s %s", Mode(1, true), Mode(2, false))
 	}
 }

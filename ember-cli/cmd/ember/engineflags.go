@@ -13,17 +13,28 @@ import (
 
 // engineFlags are the flags of every verb that loads a model to run it.
 func engineFlags() []cli.Flag {
+	return append(modelFlags(), sessionFlags()...)
+}
+
+// modelFlags say which model to load, on which devices, split how.
+func modelFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{"MODEL_PATH"}, Usage: "snapshot dir, HF cache dir or Org/Name id"},
-		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "cpu or auto (CUDA when available, else CPU)"},
+		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "cpu, cuda or auto (CUDA when available, else CPU)"},
 		&cli.StringFlag{Name: "devices", Usage: "device list, e.g. cpu:0,cpu:1 or 0,1 (default: one device)"},
 		&cli.StringFlag{Name: "device-mem", Usage: "memory budget per device, e.g. 2GiB or 2GiB,1GiB (CPU default: unlimited)"},
 		&cli.StringFlag{Name: "split", Usage: "layers per device, e.g. 14,14 (default: even)"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device (default: all cores)"},
+		&cli.StringFlag{Name: "kv-dtype", Value: "bf16", Usage: "KV cache type: f32, f16 or bf16"},
+	}
+}
+
+// sessionFlags size a session: context, prefill chunk, overlap.
+func sessionFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.IntFlag{Name: "ctx", Value: 4096, Usage: "context length the KV cache holds (capped at max_position_embeddings)"},
 		&cli.IntFlag{Name: "chunk", Value: 512, Usage: "prefill chunk in tokens; 0 = whole prompt at once"},
 		&cli.BoolFlag{Name: "overlap", Usage: "overlap device 0's next chunk with device 1's current one"},
-		&cli.StringFlag{Name: "kv-dtype", Value: "bf16", Usage: "KV cache type: f32, f16 or bf16"},
 	}
 }
 

@@ -9,12 +9,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ember-infer/ember/ember-core/device"
 )
 
 func main() {
@@ -33,6 +36,7 @@ func commands() []*cli.Command {
 		detokenizeCommand(),
 		synthCommand(),
 		benchCommand(),
+		profileCommand(),
 	}
 }
 
@@ -87,7 +91,18 @@ func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			msg = "ember: " + msg
 		}
 		fmt.Fprintln(stderr, msg)
-		return 1
+		return exitCode(err)
 	}
 	return 0
+}
+
+// exitCode maps the errors a sweep acts on to their exit statuses.
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, device.ErrOutOfMemory):
+		return exitOOM
+	case errors.Is(err, device.ErrUnavailable):
+		return exitUnavailable
+	}
+	return exitError
 }
