@@ -37,6 +37,8 @@ func commands() []*cli.Command {
 		synthCommand(),
 		benchCommand(),
 		profileCommand(),
+		milestoneCommand(),
+		reportCommand(),
 	}
 }
 

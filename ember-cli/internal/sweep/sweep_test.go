@@ -1,0 +1,170 @@
+package sweep
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ember-infer/ember/ember-core/rows"
+	report "github.com/ember-infer/ember/ember-report"
+)
+
+// fakeProfile stands in for `ember profile`: it fails with out of memory for
+// chunks above fitChunk, with an unavailable runtime for the first
+// unavailable tries, and otherwise writes a prefill and a decode row.
+type fakeProfile struct {
+	fitChunk    int
+	unavailable int
+	calls       []string
+}
+
+func arg(args []string, name string) string {
+	i := slices.Index(args, name)
+	if i < 0 || i+1 >= len(args) {
+		return ""
+	}
+	return args[i+1]
+}
+
+func (f *fakeProfile) run(_ context.Context, args []string, log io.Writer) (int, error) {
+	chunk, _ := strconv.Atoi(arg(args, "--chunk-len"))
+	f.calls = append(f.calls, fmt.Sprintf("p%s c%d", arg(args, "--prompt-len"), chunk))
+	if f.unavailable > 0 {
+		f.unavailable--
+		fmt.Fprintln(log, "ember: runtime unavailable")
+		return ExitUnavailable, nil
+	}
+	if chunk > f.fitChunk {
+		fmt.Fprintf(log, "ember: out of memory on cpu:0 at chunk %d\n", chunk)
+		return ExitOOM, nil
+	}
+	pl, _ := strconv.Atoi(arg(args, "--prompt-len"))
+	cfg := rows.Config{Mode: rows.ModeSingle, GPUs: 1, Split: "6", PromptLen: pl, DecodeSteps: 4, ChunkLen: chunk}
+	pre, dec := cfg, cfg
+	pre.Phase, dec.Phase = rows.PhasePrefill, rows.PhaseDecodePerToken
+	rs := []rows.StageRow{{Config: pre, WallMS: 10}, {Config: dec, WallMS: 1}}
+	return 0, rows.WriteStageFile(arg(args, "--csv"), rs)
+}
+
+func matrix() []Run {
+	return []Run{
+		{ID: "p16", PromptLen: 16, DecodeSteps: 4, ChunkLen: 512},
+		{ID: "p32", PromptLen: 32, DecodeSteps: 4, ChunkLen: 512},
+	}
+}
+
+func TestOOMRetryHalvesChunk(t *testing.T) {
+	dir := t.TempDir()
+	f := &fakeProfile{fitChunk: 128}
+	var progress strings.Builder
+	outs, err := Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, MinChunk: 64, Run: f.run, Progress: &progress}, matrix()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 512 → OOM, 256 → OOM, 128 fits.
+	if want := []string{"p16 c512", "p16 c256", "p16 c128"}; !slices.Equal(f.calls, want) {
+		t.Errorf("tries %v, want %v", f.calls, want)
+	}
+	if outs[0].Failure != nil || outs[0].Chunk != 128 || len(outs[0].Rows) != 2 || outs[0].Rows[0].ChunkLen != 128 {
+		t.Errorf("outcome %+v", outs[0])
+	}
+	for try := 1; try <= 3; try++ {
+		b, err := os.ReadFile(filepath.Join(dir, "logs", fmt.Sprintf("p16.try%d.log", try)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if try < 3 && !strings.Contains(string(b), "retrying with chunk") {
+			t.Errorf("try %d log does not record the retry:\n%s", try, b)
+		}
+	}
+	if !strings.Contains(progress.String(), "out of memory at chunk 512; retrying with chunk 256") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}
+
+func TestOOMGivesUpAtMinChunk(t *testing.T) {
+	dir := t.TempDir()
+	f := &fakeProfile{fitChunk: 0}
+	outs, err := Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, MinChunk: 128, ContinueOnError: true, Run: f.run}, matrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		fl := o.Failure
+		if fl == nil || fl.ErrorHint != report.HintOOM || fl.ChunkLen != 128 || fl.ReturnCode != ExitOOM {
+			t.Fatalf("outcome %+v failure %+v, want oom at chunk 128", o, fl)
+		}
+		if !strings.HasSuffix(fl.LogPath, o.Run.ID+".try3.log") {
+			t.Errorf("failure log %s, want the third try's", fl.LogPath)
+		}
+	}
+	// Without --retry-oom the first OOM is final, and --stop-on-error stops the sweep.
+	f = &fakeProfile{fitChunk: 0}
+	outs, err = Execute(context.Background(), Options{OutDir: t.TempDir(), Run: f.run}, matrix())
+	if err == nil || len(outs) != 1 || len(f.calls) != 1 {
+		t.Errorf("stop on error: %d outcomes, %d calls, err %v", len(outs), len(f.calls), err)
+	}
+}
+
+func TestUnavailableRetried(t *testing.T) {
+	f := &fakeProfile{fitChunk: 512, unavailable: 2}
+	outs, err := Execute(context.Background(), Options{OutDir: t.TempDir(), RetryUnavailable: 2, Run: f.run}, matrix()[:1])
+	if err != nil || outs[0].Failure != nil || len(f.calls) != 3 {
+		t.Fatalf("err %v, outcome %+v, calls %v", err, outs[0], f.calls)
+	}
+	f = &fakeProfile{fitChunk: 512, unavailable: 5}
+	outs, _ = Execute(context.Background(), Options{OutDir: t.TempDir(), RetryUnavailable: 1, ContinueOnError: true, Run: f.run}, matrix()[:1])
+	if outs[0].Failure == nil || outs[0].Failure.ErrorHint != report.HintRuntimeUnavailable {
+		t.Errorf("outcome %+v, want runtime_unavailable", outs[0])
+	}
+}
+
+// TestResume: a sweep interrupted after its first run, re-run in the same
+// folder, reuses that run and ends with the same rows as an uninterrupted sweep.
+func TestResume(t *testing.T) {
+	full := &fakeProfile{fitChunk: 512}
+	want, err := Execute(context.Background(), Options{OutDir: t.TempDir(), Run: full.run}, matrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	first := &fakeProfile{fitChunk: 512}
+	ctx, cancel := context.WithCancel(context.Background())
+	interrupted := func(c context.Context, args []string, log io.Writer) (int, error) {
+		if len(first.calls) == 1 {
+			cancel()
+			return -1, c.Err() // killed
+		}
+		return first.run(c, args, log)
+	}
+	if _, err := Execute(ctx, Options{OutDir: dir, Run: interrupted}, matrix()); err == nil {
+		t.Fatal("the interrupted sweep reported no error")
+	}
+	again := &fakeProfile{fitChunk: 512}
+	var progress strings.Builder
+	got, err := Execute(context.Background(), Options{OutDir: dir, SkipExisting: true, Run: again.run, Progress: &progress, Now: func() time.Time { return time.Unix(0, 0) }}, matrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(again.calls, []string{"p32 c512"}) {
+		t.Errorf("re-run made calls %v, want only the unfinished p32", again.calls)
+	}
+	if !got[0].Reused || got[1].Reused || !strings.Contains(progress.String(), "reusing finished run p16") {
+		t.Errorf("reuse flags %v %v, progress:\n%s", got[0].Reused, got[1].Reused, progress.String())
+	}
+	wr, _, _ := Collect(want)
+	gr, _, _ := Collect(got)
+	if !slices.Equal(wr, gr) {
+		t.Errorf("resumed rows %v, uninterrupted %v", gr, wr)
+	}
+	if !strings.Contains(progress.String(), "[2/2] p32 ok") {
+		t.Errorf("progress lacks the count:\n%s", progress.String())
+	}
+}
