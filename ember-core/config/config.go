@@ -60,6 +60,15 @@ func (r *RopeScaling) Kind() string {
 // a list of integers.
 type TokenIDs []int
 
+// MarshalJSON writes one id as an integer and several as a list, as
+// Hugging Face's config files do.
+func (t TokenIDs) MarshalJSON() ([]byte, error) {
+	if len(t) == 1 {
+		return json.Marshal(t[0])
+	}
+	return json.Marshal([]int(t))
+}
+
 // UnmarshalJSON accepts null, an integer or a list of integers.
 func (t *TokenIDs) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)

@@ -135,9 +135,11 @@ func writeWeights(path string, cfg *config.Config, opt Options) error {
 // fill streams one tensor's values. Each tensor's generator is seeded from the
 // model seed and the tensor's name, so a tensor's values do not depend on which
 // other tensors are written. Norm weights are 1 ± 0.1 (so that RMSNorm keeps the
-// scale); embeddings are uniform with standard deviation 1; linear weights are
-// uniform with standard deviation 1/sqrt(in), which keeps activations O(1)
-// through the layers like a trained model's.
+// scale); linear weights are uniform with standard deviation 1/sqrt(in), which
+// keeps activations O(1) through the layers like a trained model's; embeddings
+// are uniform with standard deviation 0.2, small enough that a token's own
+// embedding does not dominate a tied lm_head's logits (at 1, a random model
+// only ever repeats its last token).
 func fill(w io.Writer, s safetensors.Spec, spec snapshot.Spec, seed uint64) error {
 	h := fnv.New64a()
 	h.Write([]byte(s.Name))
@@ -148,7 +150,7 @@ func fill(w io.Writer, s safetensors.Spec, spec snapshot.Spec, seed uint64) erro
 	case len(spec.Shape) == 1: // norm weights
 		lo, width = 0.9, 0.2
 	case strings.HasSuffix(s.Name, "embed_tokens.weight"), s.Name == snapshot.LMHead:
-		a := float32(math.Sqrt(3))
+		a := float32(math.Sqrt(3) * 0.2)
 		lo, width = -a, 2*a
 	default:
 		a := float32(math.Sqrt(3 / float64(spec.Shape[1])))
