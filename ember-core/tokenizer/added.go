@@ -8,7 +8,10 @@ import (
 )
 
 // AddedToken is one entry of a tokenizer.json "added_tokens" list: a string
-// matched in the input before normalization and pre-tokenization.
+// matched in the input before normalization and pre-tokenization. Its ID is
+// the one HF assigns: a content already in the model vocabulary keeps that
+// id; otherwise ids follow the vocabulary in list order (for every real file
+// this is the id written there).
 type AddedToken struct {
 	ID         int32
 	Content    string

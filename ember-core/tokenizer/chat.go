@@ -20,7 +20,8 @@ type Message struct {
 // query keeps its reasoning as "<think>\n…\n</think>\n\n"; earlier ones lose
 // their "<think>…</think>" part. With addGenerationPrompt it ends with
 // "<|im_start|>assistant\n", followed by an empty "<think>\n\n</think>\n\n"
-// when enableThinking is false.
+// when enableThinking is false. (With no messages at all the template
+// itself fails; ChatPrompt returns just the generation prompt.)
 func ChatPrompt(msgs []Message, addGenerationPrompt, enableThinking bool) string {
 	var b strings.Builder
 	if len(msgs) > 0 && msgs[0].Role == "system" {

@@ -64,8 +64,11 @@ func isNull(raw json.RawMessage) bool {
 
 // Parse reads tokenizer.json bytes; name (usually the path) is used in errors.
 // It supports BPE models with NFC/NFD/NFKC/NFKD normalizers, Split and
-// ByteLevel pre-tokenizers and the ByteLevel decoder: everything the Qwen2
-// family uses. Anything else is an error wrapping ErrUnsupported.
+// ByteLevel pre-tokenizers and the ByteLevel decoder and post-processor:
+// everything the Qwen2 family uses. Anything else is an error wrapping
+// ErrUnsupported. As in HF, the "id" of an added token is not read: ids are
+// assigned in list order (see AddedToken). "truncation" and "padding" are
+// ignored (the Qwen files have none).
 func Parse(data []byte, name string) (*Tokenizer, error) {
 	var f fileJSON
 	if err := json.Unmarshal(data, &f); err != nil {
