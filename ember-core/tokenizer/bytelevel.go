@@ -159,7 +159,7 @@ func incompleteTail(b []byte) int {
 				break
 			}
 		}
-		if ok && k <= need {
+		if ok {
 			return k
 		}
 		return 0

@@ -323,14 +323,19 @@ func contraction(s string, i int) int {
 		return unicode.ToLower(r), n
 	}
 	r, n := next(i)
+	var second rune
 	switch r {
 	case 's', 't', 'm', 'd':
 		return i + n
-	case 'r', 'v', 'l':
-		want := map[rune]rune{'r': 'e', 'v': 'e', 'l': 'l'}[r]
-		if r2, n2 := next(i + n); r2 == want && n2 > 0 {
-			return i + n + n2
-		}
+	case 'r', 'v':
+		second = 'e'
+	case 'l':
+		second = 'l'
+	default:
+		return 0
+	}
+	if r2, n2 := next(i + n); r2 == second && n2 > 0 {
+		return i + n + n2
 	}
 	return 0
 }

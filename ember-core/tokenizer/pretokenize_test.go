@@ -28,7 +28,10 @@ func TestPreTokenizeQwen2(t *testing.T) {
 		{"mixed case contraction", "we'LL", []string{"we", "'LL"}},
 		{"contraction re", "They'Re", []string{"They", "'Re"}},
 		{"contraction m", "I'm", []string{"I", "'m"}},
-		{"long s folds to s", "it'ſ", []string{"it", "'ſ"}},
+		// Oniguruma's (?i) folds ſ (U+017F) to s: "'ſ" is a contraction,
+		// so the x after it starts a new word (checked against HF).
+		{"long s folds to s", "it'ſx", []string{"it", "'ſ", "x"}},
+		{"kelvin sign is no contraction", "'Kx", []string{"'Kx"}},
 		// "'x" is no contraction: alternative 2 takes the apostrophe as the
 		// word's leading non-letter.
 		{"not a contraction", "'xyz", []string{"'xyz"}},

@@ -34,15 +34,14 @@ type Tokenizer struct {
 	model       *bpe
 	byteLevel   bool // ByteLevel decoder (else tokens are joined with spaces)
 
-	added        []*AddedToken // by id
-	addedByID    map[int32]*AddedToken
-	addedByText  map[string]*AddedToken
-	specialText  map[string]bool
-	rawAdded     *addedMatcher // tokens matched on the raw text
-	normAdded    *addedMatcher // tokens matched on the normalized text
-	vocabSize    int
-	raw          rawParts // the JSON of the parts we pass through, for MarshalJSON
-	preTokenized bool     // pre_tokenizer present (else the whole piece is one word)
+	added       []*AddedToken // by id
+	addedByID   map[int32]*AddedToken
+	addedByText map[string]*AddedToken
+	specialText map[string]bool
+	rawAdded    *addedMatcher // tokens matched on the raw text
+	normAdded   *addedMatcher // tokens matched on the normalized text
+	vocabSize   int
+	raw         rawParts // the JSON of the parts we pass through, for MarshalJSON
 }
 
 // Load reads a Hugging Face tokenizer.json file.
