@@ -19,10 +19,14 @@ import (
 
 // Chart titles, also the SVG files' visible titles.
 const (
-	TitleRollout       = "Rollout tok/s by split and mode"
+	// TitleRollout is the title of SplitRolloutSVG.
+	TitleRollout = "Rollout tok/s by split and mode"
+	// TitlePrefillStages is the title of SplitPrefillStagesSVG.
 	TitlePrefillStages = "Prefill stage breakdown by split (ms)"
-	TitleDecodeStages  = "Decode stage breakdown per token by split (ms)"
-	TitlePrefillShare  = "Prefill share of rollout by prompt length"
+	// TitleDecodeStages is the title of SplitDecodeStagesSVG.
+	TitleDecodeStages = "Decode stage breakdown per token by split (ms)"
+	// TitlePrefillShare is the title of Stage1PrefillShareSVG.
+	TitlePrefillShare = "Prefill share of rollout by prompt length"
 )
 
 const chartW, chartH = 8 * vg.Inch, 5 * vg.Inch
@@ -285,4 +289,3 @@ func prefillShareChart(runs []Run) ([]byte, error) {
 }
 
 func isNaN(v float64) bool { return v != v }
-

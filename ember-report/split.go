@@ -15,19 +15,32 @@ import (
 
 // File names of a stage 1.2 split-profile folder (reports/stage1_split_profile_<timestamp>/).
 const (
-	SplitRawRows           = "stage12_raw_rows.csv"
-	SplitRawSamples        = "stage12_raw_samples.csv"
-	SplitSummaryCSV        = "stage12_split_summary.csv"
+	// SplitRawRows holds every run's raw stage rows (rows.StageHeader).
+	SplitRawRows = "stage12_raw_rows.csv"
+	// SplitRawSamples holds the per-iteration samples (rows.SampleHeader), when there are any.
+	SplitRawSamples = "stage12_raw_samples.csv"
+	// SplitSummaryCSV is the split summary, one row per split × mode (SummaryHeader).
+	SplitSummaryCSV = "stage12_split_summary.csv"
+	// SplitTransferVsCompute compares transfer with compute per split (TransferHeader).
 	SplitTransferVsCompute = "stage12_transfer_vs_compute.csv"
-	SplitBubbleVsSplit     = "stage12_bubble_vs_split.csv"
-	SplitSummaryMD         = "stage12_summary.md"
-	SplitFailures          = "stage12_failures.csv"
-	SplitVsLlamaCSV        = "stage12_vs_llama.csv"
-	SplitVsLlamaMD         = "stage12_vs_llama.md"
-	SplitP2InputMD         = "stage12_p2_input.md"
-	SplitRolloutSVG        = "stage12_rollout_tok_s.svg"
-	SplitPrefillStagesSVG  = "stage12_prefill_stages.svg"
-	SplitDecodeStagesSVG   = "stage12_decode_stages.svg"
+	// SplitBubbleVsSplit holds the pipeline bubble per split (BubbleHeader).
+	SplitBubbleVsSplit = "stage12_bubble_vs_split.csv"
+	// SplitSummaryMD is the folder's markdown summary.
+	SplitSummaryMD = "stage12_summary.md"
+	// SplitFailures lists the runs that failed for good (FailuresHeader).
+	SplitFailures = "stage12_failures.csv"
+	// SplitVsLlamaCSV compares Ember with llama-bench (VsLlamaHeader), when asked.
+	SplitVsLlamaCSV = "stage12_vs_llama.csv"
+	// SplitVsLlamaMD is the markdown of SplitVsLlamaCSV.
+	SplitVsLlamaMD = "stage12_vs_llama.md"
+	// SplitP2InputMD is the P2 input: best config, deltas, llama ratio, note.
+	SplitP2InputMD = "stage12_p2_input.md"
+	// SplitRolloutSVG charts rollout tok/s by split and mode.
+	SplitRolloutSVG = "stage12_rollout_tok_s.svg"
+	// SplitPrefillStagesSVG charts the prefill stages stacked per split and mode.
+	SplitPrefillStagesSVG = "stage12_prefill_stages.svg"
+	// SplitDecodeStagesSVG charts the decode stages per token stacked per split and mode.
+	SplitDecodeStagesSVG = "stage12_decode_stages.svg"
 )
 
 // SplitDeltaCSV and SplitDeltaMD name the delta files against a labelled

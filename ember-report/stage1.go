@@ -11,15 +11,25 @@ import (
 
 // File names of a stage 1.1 milestone folder (reports/stage1_milestone_<timestamp>/).
 const (
-	Stage1RawRows         = "stage1_raw_rows.csv"
-	Stage1RawSamples      = "stage1_raw_samples.csv"
-	Stage1Summary         = "stage1_summary.csv"
-	Stage1SummaryMD       = "stage1_summary.md"
-	Stage1MainlineReady   = "stage1_mainline_ready.csv"
+	// Stage1RawRows holds every run's raw stage rows (rows.StageHeader).
+	Stage1RawRows = "stage1_raw_rows.csv"
+	// Stage1RawSamples holds the per-iteration samples (rows.SampleHeader), when there are any.
+	Stage1RawSamples = "stage1_raw_samples.csv"
+	// Stage1Summary is the summary, one row per run (Stage1SummaryHeader).
+	Stage1Summary = "stage1_summary.csv"
+	// Stage1SummaryMD is the markdown of Stage1Summary.
+	Stage1SummaryMD = "stage1_summary.md"
+	// Stage1MainlineReady is the matrix coverage (MainlineHeader).
+	Stage1MainlineReady = "stage1_mainline_ready.csv"
+	// Stage1MainlineReadyMD is the coverage's markdown, with its verdict and counts.
 	Stage1MainlineReadyMD = "stage1_mainline_ready.md"
-	Stage1Fig2            = "p1_fig2_prefill_share.csv"
-	Stage1P2Components    = "p2_stage_latency_components.csv"
-	Stage1Failures        = "stage1_failures.csv"
+	// Stage1Fig2 is the data of P1's figure 2, prefill share (Fig2Header).
+	Stage1Fig2 = "p1_fig2_prefill_share.csv"
+	// Stage1P2Components is P2's stage latency components (ComponentsHeader).
+	Stage1P2Components = "p2_stage_latency_components.csv"
+	// Stage1Failures lists the runs that failed for good (FailuresHeader).
+	Stage1Failures = "stage1_failures.csv"
+	// Stage1PrefillShareSVG charts the prefill share by prompt length.
 	Stage1PrefillShareSVG = "stage1_prefill_share.svg"
 )
 
@@ -92,7 +102,8 @@ func ComponentsTable(runs []Run) Table {
 	return t
 }
 
-// Status values of stage1_mainline_ready.csv: StatusOK or a failure's error hint.
+// StatusOK is the status of a usable run in stage1_mainline_ready.csv and
+// stage12_vs_llama.csv; a failed one has its error hint or "failed: <reason>".
 const StatusOK = "ok"
 
 // MainlineHeader is the header of stage1_mainline_ready.csv.

@@ -1,0 +1,78 @@
+package report
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestParseLlamaBench(t *testing.T) {
+	got, err := ParseLlamaBench(mustRead(t, fixture("llama_bench_dual.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := LlamaResult{PromptTokens: 512, GenTokens: 64, PromptAvgNs: 150000000, PromptAvgTs: 3413.333333,
+		GenAvgNs: 1280000000, GenAvgTs: 50, Model: "qwen3 4B BF16", Backends: "CUDA",
+		GPUInfo: "NVIDIA GeForce RTX 3080 Ti, NVIDIA GeForce RTX 3080 Ti", SplitMode: "layer", TensorSplit: "0.50/0.50"}
+	if got != want {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	// 150000000 ns = 150 ms; 1280000000 ns / 64 tokens = 20 ms; 150 + 20 × 64 = 1430 ms; 64000/1430 = 44.755.
+	if got.PrefillMS() != 150 || got.DecodePerTokenMS() != 20 || got.RolloutTotalMS() != 1430 || got.RolloutTokS() != 44.755 {
+		t.Errorf("derived %v %v %v %v", got.PrefillMS(), got.DecodePerTokenMS(), got.RolloutTotalMS(), got.RolloutTokS())
+	}
+}
+
+func TestParseLlamaBenchShapes(t *testing.T) {
+	entry := func(np, ng, depth int, ns, ts string) string {
+		return `{"model_type":"m","n_prompt":` + itoa(np) + `,"n_gen":` + itoa(ng) + `,"n_depth":` + itoa(depth) + `,"avg_ns":` + ns + `,"avg_ts":` + ts + `}`
+	}
+	// A log line before the array, a -pg entry (both > 0) and a depth entry are skipped.
+	mixed := "load time = 12 ms\n[" + entry(512, 64, 0, "9", "9") + "," + entry(512, 0, 512, "8", "8") + "," +
+		entry(256, 0, 0, "2000000", "128000") + "," + entry(0, 16, 0, "160000000", "100") + "]\n"
+	got, err := ParseLlamaBench([]byte(mixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Prompt 2000000 ns = 2 ms; gen 160000000 ns / 16 = 10 ms; rollout 2 + 10 × 16 = 162; 16000/162 = 98.765.
+	if got.PromptTokens != 256 || got.GenTokens != 16 || got.PrefillMS() != 2 || got.DecodePerTokenMS() != 10 || got.RolloutTokS() != 98.765 {
+		t.Errorf("mixed: %+v rollout %v", got, got.RolloutTokS())
+	}
+
+	for _, c := range []struct{ name, in, msg string }{
+		{"failed run", string(mustRead(t, fixture("llama_bench_failed_stdout.txt"))), "unexpected end of JSON input"},
+		{"no JSON", "main: error: failed to load model\n", "no JSON array"},
+		{"empty array", "[]", "no prompt-only entry"},
+		{"no gen entry", "[" + entry(512, 0, 0, "1", "1") + "]", "no gen-only entry"},
+		{"no prompt entry", "[" + entry(0, 64, 0, "1", "1") + "]", "no prompt-only entry"},
+		{"missing avg_ns", `[{"n_prompt":512,"n_gen":0,"avg_ts":1}]`, "entry 0 lacks"},
+		{"wrong type", `[{"n_prompt":"512","n_gen":0,"avg_ns":1,"avg_ts":1}]`, "cannot unmarshal"},
+	} {
+		_, err := ParseLlamaBench([]byte(c.in))
+		if !errors.Is(err, ErrLlamaBench) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: error %v, want ErrLlamaBench with %q", c.name, err, c.msg)
+		}
+	}
+}
+
+func TestEmberOverLlama(t *testing.T) {
+	s := []SummaryRow{{RolloutTokS: 32}, {RolloutTokS: math.NaN()}}
+	l := &LlamaResult{PromptAvgNs: 150e6, GenAvgNs: 1280e6, GenTokens: 64}
+	if got := EmberOverLlama(s, l); got != 0.715 { // 32 / 44.755 = 0.71500
+		t.Errorf("ratio %v", got)
+	}
+	for _, c := range []struct {
+		s []SummaryRow
+		l *LlamaResult
+	}{{s, nil}, {s, &LlamaResult{Failed: "exit status 1"}}, {nil, l}} {
+		if got := EmberOverLlama(c.s, c.l); !math.IsNaN(got) {
+			t.Errorf("ratio %v, want NaN", got)
+		}
+	}
+	// A failed run with a multi-line reason stays one row, one line.
+	tb := VsLlama(nil, nil, "", &LlamaResult{Label: "single-device", Failed: "exit status 1:\n  out of memory\n"}, nil)
+	if r := tb.Rows[0]; r[len(r)-1] != "failed: exit status 1: out of memory" || r[2] != "n/a" {
+		t.Errorf("failed row %q", r)
+	}
+}
