@@ -4,7 +4,7 @@ PKGS := ./ember-core/... ./ember-cuda/... ./ember-report/... ./ember-cli/...
 BIN  := bin/ember
 FUZZTIME ?= 10s
 
-.PHONY: build test vet fuzz bench clean
+.PHONY: build test vet fuzz bench demo clean
 
 build:
 	go build -o $(BIN) ./ember-cli/cmd/ember
@@ -27,6 +27,14 @@ fuzz:
 
 bench:
 	go test -run '^$$' -bench . -benchmem $(PKGS)
+
+# demo runs the stage 1.2 split sweep on the bundled tiny model: CPU backend,
+# two logical devices, every split, overlap off and on. The report folder is
+# printed at the end; re-running DEMO_OUT reuses finished runs.
+DEMO_OUT ?= reports/demo_split
+demo: build
+	$(BIN) milestone split -m testdata/models/tiny-qwen3 --gpus cpu:0,cpu:1 --backend cpu \
+		--prompt-lens 128 --decode-steps 16 --chunk-len 32 --iters 3 --warmup 1 --out-dir $(DEMO_OUT)
 
 clean:
 	rm -rf bin

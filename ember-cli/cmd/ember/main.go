@@ -87,6 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	app.Reader = stdin
+	app.Metadata = map[string]any{"args": args}
 	if err := app.Run(args); err != nil {
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "ember") {
@@ -96,6 +97,14 @@ func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitCode(err)
 	}
 	return 0
+}
+
+// invocation is the command line ember was run with, for report headers.
+func invocation(c *cli.Context) []string {
+	if args, ok := c.App.Metadata["args"].([]string); ok {
+		return args
+	}
+	return os.Args
 }
 
 // exitCode maps the errors a sweep acts on to their exit statuses.

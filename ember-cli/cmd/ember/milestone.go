@@ -307,7 +307,7 @@ func milestoneAction(c *cli.Context, kind string) error {
 	}
 	sweepErr := err
 	rs, samples, fails := sweep.Collect(outs)
-	meta := report.Meta{Model: model, Backend: c.String("backend"), Devices: devices, Time: now, Command: os.Args}
+	meta := report.Meta{Model: model, Backend: c.String("backend"), Devices: devices, Time: now, Command: invocation(c)}
 	switch kind {
 	case "stage1":
 		err = report.WriteStage1(out, report.Stage1Input{Meta: meta, Rows: rs, Samples: samples, Failures: fails})

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -50,7 +49,7 @@ that are noise are marked ~.`,
 					return err
 				}
 				d := report.Compare(base, cur)
-				meta := report.Meta{Time: time.Now(), Command: os.Args}
+				meta := report.Meta{Time: time.Now(), Command: invocation(c)}
 				if dir := c.String("out-dir"); dir != "" {
 					if err := report.WriteFiles(dir, d.Files(meta)); err != nil {
 						return err
