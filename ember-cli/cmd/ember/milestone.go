@@ -47,7 +47,7 @@ func sweepFlags(promptLens, decodeSteps string) []cli.Flag {
 		&cli.StringFlag{Name: "prompt-lens", Value: promptLens, Usage: "prompt lengths, comma separated"},
 		&cli.StringFlag{Name: "decode-steps", Value: decodeSteps, Usage: "decode steps, comma separated"},
 		&cli.IntFlag{Name: "chunk-len", Value: 512, Usage: "prefill chunk"},
-		&cli.IntFlag{Name: "iters", Value: 3, Usage: "measured iterations per run"},
+		&cli.IntFlag{Name: "iters", Value: 6, Usage: "measured iterations per run (6 or more give finite 95% intervals for medians)"},
 		&cli.IntFlag{Name: "warmup", Value: 1, Usage: "warm-up iterations per run"},
 		&cli.BoolFlag{Name: "decode-with-sampling", Usage: "decode by host sampling"},
 		&cli.BoolFlag{Name: "decode-no-sampling", Usage: "decode with the on-device argmax (default)"},
