@@ -16,6 +16,7 @@ import (
 	"github.com/ember-infer/ember/ember-core/cpu"
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/hub"
+	"github.com/ember-infer/ember/ember-core/memplan"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 	"github.com/ember-infer/ember/ember-core/snapshot"
 	"github.com/ember-infer/ember/ember-core/tokenizer"
@@ -31,8 +32,10 @@ type Options struct {
 	// DeviceMem is each device's budget in bytes (0: unlimited on CPU); one
 	// value for all devices or one per device.
 	DeviceMem []int64
-	Split     []int // layers per device; nil: even split
+	Split     []int // layers per device; nil: the planner's best-balanced split
 	Threads   int   // CPU threads per device; 0: all cores
+	// Ctx and Chunk size the planner's choice of split (defaults 4096 and 512).
+	Ctx, Chunk int
 	// NeedTokenizer makes a missing tokenizer.json an error.
 	NeedTokenizer bool
 	Env           hub.Env
@@ -202,13 +205,50 @@ func Open(o Options) (*Engine, error) {
 	e.Backend = backend
 	split := o.Split
 	if split == nil {
-		split = qwen3.EvenSplit(snap.Config.NumHiddenLayers, len(e.Devices))
+		if split, err = planSplit(snap, e.Devices, backend, o); err != nil {
+			return nil, err
+		}
+		if len(split) > 1 {
+			warn(fmt.Sprintf("split %s chosen by the planner (--split overrides)", memplan.SplitString(split)))
+		}
 	}
 	if e.Model, err = qwen3.Load(snap.Config, qwen3.SetSource{Set: snap.Tensors}, e.Devices, split); err != nil {
 		return nil, err
 	}
 	ok = true
 	return e, nil
+}
+
+// planSplit asks the memory planner for the best-balanced split that fits the
+// devices' budgets (unlimited CPU budgets make it the most even split). The CPU
+// backend has no cuBLAS workspace or runtime overhead to plan for.
+func planSplit(snap *snapshot.Snapshot, devs []device.Device, backend string, o Options) ([]int, error) {
+	if len(devs) == 1 {
+		return []int{snap.Config.NumHiddenLayers}, nil
+	}
+	pm, err := memplan.FromSnapshot(snap)
+	if err != nil {
+		return nil, err
+	}
+	opt := memplan.Options{Ctx: o.Ctx, Batch: 1, Chunk: o.Chunk}
+	if opt.Ctx == 0 {
+		opt.Ctx = min(4096, snap.Config.MaxPositionEmbeddings)
+	}
+	if o.Chunk == 0 && o.Ctx == 0 {
+		opt.Chunk = 512
+	}
+	if backend != "cpu" {
+		opt.Overhead, opt.Workspace = memplan.DefaultOverhead, memplan.CUBLASWorkspace
+	}
+	for i, d := range devs {
+		total, _ := d.MemInfo()
+		opt.Devices = append(opt.Devices, memplan.Device{ID: i, Capacity: total})
+	}
+	plan, err := memplan.Compute(pm, opt)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Split, nil
 }
 
 func names() []string {

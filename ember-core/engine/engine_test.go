@@ -144,6 +144,15 @@ func TestOpenErrors(t *testing.T) {
 	if !strings.Contains(warned, "using the CPU backend") {
 		t.Errorf("backend auto without CUDA warned %q", warned)
 	}
+	warned = ""
+	e, err = Open(Options{Model: dir, Devices: "0,1", Env: noEnv(), Warn: func(s string) { warned += s + "\n" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(e.Model.Split, []int{3, 3}) || !strings.Contains(warned, "split 3+3 chosen by the planner") {
+		t.Errorf("default split %v, notes %q; want the planner's 3+3", e.Model.Split, warned)
+	}
+	e.Close()
 	_, err = Open(Options{Model: dir, Devices: "0,1", DeviceMem: []int64{1 << 20}, Env: noEnv()})
 	if !errors.Is(err, device.ErrOutOfMemory) {
 		t.Errorf("1 MiB devices: %v, want out of memory", err)

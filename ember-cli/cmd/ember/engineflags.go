@@ -61,6 +61,8 @@ func openEngine(c *cli.Context, needTokenizer bool) (*engine.Engine, error) {
 		DeviceMem:     mem,
 		Split:         split,
 		Threads:       c.Int("threads"),
+		Ctx:           c.Int("ctx"),
+		Chunk:         c.Int("chunk"),
 		NeedTokenizer: needTokenizer,
 		Warn:          func(s string) { fmt.Fprintln(c.App.ErrWriter, "ember:", s) },
 	})

@@ -107,8 +107,8 @@ and stage12_p2_input.md.`,
 			&cli.BoolFlag{Name: "include-llama", Usage: "also run llama-bench for comparison"},
 			&cli.StringFlag{Name: "llama-bin-dir", Usage: "directory holding llama-bench"},
 			&cli.StringFlag{Name: "llama-gguf", Usage: "the GGUF model for llama-bench"},
-			&cli.BoolFlag{Name: "llama-single-device", Value: true, Usage: "run llama-bench on the first device"},
-			&cli.BoolFlag{Name: "llama-dual-device", Value: true, Usage: "run llama-bench on both devices"},
+			&cli.StringFlag{Name: "llama-single-device", Value: "0", Usage: "GPU for the single-device llama-bench run (CUDA_VISIBLE_DEVICES); none skips it"},
+			&cli.StringFlag{Name: "llama-dual-device", Value: "0,1", Usage: "GPUs for the dual-device llama-bench run; none skips it"},
 			&cli.StringFlag{Name: "llama-dual-split-mode", Value: "layer", Usage: "llama-bench -sm for the dual run"},
 			&cli.StringFlag{Name: "llama-dual-tensor-split", Value: "1,1", Usage: "llama-bench -ts for the dual run"},
 			&cli.StringFlag{Name: "baseline-summary", Usage: "an earlier stage12_split_summary.csv to compare with"},
@@ -389,11 +389,11 @@ func runLlama(c *cli.Context, out string, prompt, gen int, progress io.Writer) (
 		f := &report.LlamaResult{Label: "single-device", Failed: "no --llama-gguf given"}
 		return f, &report.LlamaResult{Label: "dual-device", Failed: "no --llama-gguf given"}
 	}
-	if c.Bool("llama-single-device") {
-		single = run("single-device", []string{"-sm", "none", "-mg", "0"}, []string{"CUDA_VISIBLE_DEVICES=0"})
+	if d := c.String("llama-single-device"); d != "" && d != "none" {
+		single = run("single-device", []string{"-sm", "none", "-mg", "0"}, []string{"CUDA_VISIBLE_DEVICES=" + d})
 	}
-	if c.Bool("llama-dual-device") {
-		dual = run("dual-device", []string{"-sm", c.String("llama-dual-split-mode"), "-ts", c.String("llama-dual-tensor-split")}, nil)
+	if d := c.String("llama-dual-device"); d != "" && d != "none" {
+		dual = run("dual-device", []string{"-sm", c.String("llama-dual-split-mode"), "-ts", c.String("llama-dual-tensor-split")}, []string{"CUDA_VISIBLE_DEVICES=" + d})
 	}
 	return single, dual
 }
