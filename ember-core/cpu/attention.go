@@ -53,14 +53,24 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 		case device.F32:
 			copy(p.dst.f32[off:off+n*kvDim], src)
 		default:
-			dst := p.dst.u16[off : off+n*kvDim]
-			bf := p.dst.dt == device.BF16
-			d.forRanges(n, kvDim, func(_, lo, hi int) {
-				encode16(dst[lo*kvDim:hi*kvDim], src[lo*kvDim:hi*kvDim], bf)
-			})
+			d.jobs.encode = encodeJob{dst: p.dst.u16[off : off+n*kvDim], src: src, cols: kvDim, bf: p.dst.dt == device.BF16}
+			d.forRanges(n, kvDim, &d.jobs.encode)
+			d.jobs.encode = encodeJob{}
 		}
 	}
 	return nil
+}
+
+// encodeJob narrows rows of cols F32 values into F16 or BF16 bits.
+type encodeJob struct {
+	dst  []uint16
+	src  []float32
+	cols int
+	bf   bool
+}
+
+func (j *encodeJob) ranges(_, lo, hi int) {
+	encode16(j.dst[lo*j.cols:hi*j.cols], j.src[lo*j.cols:hi*j.cols], j.bf)
 }
 
 // Attention is causal grouped-query attention of the n queries in q (F32
@@ -68,10 +78,12 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 // 0 … start+n-1 of kc and vc ([ctx, kvHeads*headDim], F32, F16 or BF16).
 // Query head h reads kv head h/(heads/kvHeads). out is F32 [n, heads*headDim].
 //
-// Each (query, head) pair is one task. Scores are float32 dot products scaled
-// by 1/sqrt(headDim); the softmax subtracts the row maximum before exp
-// (float64), sums the weights in float64, accumulates the weighted values in
-// float32 in cache order and divides once at the end.
+// Each (query, head) pair is one task, so a decode step's heads run in
+// parallel. Scores are float32 dot products (the same kernel as MatMul's,
+// striding down the cache rows) scaled by 1/sqrt(headDim); the softmax
+// subtracts the row maximum before exp (float64), sums the weights in float64,
+// accumulates the weighted values in float32 in cache order and divides once
+// at the end.
 func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, headDim int) error {
 	const op = "Attention"
 	s := d.begin()
@@ -114,57 +126,64 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	if n == 0 {
 		return nil
 	}
-	group := heads / kvHeads
-	scale := float32(1 / math.Sqrt(float64(headDim)))
-	Q, O := qt.f32, ot.f32
-	d.pool.run(n*heads, func(worker, task int) {
-		i, h := task/heads, task%heads
-		ctx := start + i + 1 // causal: rows 0 … start+i
-		kvOff := (h / group) * headDim
-		qh := Q[i*qDim+h*headDim : i*qDim+h*headDim+headDim]
-		oh := O[i*qDim+h*headDim : i*qDim+h*headDim+headDim]
-		w := d.scratch[worker].floats(ctx)
-
-		m := float32(math.Inf(-1))
-		for t := range ctx {
-			off := t*kvDim + kvOff
-			var sc float32
-			switch kct.dt {
-			case device.F32:
-				sc = dotF32(qh, kct.f32[off:off+headDim])
-			case device.BF16:
-				sc = dotBF16(qh, kct.u16[off:off+headDim])
-			default:
-				sc = dotF16(qh, kct.u16[off:off+headDim])
-			}
-			sc *= scale
-			w[t] = sc
-			if sc > m {
-				m = sc
-			}
-		}
-		var sum float64
-		for t, sc := range w {
-			e := float32(math.Exp(float64(sc - m)))
-			w[t] = e
-			sum += float64(e)
-		}
-		clear(oh)
-		for t, e := range w {
-			off := t*kvDim + kvOff
-			switch vct.dt {
-			case device.F32:
-				axpy(oh, e, vct.f32[off:off+headDim])
-			case device.BF16:
-				axpyBF16(oh, e, vct.u16[off:off+headDim])
-			default:
-				axpyF16(oh, e, vct.u16[off:off+headDim])
-			}
-		}
-		inv := float32(1 / sum)
-		for j := range oh {
-			oh[j] *= inv
-		}
-	})
+	d.jobs.attn = attnJob{
+		d: d, q: qt.f32, out: ot.f32, kc: kct, vc: vct,
+		start: start, heads: heads, group: heads / kvHeads, headDim: headDim,
+		scale: float32(1 / math.Sqrt(float64(headDim))),
+	}
+	d.pool.run(n*heads, &d.jobs.attn)
+	d.jobs.attn = attnJob{}
 	return nil
+}
+
+// attnJob is Attention's parallel part: task i*heads+h is query i, head h.
+type attnJob struct {
+	d                            *Device
+	q, out                       []float32
+	kc, vc                       *tensor
+	start, heads, group, headDim int
+	scale                        float32
+}
+
+func (j *attnJob) run(worker, task int) {
+	hd := j.headDim
+	i, h := task/j.heads, task%j.heads
+	qDim, kvDim := j.heads*hd, j.kc.cols
+	ctx := j.start + i + 1 // causal: rows 0 … start+i
+	kvOff := (h / j.group) * hd
+	qh := j.q[i*qDim+h*hd : i*qDim+h*hd+hd]
+	oh := j.out[i*qDim+h*hd : i*qDim+h*hd+hd]
+	// Scratch for the whole cache, so decode steps never grow it.
+	w := j.d.scratch[worker].floats(j.kc.rows)[:ctx]
+
+	switch j.kc.dt {
+	case device.F32:
+		dotRowsF32(w, qh, j.kc.f32[kvOff:], kvDim)
+	default:
+		dotRows16(w, qh, j.kc.u16[kvOff:], kvDim, j.kc.dt == device.BF16)
+	}
+	m := float32(math.Inf(-1))
+	for t, sc := range w {
+		sc *= j.scale
+		w[t] = sc
+		if sc > m {
+			m = sc
+		}
+	}
+	var sum float64
+	for t, sc := range w {
+		e := float32(math.Exp(float64(sc - m)))
+		w[t] = e
+		sum += float64(e)
+	}
+	switch j.vc.dt {
+	case device.F32:
+		wsumRowsF32(oh, w, j.vc.f32[kvOff:], kvDim)
+	default:
+		wsumRows16(oh, w, j.vc.u16[kvOff:], kvDim, j.vc.dt == device.BF16)
+	}
+	inv := float32(1 / sum)
+	for c := range oh {
+		oh[c] *= inv
+	}
 }

@@ -45,21 +45,6 @@ func f32ToBF16(f float32) uint16 {
 // out of range become ±Inf and NaN stays NaN.
 func f32ToF16(f float32) uint16 { return float16.Fromfloat32(f).Bits() }
 
-// decode16 widens a row of F16 or BF16 bits into dst (len(dst) == len(src)).
-func decode16(dst []float32, src []uint16, bf bool) {
-	src = src[:len(dst)]
-	if bf {
-		for i, h := range src {
-			dst[i] = bf16ToF32(h)
-		}
-		return
-	}
-	t := f16Table
-	for i, h := range src {
-		dst[i] = t[h]
-	}
-}
-
 // encode16 narrows src into F16 or BF16 bits in dst (len(dst) == len(src)).
 func encode16(dst []uint16, src []float32, bf bool) {
 	src = src[:len(dst)]

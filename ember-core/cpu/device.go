@@ -50,6 +50,8 @@ type Device struct {
 	scratch []scratch // per worker
 	opBuf   scratch   // for the calling goroutine before or after a parallel section
 	rope    ropeCache
+	rj      rangeJob
+	jobs    opJobs
 
 	stage atomic.Uint32
 	times [device.NumStages]atomic.Int64
@@ -328,4 +330,17 @@ func (d *Device) beginTransfer(s device.Stage) device.Stage {
 func (d *Device) end(s device.Stage, t0 time.Time) {
 	d.times[s].Add(int64(time.Since(t0)))
 	d.opMu.Unlock()
+}
+
+// opJobs holds each op's parallel job. Ops run one at a time, so one of each
+// is enough; keeping them here means starting an op allocates nothing.
+type opJobs struct {
+	matmul matmulJob
+	attn   attnJob
+	encode encodeJob
+	embed  embedJob
+	ew     elementwiseJob
+	norm   normJob
+	rope   ropeJob
+	sel    selectJob
 }

@@ -38,20 +38,31 @@ func (d *Device) Embedding(out, table, ids device.Tensor) error {
 			return d.errorf(op, "ids[%d] = %d is outside table %v", i, id, tt)
 		}
 	}
-	I, O := it.i32, ot.f32
-	d.forRanges(n, hidden, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			r := int(I[i]) * hidden
-			dst := O[i*hidden : i*hidden+hidden]
-			switch tt.dt {
-			case device.F32:
-				copy(dst, tt.f32[r:r+hidden])
-			default:
-				decode16(dst, tt.u16[r:r+hidden], tt.dt == device.BF16)
-			}
-		}
-	})
+	d.jobs.embed = embedJob{out: ot.f32, ids: it.i32, table: tt}
+	d.forRanges(n, hidden, &d.jobs.embed)
+	d.jobs.embed = embedJob{}
 	return nil
+}
+
+// embedJob gathers rows of an embedding table.
+type embedJob struct {
+	out   []float32
+	ids   []int32
+	table *tensor
+}
+
+func (j *embedJob) ranges(_, lo, hi int) {
+	hidden := j.table.cols
+	for i := lo; i < hi; i++ {
+		r := int(j.ids[i]) * hidden
+		dst := j.out[i*hidden : i*hidden+hidden]
+		switch j.table.dt {
+		case device.F32:
+			copy(dst, j.table.f32[r:r+hidden])
+		default:
+			decode16(dst, j.table.u16[r:r+hidden], j.table.dt == device.BF16)
+		}
+	}
 }
 
 // elementwise checks out, a and b for a same-size F32 elementwise op.
@@ -84,14 +95,30 @@ func (d *Device) SiLUMul(out, gate, up device.Tensor) error {
 	if err != nil {
 		return err
 	}
-	O, G, U := ot.f32, gt.f32, ut.f32
-	d.forRanges(len(O), 1, func(_, lo, hi int) {
-		g, u, o := G[lo:hi], U[lo:hi], O[lo:hi]
-		for i, x := range g {
-			o[i] = float32(float64(x)/(1+math.Exp(-float64(x)))) * u[i]
-		}
-	})
+	d.jobs.ew = elementwiseJob{out: ot.f32, a: gt.f32, b: ut.f32, silu: true}
+	d.forRanges(len(ot.f32), 1, &d.jobs.ew)
+	d.jobs.ew = elementwiseJob{}
 	return nil
+}
+
+// elementwiseJob is SiLUMul (silu set: out = silu(a)·b) or Add (out = a+b).
+type elementwiseJob struct {
+	out, a, b []float32
+	silu      bool
+}
+
+func (j *elementwiseJob) ranges(_, lo, hi int) {
+	a, b, o := j.a[lo:hi], j.b[lo:hi], j.out[lo:hi]
+	b, o = b[:len(a)], o[:len(a)]
+	if j.silu {
+		for i, x := range a {
+			o[i] = float32(float64(x)/(1+math.Exp(-float64(x)))) * b[i]
+		}
+		return
+	}
+	for i, x := range a {
+		o[i] = x + b[i]
+	}
 }
 
 // Add computes out = a + b elementwise for F32 tensors with as many elements;
@@ -104,12 +131,8 @@ func (d *Device) Add(out, a, b device.Tensor) error {
 	if err != nil {
 		return err
 	}
-	O, A, B := ot.f32, at.f32, bt.f32
-	d.forRanges(len(O), 1, func(_, lo, hi int) {
-		a, b, o := A[lo:hi], B[lo:hi], O[lo:hi]
-		for i, x := range a {
-			o[i] = x + b[i]
-		}
-	})
+	d.jobs.ew = elementwiseJob{out: ot.f32, a: at.f32, b: bt.f32}
+	d.forRanges(len(ot.f32), 1, &d.jobs.ew)
+	d.jobs.ew = elementwiseJob{}
 	return nil
 }

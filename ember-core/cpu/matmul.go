@@ -6,17 +6,22 @@ import (
 	"github.com/ember-infer/ember/ember-core/device"
 )
 
-// matmulScratchFloats is the f32 scratch a worker fills with decoded weight
-// rows per task: about 128 KiB, so a block stays in L2 while every input row
-// of a prefill chunk is multiplied against it.
-const matmulScratchFloats = 32 << 10
+// matmulPanelFloats is the f32 panel a worker fills with widened weight rows
+// per prefill task: 128 KiB, so that a panel stays in L2 while every input
+// row of the chunk is multiplied against it.
+const matmulPanelFloats = 32 << 10
 
 // MatMul computes out [n, o] = x [n, k] · wᵀ for w [o, k] (F32, F16 or BF16).
+//
 // Work is split over blocks of weight rows (output columns). With one input
-// row (decode) F16/BF16 weights are widened on the fly inside the dot product;
-// with more, each block is widened once into the worker's scratch and reused
-// for all n rows, so prefill does not pay the conversion per token. Both paths
-// sum in the same order, so a row's result does not depend on n or on Threads.
+// row (decode) the weights are read in place, F16/BF16 widened in registers,
+// four weight rows at a time against the one x row: decode is bound by
+// reading the weights, and this reads each byte once. With more rows
+// (prefill) each block is widened once into a packed f32 panel in the
+// worker's scratch, and a 4×3 register-tiled kernel multiplies every four x
+// rows against it, three panel rows at a time, so the panel is read from L2
+// n/4 times instead of n. Every path sums an element in the same order (see
+// kernels.go), so a row's result does not depend on n or on Threads.
 func (d *Device) MatMul(out, x, w device.Tensor) error {
 	const op = "MatMul"
 	s := d.begin()
@@ -52,47 +57,56 @@ func (d *Device) MatMul(out, x, w device.Tensor) error {
 		return nil
 	}
 
-	rowsPer := max(1, min(64, matmulScratchFloats/k))
-	rowsPer = max(1, min(rowsPer, (o+4*d.threads-1)/(4*d.threads))) // enough blocks to balance
-	blocks := (o + rowsPer - 1) / rowsPer
-	X, Out := xt.f32, ct.f32
-	convert := n > 1 && wt.dt != device.F32
-	bf := wt.dt == device.BF16
-
-	d.pool.run(blocks, func(worker, b int) {
-		j0 := b * rowsPer
-		j1 := min(j0+rowsPer, o)
-		switch {
-		case wt.dt == device.F32:
-			W := wt.f32
-			for i := range n {
-				xi := X[i*k : i*k+k]
-				oi := Out[i*o : i*o+o]
-				for j := j0; j < j1; j++ {
-					oi[j] = dotF32(xi, W[j*k:j*k+k])
-				}
-			}
-		case convert:
-			buf := d.scratch[worker].floats((j1 - j0) * k)
-			decode16(buf, wt.u16[j0*k:j1*k], bf)
-			for i := range n {
-				xi := X[i*k : i*k+k]
-				oi := Out[i*o : i*o+o]
-				for j := j0; j < j1; j++ {
-					oi[j] = dotF32(xi, buf[(j-j0)*k:(j-j0)*k+k])
-				}
-			}
-		default: // one row, 16-bit weights
-			xi := X[:k]
-			W := wt.u16
-			for j := j0; j < j1; j++ {
-				if bf {
-					Out[j] = dotBF16(xi, W[j*k:j*k+k])
-				} else {
-					Out[j] = dotF16(xi, W[j*k:j*k+k])
-				}
-			}
+	var rowsPer int
+	if n == 1 {
+		// Multiples of 4 rows (the kernel's group), about eight blocks per
+		// thread so the dynamic split evens out, at most 64 rows.
+		rowsPer = (o + 8*d.threads - 1) / (8 * d.threads)
+		rowsPer = min(64, max(4, (rowsPer+3)&^3))
+	} else {
+		// Multiples of 3 rows (the tile's width) filling a panel, with enough
+		// blocks to balance the threads.
+		rowsPer = max(1, min(64, matmulPanelFloats/k))
+		rowsPer = max(1, min(rowsPer, (o+4*d.threads-1)/(4*d.threads)))
+		if rowsPer > 3 {
+			rowsPer -= rowsPer % 3
 		}
-	})
+	}
+	d.jobs.matmul = matmulJob{d: d, x: xt.f32, out: ct.f32, w: wt, n: n, k: k, o: o, rowsPer: rowsPer}
+	d.pool.run((o+rowsPer-1)/rowsPer, &d.jobs.matmul)
+	d.jobs.matmul = matmulJob{}
 	return nil
+}
+
+// matmulJob is MatMul's parallel part: task b computes output columns
+// [b*rowsPer, (b+1)*rowsPer) for every row.
+type matmulJob struct {
+	d       *Device
+	x, out  []float32
+	w       *tensor
+	n, k, o int
+	rowsPer int
+}
+
+func (j *matmulJob) run(worker, b int) {
+	k, w := j.k, j.w
+	j0 := b * j.rowsPer
+	j1 := min(j0+j.rowsPer, j.o)
+	if j.n == 1 {
+		out, x := j.out[j0:j1], j.x[:k]
+		if w.dt == device.F32 {
+			dotRowsF32(out, x, w.f32[j0*k:j1*k], k)
+		} else {
+			dotRows16(out, x, w.u16[j0*k:j1*k], k, w.dt == device.BF16)
+		}
+		return
+	}
+	var panel []float32
+	if w.dt == device.F32 {
+		panel = w.f32[j0*k : j1*k]
+	} else {
+		panel = j.d.scratch[worker].floats((j1 - j0) * k)
+		decode16(panel, w.u16[j0*k:j1*k], w.dt == device.BF16)
+	}
+	gemmF32(j.out[j0:], j.o, j.x, j.n, panel, j1-j0, k)
 }

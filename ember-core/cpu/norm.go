@@ -67,13 +67,9 @@ func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
 	if overlaps(ot, wt) {
 		return d.errorf(op, "out %v may not alias w", ot)
 	}
-	W := weightF32(wt, &d.opBuf)
-	X, O := xt.f32, ot.f32
-	d.forRanges(n, c, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			rmsNormRow(O[i*c:i*c+c], X[i*c:i*c+c], W, eps)
-		}
-	})
+	d.jobs.norm = normJob{out: ot.f32, x: xt.f32, w: weightF32(wt, &d.opBuf), cols: c, eps: eps}
+	d.forRanges(n, c, &d.jobs.norm)
+	d.jobs.norm = normJob{}
 	return nil
 }
 
@@ -100,13 +96,23 @@ func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error
 	if overlaps(xt, wt) {
 		return d.errorf(op, "x %v may not alias w", xt)
 	}
-	W := weightF32(wt, &d.opBuf)
-	X := xt.f32
-	d.forRanges(xt.elems()/headDim, headDim, func(_, lo, hi int) {
-		for h := lo; h < hi; h++ {
-			v := X[h*headDim : h*headDim+headDim]
-			rmsNormRow(v, v, W, eps)
-		}
-	})
+	d.jobs.norm = normJob{out: xt.f32, x: xt.f32, w: weightF32(wt, &d.opBuf), cols: headDim, eps: eps}
+	d.forRanges(xt.elems()/headDim, headDim, &d.jobs.norm)
+	d.jobs.norm = normJob{}
 	return nil
+}
+
+// normJob RMS-normalises rows of cols values (whole rows for RMSNorm, heads
+// for HeadRMSNorm).
+type normJob struct {
+	out, x, w []float32
+	cols      int
+	eps       float32
+}
+
+func (j *normJob) ranges(_, lo, hi int) {
+	c := j.cols
+	for i := lo; i < hi; i++ {
+		rmsNormRow(j.out[i*c:i*c+c], j.x[i*c:i*c+c], j.w, j.eps)
+	}
 }

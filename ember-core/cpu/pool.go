@@ -22,9 +22,17 @@ type pool struct {
 	done    sync.WaitGroup
 
 	// The current job, written by run before it wakes the helpers.
-	fn    func(worker, task int)
+	job   job
 	tasks int64
 	next  atomic.Int64
+}
+
+// job is the parallel part of one op: run(worker, task) does task task on
+// worker worker. Ops keep their job in the Device (d.jobs) and pass a pointer,
+// so that starting one allocates nothing — a closure handed to the workers
+// would escape to the heap on every call.
+type job interface {
+	run(worker, task int)
 }
 
 func newPool(threads int) *pool {
@@ -57,24 +65,24 @@ func (p *pool) drain(w int) {
 		if i >= p.tasks {
 			return
 		}
-		p.fn(w, int(i))
+		p.job.run(w, int(i))
 	}
 }
 
-// run calls fn(worker, task) for every task in [0, tasks) and returns when all
-// are done. worker is in [0, threads) and no two concurrent calls share one, so
-// fn may use per-worker scratch. The caller's goroutine is worker 0. run must
-// not be called concurrently (the device's op lock sees to that).
-func (p *pool) run(tasks int, fn func(worker, task int)) {
+// run calls j.run(worker, task) for every task in [0, tasks) and returns when
+// all are done. worker is in [0, threads) and no two concurrent calls share
+// one, so a job may use per-worker scratch. The caller's goroutine is worker 0.
+// run must not be called concurrently (the device's op lock sees to that).
+func (p *pool) run(tasks int, j job) {
 	workers := min(p.threads, tasks)
 	if workers <= 1 {
 		for i := range tasks {
-			fn(0, i)
+			j.run(0, i)
 		}
 		return
 	}
 	p.once.Do(p.start)
-	p.fn, p.tasks = fn, int64(tasks)
+	p.job, p.tasks = j, int64(tasks)
 	p.next.Store(0)
 	p.done.Add(workers - 1)
 	for w := 1; w < workers; w++ {
@@ -82,7 +90,7 @@ func (p *pool) run(tasks int, fn func(worker, task int)) {
 	}
 	p.drain(0)
 	p.done.Wait()
-	p.fn = nil
+	p.job = nil
 }
 
 func (p *pool) close() { close(p.quit) }
@@ -119,18 +127,34 @@ func (s *scratch) ints(n int) []int32 {
 // another goroutine; smaller ops run on the caller alone.
 var grainElems = 16 << 10 // a variable so that tests can make small ops fan out
 
+// ranger is an op whose work is items [0, total) that can be done in any
+// split: ranges(worker, lo, hi) does items lo…hi-1.
+type ranger interface {
+	ranges(worker, lo, hi int)
+}
+
+// rangeJob runs a ranger's items in consecutive ranges of grain items.
+type rangeJob struct {
+	r            ranger
+	grain, total int
+}
+
+func (j *rangeJob) run(worker, t int) {
+	lo := t * j.grain
+	j.r.ranges(worker, lo, min(lo+j.grain, j.total))
+}
+
 // forRanges splits [0, total) into consecutive ranges of about grainElems/per
-// items each (per = elements of work per item) and calls fn on each range,
-// in parallel over the pool.
-func (d *Device) forRanges(total, per int, fn func(worker, lo, hi int)) {
+// items each (per = elements of work per item) and calls r.ranges on each
+// range, in parallel over the pool.
+func (d *Device) forRanges(total, per int, r ranger) {
 	if total <= 0 {
 		return
 	}
 	grain := max(1, grainElems/max(per, 1))
 	grain = max(1, min(grain, (total+d.threads-1)/d.threads))
 	tasks := (total + grain - 1) / grain
-	d.pool.run(tasks, func(worker, t int) {
-		lo := t * grain
-		fn(worker, lo, min(lo+grain, total))
-	})
+	d.rj = rangeJob{r: r, grain: grain, total: total}
+	d.pool.run(tasks, &d.rj)
+	d.rj = rangeJob{}
 }

@@ -60,29 +60,40 @@ func (d *Device) RoPE(x device.Tensor, headDim int, pos device.Tensor, theta flo
 	if !(theta > 0) || math.IsInf(theta, 0) {
 		return d.errorf(op, "theta %v for x %v must be positive and finite", theta, xt)
 	}
-	inv := d.rope.invFreq(headDim, theta)
-	half, c := headDim/2, xt.cols
-	X, P := xt.f32, pt.i32
-	d.forRanges(xt.rows, c, func(worker, lo, hi int) {
-		sc := &d.scratch[worker]
-		cos, sin := sc.floats(half), sc.floats2(half)
-		for i := lo; i < hi; i++ {
-			p := float64(P[i])
-			for j, f := range inv {
-				sn, cs := math.Sincos(p * f)
-				cos[j], sin[j] = float32(cs), float32(sn)
-			}
-			row := X[i*c : i*c+c]
-			for h := 0; h < c; h += headDim {
-				x1 := row[h : h+half]
-				x2 := row[h+half : h+headDim]
-				for j := range x1 {
-					a, b := x1[j], x2[j]
-					x1[j] = a*cos[j] - b*sin[j]
-					x2[j] = b*cos[j] + a*sin[j]
-				}
+	d.jobs.rope = ropeJob{d: d, x: xt.f32, pos: pt.i32, inv: d.rope.invFreq(headDim, theta), headDim: headDim, cols: xt.cols}
+	d.forRanges(xt.rows, xt.cols, &d.jobs.rope)
+	d.jobs.rope = ropeJob{}
+	return nil
+}
+
+// ropeJob rotates rows of x.
+type ropeJob struct {
+	d             *Device
+	x             []float32
+	pos           []int32
+	inv           []float64
+	headDim, cols int
+}
+
+func (j *ropeJob) ranges(worker, lo, hi int) {
+	half, c, headDim := j.headDim/2, j.cols, j.headDim
+	sc := &j.d.scratch[worker]
+	cos, sin := sc.floats(half), sc.floats2(half)
+	for i := lo; i < hi; i++ {
+		p := float64(j.pos[i])
+		for k, f := range j.inv {
+			sn, cs := math.Sincos(p * f)
+			cos[k], sin[k] = float32(cs), float32(sn)
+		}
+		row := j.x[i*c : i*c+c]
+		for h := 0; h < c; h += headDim {
+			x1 := row[h : h+half]
+			x2 := row[h+half : h+headDim]
+			for k := range x1 {
+				a, b := x1[k], x2[k]
+				x1[k] = a*cos[k] - b*sin[k]
+				x2[k] = b*cos[k] + a*sin[k]
 			}
 		}
-	})
-	return nil
+	}
 }

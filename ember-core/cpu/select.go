@@ -24,19 +24,44 @@ func (d *Device) ArgMax(out, x device.Tensor) error {
 	if ot.elems() != xt.rows {
 		return d.errorf(op, "out is %v but x %v has %d rows", ot, xt, xt.rows)
 	}
-	c, X, O := xt.cols, xt.f32, ot.i32
-	d.forRanges(xt.rows, c, func(_, lo, hi int) {
+	d.jobs.sel = selectJob{x: xt.f32, idx: ot.i32, cols: xt.cols}
+	d.forRanges(xt.rows, xt.cols, &d.jobs.sel)
+	d.jobs.sel = selectJob{}
+	return nil
+}
+
+// selectJob is ArgMax (k == 0) or TopK over rows of x.
+type selectJob struct {
+	d       *Device
+	x, vals []float32
+	idx     []int32
+	cols, k int
+}
+
+func (j *selectJob) ranges(worker, lo, hi int) {
+	c, X := j.cols, j.x
+	if j.k == 0 {
 		for i := lo; i < hi; i++ {
 			best, bv := -1, float32(0)
-			for j, v := range X[i*c : i*c+c] {
+			for col, v := range X[i*c : i*c+c] {
 				if v == v && (best < 0 || v > bv) {
-					best, bv = j, v
+					best, bv = col, v
 				}
 			}
-			O[i] = int32(best)
+			j.idx[i] = int32(best)
 		}
-	})
-	return nil
+		return
+	}
+	k := j.k
+	h := j.d.scratch[worker].ints(k)
+	for i := lo; i < hi; i++ {
+		row := X[i*c : i*c+c]
+		topK(row, h)
+		for col, ix := range h {
+			j.idx[i*k+col] = ix
+			j.vals[i*k+col] = row[ix]
+		}
+	}
 }
 
 // TopK writes the k largest values of each row of x (F32 [n, d]) in
@@ -69,18 +94,9 @@ func (d *Device) TopK(vals, idx, x device.Tensor, k int) error {
 	if overlaps(vt, xt) || overlaps(it, xt) || overlaps(vt, it) {
 		return d.errorf(op, "vals %v may not alias x", vt)
 	}
-	X, V, I := xt.f32, vt.f32, it.i32
-	d.forRanges(n, c, func(worker, lo, hi int) {
-		h := d.scratch[worker].ints(k)
-		for i := lo; i < hi; i++ {
-			row := X[i*c : i*c+c]
-			topK(row, h)
-			for j, ix := range h {
-				I[i*k+j] = ix
-				V[i*k+j] = row[ix]
-			}
-		}
-	})
+	d.jobs.sel = selectJob{d: d, x: xt.f32, vals: vt.f32, idx: it.i32, cols: c, k: k}
+	d.forRanges(n, c, &d.jobs.sel)
+	d.jobs.sel = selectJob{}
 	return nil
 }
 

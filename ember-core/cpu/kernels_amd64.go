@@ -1,0 +1,41 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+// The assembly needs AVX2 (256-bit integer ops, VPERMD), FMA and F16C
+// (VCVTPH2PS); x/sys/cpu reports AVX2 only when the OS saves the YMM state.
+var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+
+const asmBuilt = true
+
+// Assembly kernels (kernels_amd64.s). Callers in kernels.go check every bound;
+// mask and perm are nil when k%8 == 0.
+
+//go:noescape
+func dotsF32(out *float32, x *float32, w *float32, k int, stride int, rows int, mask *uint32)
+
+//go:noescape
+func dotsBF16(out *float32, x *float32, w *uint16, k int, stride int, rows int, mask *uint32, perm *uint32)
+
+//go:noescape
+func dotsF16(out *float32, x *float32, w *uint16, k int, stride int, rows int, mask *uint32, perm *uint32)
+
+//go:noescape
+func gemm4x3(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, m int, k int, mask *uint32)
+
+//go:noescape
+func wsumF32(out *float32, e *float32, v *float32, stride int, ctx int, cols int)
+
+//go:noescape
+func wsumBF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int)
+
+//go:noescape
+func wsumF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int)
+
+//go:noescape
+func widenBF16(dst *float32, src *uint16, n int)
+
+//go:noescape
+func widenF16(dst *float32, src *uint16, n int)

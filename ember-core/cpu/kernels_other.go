@@ -1,0 +1,42 @@
+//go:build !amd64 || purego
+
+package cpu
+
+// Without the amd64 assembly (another GOARCH, or the purego build tag) the
+// pure-Go kernels in kernels.go run; these stubs are never called.
+
+const haveAVX2 = false
+
+const asmBuilt = false
+
+func dotsF32(out *float32, x *float32, w *float32, k int, stride int, rows int, mask *uint32) {
+	panic("cpu: assembly kernels are not built")
+}
+
+func dotsBF16(out *float32, x *float32, w *uint16, k int, stride int, rows int, mask *uint32, perm *uint32) {
+	panic("cpu: assembly kernels are not built")
+}
+
+func dotsF16(out *float32, x *float32, w *uint16, k int, stride int, rows int, mask *uint32, perm *uint32) {
+	panic("cpu: assembly kernels are not built")
+}
+
+func gemm4x3(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, m int, k int, mask *uint32) {
+	panic("cpu: assembly kernels are not built")
+}
+
+func wsumF32(out *float32, e *float32, v *float32, stride int, ctx int, cols int) {
+	panic("cpu: assembly kernels are not built")
+}
+
+func wsumBF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int) {
+	panic("cpu: assembly kernels are not built")
+}
+
+func wsumF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int) {
+	panic("cpu: assembly kernels are not built")
+}
+
+func widenBF16(dst *float32, src *uint16, n int) { panic("cpu: assembly kernels are not built") }
+
+func widenF16(dst *float32, src *uint16, n int) { panic("cpu: assembly kernels are not built") }
