@@ -58,6 +58,11 @@ type Session struct {
 	greedy    int32     // DecodeGreedy's token
 	logits    []float32 // last position's logits, host
 	allLogits []float32 // [positions of the last Prefill, vocab] when AllLogits
+
+	// A decode step reuses these rather than allocating its arguments.
+	one     [1]int32
+	oneSpan [1]span
+	job     job
 }
 
 type layerCache struct{ k, v device.Tensor }
@@ -81,12 +86,26 @@ type stageState struct {
 	logits device.Tensor    // F32 [1 or rows, vocab], last device only
 	argmax device.Tensor    // I32 [1], last device only
 	posBuf []int32
+	idsBuf []int32
 	host   []float32 // download scratch for hidden states
+
+	// views[slot] are the workspace views for the last chunk size run in that
+	// slot: a decode step (always one row, slot 0) reuses them and allocates
+	// nothing. argmaxHost is the host side of argmax, boxed once.
+	views      [2]*rows
+	argmaxBuf  []int32
+	argmaxHost any
 }
 
-// rows are views of a stage's workspace for one chunk of n rows.
+// rows are views of a stage's workspace for one chunk of n rows, and the
+// host-side arguments of its uploads, boxed once.
 type rows struct {
+	n                                  int
 	x, h, q, k, v, attn, gate, up, pos device.Tensor
+	ids                                device.Tensor // first device only
+	posHost, idsHost                   any           // posBuf[:n], idsBuf[:n]
+	// head's views: the last row of x and of h, h's first row, one row of logits.
+	xLast, hLast, hFirst, logits1 device.Tensor
 }
 
 // NewSession allocates KV caches and workspaces on every device of m. When a
@@ -141,7 +160,8 @@ func (s *Session) alloc() error {
 	R := s.rows
 	layer := 0
 	for k, d := range m.Devices {
-		st := &stageState{dev: d, posBuf: make([]int32, R)}
+		st := &stageState{dev: d, posBuf: make([]int32, R), idsBuf: make([]int32, R), argmaxBuf: make([]int32, 1)}
+		st.argmaxHost = st.argmaxBuf
 		for range m.Split[k] {
 			st.layers = append(st.layers, layer)
 			st.caches = append(st.caches, layerCache{
@@ -238,14 +258,16 @@ func (s *Session) Prefill(ids []int32) (Stats, error) {
 
 // Decode runs one token at position Pos() and leaves its logits in Logits().
 func (s *Session) Decode(id int32) (Stats, error) {
-	return s.runWith([]int32{id}, []span{{s.pos, 1}}, false, false)
+	s.one[0], s.oneSpan[0] = id, span{s.pos, 1}
+	return s.runWith(s.one[:], s.oneSpan[:], false, false)
 }
 
 // DecodeGreedy runs one token and returns the argmax of its logits, computed on
 // the last device so only the token id crosses back to the host. Logits() is
 // not updated.
 func (s *Session) DecodeGreedy(id int32) (int32, Stats, error) {
-	st, err := s.runWith([]int32{id}, []span{{s.pos, 1}}, false, true)
+	s.one[0], s.oneSpan[0] = id, span{s.pos, 1}
+	st, err := s.runWith(s.one[:], s.oneSpan[:], false, true)
 	return s.greedy, st, err
 }
 
@@ -265,7 +287,8 @@ func (s *Session) runWith(ids []int32, chunks []span, prefill, argmax bool) (Sta
 	for _, st := range s.stages {
 		st.dev.ResetTimings()
 	}
-	j := &job{s: s, ids: ids, chunks: chunks, base: s.pos, prefill: prefill, argmax: argmax}
+	s.job = job{s: s, ids: ids, chunks: chunks, base: s.pos, prefill: prefill, argmax: argmax}
+	j := &s.job
 	t0 := time.Now()
 	var err error
 	if prefill && s.opt.Overlap && len(s.stages) > 1 && len(chunks) > 1 {
@@ -393,7 +416,10 @@ func (j *job) stage(k, ci int) error {
 func (j *job) views(k, ci int) (*rows, error) {
 	st := j.s.stages[k]
 	n := j.chunks[ci].n
-	var w rows
+	if w := st.views[ci%2]; w != nil && w.n == n {
+		return w, nil
+	}
+	w := rows{n: n, posHost: st.posBuf[:n], idsHost: st.idsBuf[:n]}
 	var err error
 	view := func(t device.Tensor) device.Tensor {
 		if err != nil {
@@ -406,7 +432,35 @@ func (j *job) views(k, ci int) (*rows, error) {
 	w.x = view(st.slot[ci%2])
 	w.h, w.q, w.k, w.v = view(st.h), view(st.q), view(st.k), view(st.v)
 	w.attn, w.gate, w.up, w.pos = view(st.attn), view(st.gate), view(st.up), view(st.pos)
-	return &w, err
+	if st.ids != nil {
+		w.ids = view(st.ids)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.views[ci%2] = &w
+	return &w, nil
+}
+
+// lastRows returns head's one-row views of w, made on first use.
+func (st *stageState) lastRows(w *rows) error {
+	if w.logits1 != nil {
+		return nil
+	}
+	var err error
+	view := func(t device.Tensor, row int) device.Tensor {
+		if err != nil {
+			return nil
+		}
+		var v device.Tensor
+		v, err = st.dev.View(t, row, 1)
+		return v
+	}
+	w.xLast, w.hLast, w.hFirst, w.logits1 = view(w.x, w.n-1), view(w.h, w.n-1), view(w.h, 0), view(st.logits, 0)
+	if err != nil {
+		w.logits1 = nil
+	}
+	return err
 }
 
 // compute runs chunk ci through device k's layers; on device 0 it first embeds
@@ -422,19 +476,16 @@ func (j *job) compute(k, ci int) error {
 	for i := range sp.n {
 		st.posBuf[i] = int32(sp.start + i)
 	}
-	if err := d.Upload(w.pos, st.posBuf[:sp.n]); err != nil {
+	if err := d.Upload(w.pos, w.posHost); err != nil {
 		return err
 	}
 	if k == 0 {
-		ids, err := d.View(st.ids, 0, sp.n)
-		if err != nil {
-			return err
-		}
 		off := sp.start - j.base
+		copy(st.idsBuf[:sp.n], j.ids[off:off+sp.n])
 		if err := firstErr(
-			d.Upload(ids, j.ids[off:off+sp.n]),
+			d.Upload(w.ids, w.idsHost),
 			stage(d, device.StageEmbedding),
-			d.Embedding(w.x, s.m.Embed, ids),
+			d.Embedding(w.x, s.m.Embed, w.ids),
 		); err != nil {
 			return err
 		}
@@ -471,15 +522,12 @@ func (j *job) head(st *stageState, ci int, w *rows) error {
 	if !all && !wantHidden && !last {
 		return nil
 	}
+	if err := st.lastRows(w); err != nil {
+		return err
+	}
 	x, h := w.x, w.h
 	if !all && !wantHidden {
-		var err error
-		if x, err = d.View(w.x, sp.n-1, 1); err != nil {
-			return err
-		}
-		if h, err = d.View(w.h, 0, 1); err != nil {
-			return err
-		}
+		x, h = w.xLast, w.hFirst
 	}
 	if err := firstErr(stage(d, device.StageRMSNorm), d.RMSNorm(h, x, m.Norm, m.eps)); err != nil {
 		return err
@@ -493,18 +541,14 @@ func (j *job) head(st *stageState, ci int, w *rows) error {
 		return nil
 	}
 	if !all && wantHidden {
+		h = w.hLast
+	}
+	logits := w.logits1
+	if all {
 		var err error
-		if h, err = d.View(w.h, sp.n-1, 1); err != nil {
+		if logits, err = d.View(st.logits, 0, sp.n); err != nil {
 			return err
 		}
-	}
-	rowsOut := 1
-	if all {
-		rowsOut = sp.n
-	}
-	logits, err := d.View(st.logits, 0, rowsOut)
-	if err != nil {
-		return err
 	}
 	if err := firstErr(stage(d, device.StageLMHead), d.MatMul(logits, h, m.LMHead)); err != nil {
 		return err
@@ -515,11 +559,10 @@ func (j *job) head(st *stageState, ci int, w *rows) error {
 		if err := d.ArgMax(st.argmax, logits); err != nil {
 			return err
 		}
-		var id [1]int32
-		if err := d.Download(id[:], st.argmax); err != nil {
+		if err := d.Download(st.argmaxHost, st.argmax); err != nil {
 			return err
 		}
-		s.greedy = id[0]
+		s.greedy = st.argmaxBuf[0]
 		return nil
 	}
 	if all {
