@@ -1,3 +1,10 @@
 module github.com/ember-infer/ember/ember-cuda
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/ember-infer/ember/ember-core v0.0.0
+	github.com/x448/float16 v0.8.4
+)
+
+replace github.com/ember-infer/ember/ember-core => ../ember-core

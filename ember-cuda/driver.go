@@ -1,0 +1,237 @@
+package cuda
+
+/*
+#cgo LDFLAGS: -ldl
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/ember-infer/ember/ember-core/device"
+)
+
+// DriverLibrary is the CUDA driver library Ember opens; the EMBER_LIBCUDA
+// environment variable overrides it (a name or a path).
+const DriverLibrary = "libcuda.so.1"
+
+// CUBLASLibraries are the cuBLAS libraries tried in order, newest first; the
+// EMBER_CUBLAS environment variable names one to use instead.
+var CUBLASLibraries = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
+
+// UnavailableError says in one sentence why CUDA cannot be used on this
+// machine. It wraps device.ErrUnavailable, so sweeps treat it as
+// runtime_unavailable and `--backend auto` falls back to the CPU.
+type UnavailableError struct{ Reason string }
+
+func (e *UnavailableError) Error() string { return e.Reason }
+
+// Unwrap returns device.ErrUnavailable.
+func (e *UnavailableError) Unwrap() error { return device.ErrUnavailable }
+
+func unavailable(format string, args ...any) error {
+	return &UnavailableError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Error is a failed CUDA driver or cuBLAS call.
+type Error struct {
+	Call string
+	Code int // a CUresult, or cublasStatus_t + statusCUBLAS
+}
+
+// statusCUBLAS offsets cuBLAS statuses in the codes the shim returns (EMBER_CUBLAS_STATUS).
+const statusCUBLAS = 100000
+
+// Driver result codes Ember acts on.
+const (
+	errOutOfMemory = 2
+	errNoDevice    = 100
+)
+
+func (e *Error) Error() string {
+	if e.Code >= statusCUBLAS {
+		return fmt.Sprintf("%s: %s", e.Call, cublasStatusName(e.Code-statusCUBLAS))
+	}
+	return fmt.Sprintf("%s: %s (%s)", e.Call, C.GoString(C.ember_cu_error_name(C.CUresult(e.Code))),
+		C.GoString(C.ember_cu_error_string(C.CUresult(e.Code))))
+}
+
+func cublasStatusName(s int) string {
+	names := map[int]string{1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "CUBLAS_STATUS_ALLOC_FAILED",
+		7: "CUBLAS_STATUS_INVALID_VALUE", 8: "CUBLAS_STATUS_ARCH_MISMATCH", 11: "CUBLAS_STATUS_MAPPING_ERROR",
+		13: "CUBLAS_STATUS_EXECUTION_FAILED", 14: "CUBLAS_STATUS_INTERNAL_ERROR", 15: "CUBLAS_STATUS_NOT_SUPPORTED",
+		16: "CUBLAS_STATUS_LICENSE_ERROR"}
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("cuBLAS status %d", s)
+}
+
+// check turns a driver result into an error naming the call.
+func check(call string, r C.CUresult) error {
+	if r == 0 {
+		return nil
+	}
+	return &Error{Call: call, Code: int(r)}
+}
+
+func checkInt(call string, r C.int) error {
+	if r == 0 {
+		return nil
+	}
+	return &Error{Call: call, Code: int(r)}
+}
+
+// The loaded libraries. A failed load is retried on the next call (it is
+// cheap, and tests point the loader at different fake libraries); a
+// successful one is kept for the life of the process.
+var lib struct {
+	mu         sync.Mutex
+	driverPath string // loaded driver library, "" when none
+	driverVer  int
+	inited     bool
+	blasPath   string
+}
+
+func driverPath() string {
+	if p := os.Getenv("EMBER_LIBCUDA"); p != "" {
+		return p
+	}
+	return DriverLibrary
+}
+
+// dlopenDriver loads path and resolves the driver's entry points.
+func dlopenDriver(path string) error {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var buf [512]C.char
+	if C.ember_cuda_load(cpath, &buf[0], C.int(len(buf))) != 0 {
+		return fmt.Errorf("%s", C.GoString(&buf[0]))
+	}
+	return nil
+}
+
+// initDriver loads the driver library and initialises it, returning the
+// number of GPUs it sees. Every failure is an *UnavailableError of one
+// sentence: no driver library, a library lacking entry points, a driver that
+// cannot start, or no GPU.
+func initDriver() (count int, err error) {
+	lib.mu.Lock()
+	defer lib.mu.Unlock()
+	path := driverPath()
+	if lib.driverPath != path || !lib.inited {
+		lib.driverPath, lib.inited = "", false
+		if err := dlopenDriver(path); err != nil {
+			if strings.Contains(err.Error(), " has no ") {
+				return 0, unavailable("the CUDA driver %s is too old for Ember: %v (it needs CUDA 11.4 or newer)", path, err)
+			}
+			return 0, unavailable("no CUDA driver: %s could not be loaded (%v)", path, err)
+		}
+		lib.driverPath = path
+		var v C.int
+		C.ember_driver_version(&v)
+		lib.driverVer = int(v)
+		if r := C.ember_init(); r != 0 {
+			if r == errNoDevice {
+				return 0, unavailable("the CUDA driver (%s) found no GPU (cuInit: %s)", versionString(lib.driverVer), C.GoString(C.ember_cu_error_name(r)))
+			}
+			return 0, unavailable("the CUDA driver (%s) could not start: %v", versionString(lib.driverVer), check("cuInit", r))
+		}
+		lib.inited = true
+	}
+	var n C.int
+	if err := check("cuDeviceGetCount", C.ember_device_count(&n)); err != nil {
+		return 0, unavailable("the CUDA driver (%s) could not count its GPUs: %v", versionString(lib.driverVer), err)
+	}
+	if n == 0 {
+		return 0, unavailable("the CUDA driver (%s) found no GPU", versionString(lib.driverVer))
+	}
+	return int(n), nil
+}
+
+// DriverVersion returns the loaded driver's CUDA version, e.g. "12.4", or ""
+// before a driver is loaded.
+func DriverVersion() string {
+	lib.mu.Lock()
+	defer lib.mu.Unlock()
+	if lib.driverPath == "" {
+		return ""
+	}
+	return versionString(lib.driverVer)
+}
+
+func versionString(v int) string { return fmt.Sprintf("CUDA %d.%d", v/1000, v%1000/10) }
+
+// loadCUBLAS opens cuBLAS: EMBER_CUBLAS when set, else the first of
+// CUBLASLibraries that loads.
+func loadCUBLAS() (string, error) {
+	lib.mu.Lock()
+	defer lib.mu.Unlock()
+	if lib.blasPath != "" {
+		return lib.blasPath, nil
+	}
+	try := func(path string) error {
+		cpath := C.CString(path)
+		defer C.free(unsafe.Pointer(cpath))
+		var buf [512]C.char
+		if C.ember_cublas_load(cpath, &buf[0], C.int(len(buf))) != 0 {
+			return fmt.Errorf("%s", C.GoString(&buf[0]))
+		}
+		return nil
+	}
+	if p := os.Getenv("EMBER_CUBLAS"); p != "" {
+		if err := try(p); err != nil {
+			return "", unavailable("no cuBLAS: EMBER_CUBLAS=%s could not be loaded (%v)", p, err)
+		}
+		lib.blasPath = p
+		return p, nil
+	}
+	var last error
+	for _, p := range CUBLASLibraries {
+		if last = try(p); last == nil {
+			lib.blasPath = p
+			return p, nil
+		}
+	}
+	return "", unavailable("no cuBLAS: none of %s could be loaded (%v); install cuBLAS or set EMBER_CUBLAS to its path",
+		strings.Join(CUBLASLibraries, ", "), last)
+}
+
+// graphsSupported reports whether the driver has the graph entry points
+// (CUDA 11.4+).
+func graphsSupported() bool {
+	w := C.CString("graphs")
+	defer C.free(unsafe.Pointer(w))
+	return C.ember_cuda_has(w) != 0
+}
+
+// Device attributes (CUdevice_attribute).
+const (
+	attrMultiprocessors = 16
+	attrMemoryClockKHz  = 36
+	attrBusWidthBits    = 37
+	attrCCMajor         = 75
+	attrCCMinor         = 76
+)
+
+func deviceAttr(d C.CUdevice, attr int) int {
+	var v C.int
+	if C.ember_device_attribute(&v, C.int(attr), d) != 0 {
+		return 0
+	}
+	return int(v)
+}
+
+func deviceName(d C.CUdevice) string {
+	var buf [256]C.char
+	if C.ember_device_name(&buf[0], C.int(len(buf)), d) != 0 {
+		return "unknown GPU"
+	}
+	return C.GoString(&buf[0])
+}

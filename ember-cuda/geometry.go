@@ -1,0 +1,90 @@
+package cuda
+
+import "fmt"
+
+// Launch geometry: the block and grid each kernel family runs with. The
+// constants mirror the #defines of the .cu files.
+const (
+	blockElementwise = 256
+	blockRow         = 256  // rmsnorm, add_rmsnorm, embedding: one block per row
+	blockSelect      = 1024 // argmax, topk: one block per row
+	warpsHeadNorm    = 4    // head_rmsnorm: one warp per head slice
+
+	decodeWarps  = 4  // DECODE_WARPS
+	prefillWarps = 4  // PREFILL_WARPS
+	prefillBQ    = 16 // PREFILL_BQ: query rows per prefill block
+	prefillBK    = 16 // PREFILL_BK: keys per shared-memory tile
+
+	gemvWarps   = 4 // GEMV_WARPS: output rows per block
+	gemvMaxRows = 4 // GEMV_MAX_ROWS: most input rows one GEMV launch takes
+
+	// maxSplits bounds the decode attention splits per head; the partials
+	// scratch is sized for it.
+	maxSplits = 64
+	// minSplitKeys is the fewest keys a decode split gets, so that a block
+	// has enough work to amortise its launch and its partial.
+	minSplitKeys = 64
+	// minBucket is the smallest context bucket; a captured decode graph
+	// covers every context length of its bucket.
+	minBucket = 256
+
+	// maxGrid caps grid-stride kernels' grids.
+	maxGrid = 65535
+)
+
+// gridFor returns the grid of a grid-stride kernel over n elements.
+func gridFor(n int64, block int) dim3 {
+	g := (n + int64(block) - 1) / int64(block)
+	return dim3{uint32(max(1, min(g, maxGrid))), 1, 1}
+}
+
+// bucket returns the context bucket of a key count: the next power of two,
+// at least minBucket.
+func bucket(kvLen int) int {
+	b := minBucket
+	for b < kvLen {
+		b <<= 1
+	}
+	return b
+}
+
+// attnSplits returns how many splits decode attention cuts a bucket into,
+// and the keys each split covers. It aims for two blocks per SM over all
+// heads, in powers of two, with at least minSplitKeys keys per split and at
+// most maxSplits splits. It depends on the bucket, not on the exact length,
+// so a graph captured for a bucket launches the right grid for all of it.
+func attnSplits(bkt, heads, sms int) (splits, keysPerSplit int) {
+	want := max(1, (2*max(sms, 1)+heads-1)/max(heads, 1))
+	splits = 1
+	for splits < want {
+		splits <<= 1
+	}
+	splits = max(1, min(splits, maxSplits, bkt/minSplitKeys))
+	return splits, (bkt + splits - 1) / splits
+}
+
+// dimsPerLane returns the attention kernels' DPL for a head size: the
+// smallest variant with 32·DPL ≥ headDim.
+func dimsPerLane(headDim int) (int, error) {
+	for _, d := range dplVariants {
+		if headDim <= 32*d {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("head_dim %d is larger than the %d the attention kernels support", headDim, 32*dplVariants[len(dplVariants)-1])
+}
+
+// prefillGrid returns the grid and shared memory of attn_prefill: one block
+// per (tile of prefillBQ queries, head), with a key and a value tile of f32.
+func prefillGrid(n, heads, headDim int) (dim3, uint32) {
+	return dim3{uint32((n + prefillBQ - 1) / prefillBQ), uint32(heads), 1}, uint32(2 * prefillBK * headDim * 4)
+}
+
+// gemvGrid returns the grid of a GEMV over o output rows.
+func gemvGrid(o int) dim3 { return dim3{uint32((o + gemvWarps - 1) / gemvWarps), 1, 1} }
+
+// gemv16OK reports whether the 16-byte GEMV kernel can take a matrix: 16-bit
+// weights with rows of whole 16-byte chunks, and 16-byte aligned operands.
+func gemv16OK(k int, wPtr, xPtr uint64, sixteenBit bool) bool {
+	return sixteenBit && k%8 == 0 && wPtr%16 == 0 && xPtr%16 == 0
+}

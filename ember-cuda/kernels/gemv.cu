@@ -1,0 +1,120 @@
+// gemv.cu: out [n, o] = x [n, k] · wᵀ for the few rows of a decode step, with
+// w [o, k] row-major in f32, bf16 or fp16 and x, out in f32.
+//
+// Decode is bound by reading w once, so the kernel is built around that read:
+// one warp per output row, each lane loading 16 bytes of w at a time (8 bf16 or
+// fp16 values, 4 f32), four loads in flight before any arithmetic so the memory
+// system sees enough requests, and the x rows (a few KiB) coming from L1/L2.
+// x stays f32: unlike the cuBLAS path it is not rounded to the weight's type.
+
+#include "common.cuh"
+
+#define GEMV_WARPS 4
+#define GEMV_MAX_ROWS 4
+#define GEMV_UNROLL 4
+
+// ----------------------------------------------------------------------------
+// kernels
+
+// Eight 16-bit values from one 16-byte load, widened.
+__device__ __forceinline__ void widen8(const uint4& u, const bf16*, float* f) {
+    const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 v = __bfloat1622float2(p[i]);
+        f[2 * i] = v.x;
+        f[2 * i + 1] = v.y;
+    }
+}
+__device__ __forceinline__ void widen8(const uint4& u, const fp16*, float* f) {
+    const __half2* p = reinterpret_cast<const __half2*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 v = __half22float2(p[i]);
+        f[2 * i] = v.x;
+        f[2 * i + 1] = v.y;
+    }
+}
+
+// gemv16: for bf16/fp16 weights with k a multiple of 8 (16-byte rows chunks;
+// cudaMalloc'd rows then start 16-byte aligned). A tail shorter than a full
+// unrolled group is handled one 16-byte load at a time.
+template <typename T>
+__device__ void gemv16(float* out, const float* x, const T* w, int n, int o, int k) {
+    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    if (row >= o) return; // whole warps leave together
+    const int lane = threadIdx.x & 31;
+    const uint4* wr = reinterpret_cast<const uint4*>(w + (long)row * k);
+    const int chunks = k >> 3; // 16-byte chunks per row
+    float acc[GEMV_MAX_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int c = lane;
+    for (; c + 32 * (GEMV_UNROLL - 1) < chunks; c += 32 * GEMV_UNROLL) {
+        uint4 u[GEMV_UNROLL];
+#pragma unroll
+        for (int j = 0; j < GEMV_UNROLL; j++) u[j] = __ldg(wr + c + 32 * j);
+#pragma unroll
+        for (int j = 0; j < GEMV_UNROLL; j++) {
+            float f[8];
+            widen8(u[j], w, f);
+            const int base = (c + 32 * j) << 3;
+#pragma unroll
+            for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+                if (r >= n) break;
+                const float4* xv = reinterpret_cast<const float4*>(x + (long)r * k + base);
+                const float4 a = xv[0], b = xv[1];
+                acc[r] += f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w;
+            }
+        }
+    }
+    for (; c < chunks; c += 32) {
+        float f[8];
+        widen8(__ldg(wr + c), w, f);
+        const int base = c << 3;
+#pragma unroll
+        for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+            if (r >= n) break;
+            const float4* xv = reinterpret_cast<const float4*>(x + (long)r * k + base);
+            const float4 a = xv[0], b = xv[1];
+            acc[r] += f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+        if (r >= n) break;
+        const float s = warp_sum(acc[r]);
+        if (lane == 0) out[(long)r * o + row] = s;
+    }
+}
+
+// gemv_any: any k and storage type, one element per lane at a time; the path
+// for f32 weights and for shapes the 16-byte kernel cannot take.
+template <typename T>
+__device__ void gemv_any(float* out, const float* x, const T* w, int n, int o, int k) {
+    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    if (row >= o) return;
+    const int lane = threadIdx.x & 31;
+    const T* wr = w + (long)row * k;
+    float acc[GEMV_MAX_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int j = lane; j < k; j += 32) {
+        const float wv = ld(wr, j);
+#pragma unroll
+        for (int r = 0; r < GEMV_MAX_ROWS; r++)
+            if (r < n) acc[r] += wv * x[(long)r * k + j];
+    }
+#pragma unroll
+    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+        if (r >= n) break;
+        const float s = warp_sum(acc[r]);
+        if (lane == 0) out[(long)r * o + row] = s;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// entry points; geometry.go launches GEMV_WARPS output rows per block and
+// takes n ≤ GEMV_MAX_ROWS.
+
+extern "C" __global__ void gemv16_bf16(float* out, const float* x, const bf16* w, int n, int o, int k) { gemv16(out, x, w, n, o, k); }
+extern "C" __global__ void gemv16_f16(float* out, const float* x, const fp16* w, int n, int o, int k) { gemv16(out, x, w, n, o, k); }
+extern "C" __global__ void gemv_f32(float* out, const float* x, const float* w, int n, int o, int k) { gemv_any(out, x, w, n, o, k); }
+extern "C" __global__ void gemv_bf16(float* out, const float* x, const bf16* w, int n, int o, int k) { gemv_any(out, x, w, n, o, k); }
+extern "C" __global__ void gemv_f16(float* out, const float* x, const fp16* w, int n, int o, int k) { gemv_any(out, x, w, n, o, k); }

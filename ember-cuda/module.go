@@ -1,0 +1,157 @@
+package cuda
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"embed"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"unsafe"
+
+	"github.com/ember-infer/ember/ember-core/device"
+)
+
+// ptxFS holds the kernels compiled by `make kernels` (nvcc -ptx
+// -arch=compute_80), one PTX file per op family. The driver JIT-compiles them
+// for the GPU at hand (sm_80, 86, 89, 90) when a context loads them.
+//
+//go:embed kernels/*.ptx
+var ptxFS embed.FS
+
+// storage names the kernels' storage-type suffixes, indexed by device.DType.
+var storage = [...]string{device.F32: "f32", device.F16: "f16", device.BF16: "bf16"}
+
+// dplVariants are the dims-per-lane instantiations of the attention kernels
+// (head_dim up to 32, 64, 128, 256).
+var dplVariants = [...]int{1, 2, 4, 8}
+
+// kernelNames lists, per PTX file, every kernel the Go side launches. A test
+// checks it against the PTX both ways.
+func kernelNames() map[string][]string {
+	per := func(prefix string, dts ...device.DType) []string {
+		var out []string
+		for _, dt := range dts {
+			out = append(out, prefix+"_"+storage[dt])
+		}
+		return out
+	}
+	floats := []device.DType{device.F32, device.BF16, device.F16}
+	var attn []string
+	for _, dt := range floats {
+		for _, d := range dplVariants {
+			attn = append(attn, attnDecodeName(dt, d), attnPrefillName(dt, d))
+		}
+	}
+	attn = append(attn, "attn_decode_combine_f32")
+	return map[string][]string{
+		"attention":   attn,
+		"elementwise": {"add_f32", "silu_mul_f32", "convert_f32_bf16", "convert_f32_f16"},
+		"embedding":   per("embedding", floats...),
+		"gemv":        append(per("gemv", floats...), "gemv16_bf16", "gemv16_f16"),
+		"kvcache":     per("kv_append", floats...),
+		"random":      per("fill_uniform", floats...),
+		"rmsnorm":     append(append(per("rmsnorm", floats...), per("add_rmsnorm", floats...)...), per("head_rmsnorm", floats...)...),
+		"rope":        {"rope_neox_f32"},
+		"sampling":    {"argmax_rows_f32", "topk_rows_f32", "sample_sorted_f32"},
+	}
+}
+
+func attnDecodeName(dt device.DType, dpl int) string {
+	return fmt.Sprintf("attn_decode_%s_d%d", storage[dt], dpl)
+}
+
+func attnPrefillName(dt device.DType, dpl int) string {
+	return fmt.Sprintf("attn_prefill_%s_d%d", storage[dt], dpl)
+}
+
+// ptxEntries returns the names of the .entry functions in a PTX text.
+func ptxEntries(ptx string) []string {
+	var out []string
+	for _, line := range strings.Split(ptx, "\n") {
+		line = strings.TrimSpace(line)
+		rest, ok := strings.CutPrefix(line, ".visible .entry ")
+		if !ok {
+			rest, ok = strings.CutPrefix(line, ".entry ")
+		}
+		if !ok {
+			continue
+		}
+		if i := strings.IndexByte(rest, '('); i >= 0 {
+			rest = rest[:i]
+		}
+		out = append(out, strings.TrimSpace(rest))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ptxFile returns the embedded PTX of one op family, e.g. "rmsnorm".
+func ptxFile(family string) ([]byte, error) {
+	return ptxFS.ReadFile(path.Join("kernels", family+".ptx"))
+}
+
+// modules is the kernels loaded into one context.
+type modules struct {
+	mods []C.CUmodule
+	fn   map[string]C.CUfunction
+}
+
+// loadModules loads every PTX file into ctx and looks up every kernel.
+func loadModules(ctx C.CUcontext) (*modules, error) {
+	m := &modules{fn: map[string]C.CUfunction{}}
+	names := kernelNames()
+	families := make([]string, 0, len(names))
+	for f := range names {
+		families = append(families, f)
+	}
+	sort.Strings(families)
+	for _, fam := range families {
+		ptx, err := ptxFile(fam)
+		if err != nil {
+			m.unload(ctx)
+			return nil, fmt.Errorf("kernels %s: %w", fam, err)
+		}
+		image := C.CBytes(append(ptx, 0))
+		var mod C.CUmodule
+		r := C.ember_module_load(ctx, &mod, image)
+		C.free(image)
+		if err := check("cuModuleLoadData("+fam+".ptx)", r); err != nil {
+			m.unload(ctx)
+			return nil, err
+		}
+		m.mods = append(m.mods, mod)
+		for _, name := range names[fam] {
+			cname := C.CString(name)
+			var f C.CUfunction
+			r := C.ember_module_function(ctx, &f, mod, cname)
+			C.free(unsafe.Pointer(cname))
+			if err := check("cuModuleGetFunction("+name+")", r); err != nil {
+				m.unload(ctx)
+				return nil, err
+			}
+			m.fn[name] = f
+		}
+	}
+	return m, nil
+}
+
+func (m *modules) unload(ctx C.CUcontext) {
+	for _, mod := range m.mods {
+		C.ember_module_unload(ctx, mod)
+	}
+	m.mods = nil
+}
+
+// kernel returns a loaded kernel by name (0 for a name not in kernelNames,
+// which TestKernelNames rules out; launching 0 fails with an error).
+func (m *modules) kernel(name string) uint64 {
+	return uint64(uintptrOf(m.fn[name]))
+}
+
+func uintptrOf(f C.CUfunction) uintptr { return uintptr(unsafe.Pointer(f)) }

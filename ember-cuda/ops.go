@@ -1,0 +1,685 @@
+package cuda
+
+import (
+	"math"
+
+	"github.com/ember-infer/ember/ember-core/device"
+)
+
+// The ops of device.Ops, with the CPU reference's operand checks. Each
+// validates on the host, then adds its launches to the device's segment;
+// launch geometry comes from geometry.go. Results match the CPU backend
+// within the tolerances `ember gpu-check` states per op.
+
+// begin locks the device for an op.
+func (d *Device) begin(op string) error {
+	d.mu.Lock()
+	if err := d.usable(op); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (d *Device) fn(name string) uint64 { return d.phys.mods.kernel(name) }
+
+// Embedding gathers out[i] = table[ids[i]] for table [vocab, hidden] of any
+// float dtype, ids I32 with n entries and out F32 [n, hidden]. The ids live on
+// the device, so an id outside the table is reported by the next Sync or
+// Download (its row is left unchanged).
+func (d *Device) Embedding(out, table, ids device.Tensor) error {
+	const op = "Embedding"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ot, err := d.operand(op, "out", out, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	tt, err := d.operand(op, "table", table, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	it, err := d.operand(op, "ids", ids, onlyI32, false)
+	if err != nil {
+		return err
+	}
+	n, hidden := it.elems(), tt.cols
+	if ot.rows != n || ot.cols != hidden {
+		return d.errorf(op, "out is %v but %d ids of table %v give [%d %d]", ot, n, tt, n, hidden)
+	}
+	if overlaps(ot, tt) || overlaps(ot, it) {
+		return d.errorf(op, "out %v may not alias table", ot)
+	}
+	if n == 0 || hidden == 0 {
+		return nil
+	}
+	return d.issue(n == 1, func(s *segment) {
+		k := s.launch(d.fn("embedding_"+storage[tt.dt]), dim3{uint32(n), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k.tensor(ot).tensor(tt).tensor(it).i32(hidden).i32(tt.rows).ptr(d.errFlag.ptr).done()
+	})
+}
+
+// RMSNorm computes out[i] = x[i] / sqrt(mean(x[i]²) + eps) * w for each row of
+// x (F32 [n, d]), with w [d] of any float dtype. out may alias x.
+func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
+	const op = "RMSNorm"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ot, xt, wt, err := d.normOperands(op, out, x, w)
+	if err != nil {
+		return err
+	}
+	if xt.rows == 0 || xt.cols == 0 {
+		return nil
+	}
+	return d.issue(xt.rows == 1, func(s *segment) {
+		k := s.launch(d.fn("rmsnorm_"+storage[wt.dt]), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k.tensor(ot).tensor(xt).tensor(wt).i32(xt.cols).f32(eps).done()
+	})
+}
+
+func (d *Device) normOperands(op string, out, x, w device.Tensor) (ot, xt, wt *tensor, err error) {
+	if ot, err = d.operand(op, "out", out, onlyF32, true); err != nil {
+		return
+	}
+	if xt, err = d.operand(op, "x", x, onlyF32, false); err != nil {
+		return
+	}
+	if wt, err = d.operand(op, "w", w, anyFloat, false); err != nil {
+		return
+	}
+	switch n, c := xt.rows, xt.cols; {
+	case ot.rows != n || ot.cols != c:
+		err = d.errorf(op, "out is %v but x is %v; they must have the same rows and columns", ot, xt)
+	case wt.elems() != c:
+		err = d.errorf(op, "w is %v but rows of x %v have %d values", wt, xt, c)
+	case partlyOverlaps(ot, xt):
+		err = d.errorf(op, "out %v partly overlaps x %v; it may only be x itself", ot, xt)
+	case overlaps(ot, wt):
+		err = d.errorf(op, "out %v may not alias w", ot)
+	}
+	return
+}
+
+// AddRMSNorm is the residual add fused with the next RMSNorm: x += r, then
+// out = RMSNorm(x) * w, in one pass over each row. x and r are F32 [n, d]; out
+// may alias r but not x. It is not part of device.Ops: the model can use it
+// where a device offers it.
+func (d *Device) AddRMSNorm(out, x, r, w device.Tensor, eps float32) error {
+	const op = "AddRMSNorm"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	if _, err := d.operand(op, "x", x, onlyF32, true); err != nil {
+		return err
+	}
+	ot, xt, wt, err := d.normOperands(op, out, x, w)
+	if err != nil {
+		return err
+	}
+	rt, err := d.operand(op, "r", r, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	if rt.rows != xt.rows || rt.cols != xt.cols {
+		return d.errorf(op, "r is %v but x is %v; they must have the same rows and columns", rt, xt)
+	}
+	if overlaps(ot, xt) || partlyOverlaps(ot, rt) || overlaps(xt, rt) {
+		return d.errorf(op, "out %v may alias r only, and x %v may not alias r", ot, xt)
+	}
+	if xt.rows == 0 || xt.cols == 0 {
+		return nil
+	}
+	return d.issue(xt.rows == 1, func(s *segment) {
+		k := s.launch(d.fn("add_rmsnorm_"+storage[wt.dt]), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k.tensor(ot).tensor(xt).tensor(rt).tensor(wt).i32(xt.cols).f32(eps).done()
+	})
+}
+
+// HeadRMSNorm applies RMSNorm with weight w [headDim] to every headDim-wide
+// slice of each row of x (F32), in place: Qwen3's q_norm and k_norm.
+func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error {
+	const op = "HeadRMSNorm"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	xt, err := d.operand(op, "x", x, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	wt, err := d.operand(op, "w", w, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	if headDim <= 0 || xt.cols%headDim != 0 {
+		return d.errorf(op, "x is %v, whose rows do not split into heads of %d", xt, headDim)
+	}
+	if wt.elems() != headDim {
+		return d.errorf(op, "w is %v but headDim is %d", wt, headDim)
+	}
+	if overlaps(xt, wt) {
+		return d.errorf(op, "x %v may not alias w", xt)
+	}
+	slices := xt.elems() / headDim
+	if slices == 0 {
+		return nil
+	}
+	return d.issue(xt.rows == 1, func(s *segment) {
+		grid := dim3{uint32((slices + warpsHeadNorm - 1) / warpsHeadNorm), 1, 1}
+		k := s.launch(d.fn("head_rmsnorm_"+storage[wt.dt]), grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
+		k.tensor(xt).tensor(wt).i64(int64(slices)).i32(headDim).f32(eps).done()
+	})
+}
+
+// MatMul computes out [n, o] = x [n, k] · wᵀ for w [o, k] (F32, F16 or BF16).
+// A few rows (a decode step) go to the GEMV kernel or cuBLAS, whichever the
+// device measured faster for the shape (EMBER_DECODE_GEMM=gemv|cublas forces
+// one); more rows go to cublasGemmEx with f32 accumulation, x first converted
+// to w's type since GemmEx takes both operands in one type.
+func (d *Device) MatMul(out, x, w device.Tensor) error {
+	return d.matMul("MatMul", out, x, w, pathAuto)
+}
+
+// MatMulPath picks how MatMulWith computes.
+type MatMulPath int
+
+// The matmul paths.
+const (
+	pathAuto   MatMulPath = iota
+	PathGEMV              // the GEMV kernel (at most 4 rows)
+	PathCUBLAS            // cublasGemmEx
+)
+
+// MatMulWith is MatMul on a chosen path, for benchmarks and checks.
+func (d *Device) MatMulWith(out, x, w device.Tensor, path MatMulPath) error {
+	return d.matMul("MatMulWith", out, x, w, path)
+}
+
+func (d *Device) matMul(op string, out, x, w device.Tensor, path MatMulPath) error {
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ct, err := d.operand(op, "out", out, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	wt, err := d.operand(op, "w", w, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	n, k, o := xt.rows, xt.cols, wt.rows
+	if wt.cols != k {
+		return d.errorf(op, "x is %v but w is %v; the inner sizes differ (%d vs %d)", xt, wt, k, wt.cols)
+	}
+	if ct.rows != n || ct.cols != o {
+		return d.errorf(op, "out is %v but x %v · wᵀ %v is [%d %d]", ct, xt, wt, n, o)
+	}
+	if overlaps(ct, xt) || overlaps(ct, wt) {
+		return d.errorf(op, "out %v may not alias its inputs", ct)
+	}
+	if n == 0 || o == 0 {
+		return nil
+	}
+	if k == 0 {
+		return d.issue(n == 1, func(s *segment) { s.add(opZero(ct)) })
+	}
+	if path == PathGEMV && n > gemvMaxRows {
+		return d.errorf(op, "the GEMV path takes at most %d rows, not %d", gemvMaxRows, n)
+	}
+	if path == pathAuto {
+		path = PathCUBLAS
+		if n <= gemvMaxRows {
+			if path, err = d.decodePath(wt, o, k, n); err != nil {
+				return err
+			}
+		}
+	}
+	if path == PathGEMV {
+		return d.issue(n == 1, func(s *segment) { d.gemv(s, ct, xt, wt) })
+	}
+	return d.gemm(ct, xt, wt, n == 1)
+}
+
+func opZero(t *tensor) op { return op{kind: opMemset, dst: t.ptr, bytes: t.size()} }
+
+func (d *Device) gemv(s *segment, ct, xt, wt *tensor) {
+	n, k, o := xt.rows, xt.cols, wt.rows
+	name := "gemv_" + storage[wt.dt]
+	if gemv16OK(k, wt.ptr, xt.ptr, wt.dt != device.F32) {
+		name = "gemv16_" + storage[wt.dt]
+	}
+	kk := s.launch(d.fn(name), gemvGrid(o), dim3{32 * gemvWarps, 1, 1}, 0)
+	kk.tensor(ct).tensor(xt).tensor(wt).i32(n).i32(o).i32(k).done()
+}
+
+// gemm issues out = x · wᵀ through cuBLAS.
+func (d *Device) gemm(ct, xt, wt *tensor, oneToken bool) error {
+	n, k, o := xt.rows, xt.cols, wt.rows
+	b := xt.ptr
+	if wt.dt != device.F32 {
+		need := int64(n) * int64(k) * 2
+		if err := d.scratch(&d.gemmIn, need, "the matmul input in "+wt.dt.String()); err != nil {
+			return err
+		}
+		b = d.gemmIn.ptr
+	}
+	return d.issue(oneToken, func(s *segment) {
+		if wt.dt != device.F32 {
+			cnt := int64(n) * int64(k)
+			kk := s.launch(d.fn("convert_f32_"+storage[wt.dt]), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+			kk.ptr(b).tensor(xt).i64(cnt).done()
+		}
+		s.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(n, o, k), wt.ptr, b, ct.ptr, wt.dt))
+	})
+}
+
+// GemmPlain runs cublasGemmEx on operands already in w's type: out = x · wᵀ
+// with x in w's dtype. It is the "plain cuBLAS" the gpu-check benchmark
+// compares the prefill path (conversion included) against.
+func (d *Device) GemmPlain(out, x, w device.Tensor) error {
+	const op = "GemmPlain"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ct, err := d.operand(op, "out", out, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	wt, err := d.operand(op, "w", w, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	if xt.dt != wt.dt || xt.cols != wt.cols || ct.rows != xt.rows || ct.cols != wt.rows {
+		return d.errorf(op, "out %v = x %v · wᵀ %v needs x in w's dtype and matching shapes", ct, xt, wt)
+	}
+	return d.issue(false, func(s *segment) {
+		s.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(xt.rows, wt.rows, wt.cols), wt.ptr, xt.ptr, ct.ptr, wt.dt))
+	})
+}
+
+// RoPE rotates each headDim-wide slice of each row of x (F32) in place, NeoX
+// style, row i at position pos[i] (I32), with frequencies theta^(-2j/headDim).
+func (d *Device) RoPE(x device.Tensor, headDim int, pos device.Tensor, theta float64) error {
+	const op = "RoPE"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	xt, err := d.operand(op, "x", x, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	pt, err := d.operand(op, "pos", pos, onlyI32, false)
+	if err != nil {
+		return err
+	}
+	if headDim <= 0 || headDim%2 != 0 || xt.cols%headDim != 0 {
+		return d.errorf(op, "x is %v, whose rows do not split into heads of even size %d", xt, headDim)
+	}
+	if pt.elems() != xt.rows {
+		return d.errorf(op, "pos is %v but x %v has %d rows", pt, xt, xt.rows)
+	}
+	if !(theta > 0) || math.IsInf(theta, 0) {
+		return d.errorf(op, "theta %v for x %v must be positive and finite", theta, xt)
+	}
+	if xt.elems() == 0 {
+		return nil
+	}
+	inv, err := d.ropeTable(headDim, theta)
+	if err != nil {
+		return err
+	}
+	total := int64(xt.rows) * int64(xt.cols/2)
+	return d.issue(xt.rows == 1, func(s *segment) {
+		k := s.launch(d.fn("rope_neox_f32"), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		k.tensor(xt).tensor(pt).ptr(inv).i32(xt.rows).i32(xt.cols).i32(headDim).done()
+	})
+}
+
+// ropeTable returns the device's f64 inverse frequencies for (headDim, theta),
+// uploaded once.
+func (d *Device) ropeTable(headDim int, theta float64) (uint64, error) {
+	key := ropeKey{headDim, theta}
+	if b, ok := d.rope[key]; ok {
+		return b.ptr, nil
+	}
+	b, err := d.internalAlloc(int64(8*headDim/2), "RoPE frequencies")
+	if err != nil {
+		return 0, err
+	}
+	if err := d.flush(); err != nil {
+		return 0, err
+	}
+	err = d.upload(b.ptr, 8*headDim/2, func(buf []byte, off int) {
+		for j := off / 8; j < (off+len(buf))/8; j++ {
+			f := math.Pow(theta, -float64(2*j)/float64(headDim))
+			putU64(buf[8*j-off:], math.Float64bits(f))
+		}
+	}, false)
+	if err != nil {
+		return 0, err
+	}
+	d.rope[key] = b
+	return b.ptr, nil
+}
+
+// KVAppend writes k and v (F32 [n, kvDim]) into rows start … start+n-1 of the
+// caches kc and vc ([ctx, kvDim], F32, F16 or BF16; narrowing rounds to
+// nearest even).
+func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
+	const op = "KVAppend"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	kct, err := d.operand(op, "kc", kc, anyFloat, true)
+	if err != nil {
+		return err
+	}
+	vct, err := d.operand(op, "vc", vc, anyFloat, true)
+	if err != nil {
+		return err
+	}
+	kt, err := d.operand(op, "k", k, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	vt, err := d.operand(op, "v", v, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	if overlaps(kct, vct) {
+		return d.errorf(op, "kc and vc are the same tensor %v", kct)
+	}
+	if kct.rows != vct.rows || kct.cols != vct.cols || kct.dt != vct.dt {
+		return d.errorf(op, "kc is %v but vc is %v; the caches must have the same shape and dtype", kct, vct)
+	}
+	n, kvDim := kt.rows, kt.cols
+	if vt.rows != n || vt.cols != kvDim || kvDim != kct.cols {
+		return d.errorf(op, "k is %v and v is %v but the caches are %v; want k and v [n %d]", kt, vt, kct, kct.cols)
+	}
+	if start < 0 || start+n > kct.rows {
+		return d.errorf(op, "rows %d…%d of k %v do not fit cache %v", start, start+n-1, kt, kct)
+	}
+	if overlaps(kct, kt) || overlaps(kct, vt) || overlaps(vct, kt) || overlaps(vct, vt) {
+		return d.errorf(op, "the caches %v may not alias k %v or v %v", kct, kt, vt)
+	}
+	total := int64(n) * int64(kvDim)
+	if total == 0 {
+		return nil
+	}
+	return d.issue(n == 1, func(s *segment) {
+		kk := s.launch(d.fn("kv_append_"+storage[kct.dt]), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		kk.tensor(kct).tensor(vct).tensor(kt).tensor(vt).i32(n).i32(kvDim).start(start).done()
+	})
+}
+
+// Attention is causal grouped-query attention of the n queries in q (F32
+// [n, heads*headDim]) at positions start … start+n-1 over cache rows
+// 0 … start+n-1 of kc and vc. One query (decode) runs split-K over the cache
+// (attn_decode + attn_decode_combine); more run the chunked prefill kernel,
+// which streams the cache through shared memory.
+func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, headDim int) error {
+	const op = "Attention"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ot, err := d.operand(op, "out", out, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	qt, err := d.operand(op, "q", q, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	kct, err := d.operand(op, "kc", kc, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	vct, err := d.operand(op, "vc", vc, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	if heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads%kvHeads != 0 {
+		return d.errorf(op, "heads %d, kvHeads %d and headDim %d for q %v must be positive with heads a multiple of kvHeads", heads, kvHeads, headDim, qt)
+	}
+	n, qDim, kvDim := qt.rows, heads*headDim, kvHeads*headDim
+	if qt.cols != qDim {
+		return d.errorf(op, "q is %v but %d heads of %d need rows of %d", qt, heads, headDim, qDim)
+	}
+	if ot.rows != n || ot.cols != qDim {
+		return d.errorf(op, "out is %v but q is %v; they must have the same rows and columns", ot, qt)
+	}
+	if overlaps(ot, qt) || overlaps(ot, kct) || overlaps(ot, vct) {
+		return d.errorf(op, "out %v may not alias its inputs", ot)
+	}
+	if kct.cols != kvDim || vct.cols != kvDim || kct.rows != vct.rows || kct.dt != vct.dt {
+		return d.errorf(op, "kc is %v and vc is %v but %d kv heads of %d need [ctx %d] of one dtype for both", kct, vct, kvHeads, headDim, kvDim)
+	}
+	if start < 0 || start+n > kct.rows {
+		return d.errorf(op, "queries at positions %d…%d of q %v do not fit cache %v", start, start+n-1, qt, kct)
+	}
+	if n == 0 {
+		return nil
+	}
+	dpl, err := dimsPerLane(headDim)
+	if err != nil {
+		return d.errorf(op, "%v", err)
+	}
+	scale := float32(1 / math.Sqrt(float64(headDim)))
+	if n > 1 {
+		grid, shmem := prefillGrid(n, heads, headDim)
+		return d.issue(false, func(s *segment) {
+			k := s.launch(d.fn(attnPrefillName(kct.dt, dpl)), grid, dim3{32 * prefillWarps, 1, 1}, shmem)
+			k.tensor(ot).tensor(qt).tensor(kct).tensor(vct).i32(n).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
+		})
+	}
+	bkt := bucket(start + 1)
+	splits, perSplit := attnSplits(bkt, heads, d.phys.sms)
+	if err := d.scratch(&d.attnPart, int64(heads)*maxSplits*int64(headDim+2)*4, "attention partials"); err != nil {
+		return err
+	}
+	acc := d.attnPart.ptr
+	ml := acc + uint64(heads)*maxSplits*uint64(headDim)*4
+	return d.issue(true, func(s *segment) {
+		s.bucket = max(s.bucket, bkt)
+		k := s.launch(d.fn(attnDecodeName(kct.dt, dpl)), dim3{uint32(heads), uint32(splits), 1}, dim3{32 * decodeWarps, 1, 1}, 0)
+		k.ptr(acc).ptr(ml).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).i32(perSplit).f32(scale).done()
+		c := s.launch(d.fn("attn_decode_combine_f32"), dim3{uint32(heads), 1, 1}, dim3{128, 1, 1}, 0)
+		c.tensor(ot).ptr(acc).ptr(ml).i32(headDim).i32(splits).done()
+	})
+}
+
+// elementwise checks out, a and b for a same-size F32 elementwise op.
+func (d *Device) elementwise(op string, out, a, b device.Tensor, an, bn string) (o, x, y *tensor, err error) {
+	if o, err = d.operand(op, "out", out, onlyF32, true); err != nil {
+		return
+	}
+	if x, err = d.operand(op, an, a, onlyF32, false); err != nil {
+		return
+	}
+	if y, err = d.operand(op, bn, b, onlyF32, false); err != nil {
+		return
+	}
+	if x.elems() != y.elems() || o.elems() != x.elems() {
+		err = d.errorf(op, "out is %v, %s is %v and %s is %v; all three must have as many elements", o, an, x, bn, y)
+	} else if partlyOverlaps(o, x) || partlyOverlaps(o, y) {
+		err = d.errorf(op, "out %v partly overlaps an input; it may only be %s or %s itself", o, an, bn)
+	}
+	return
+}
+
+// SiLUMul computes out = silu(gate) · up elementwise; out may alias gate or up.
+func (d *Device) SiLUMul(out, gate, up device.Tensor) error {
+	return d.binary("SiLUMul", "silu_mul_f32", out, gate, up, "gate", "up")
+}
+
+// Add computes out = a + b elementwise; out may alias a or b.
+func (d *Device) Add(out, a, b device.Tensor) error {
+	return d.binary("Add", "add_f32", out, a, b, "a", "b")
+}
+
+func (d *Device) binary(op, kernel string, out, a, b device.Tensor, an, bn string) error {
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ot, at, bt, err := d.elementwise(op, out, a, b, an, bn)
+	if err != nil {
+		return err
+	}
+	n := int64(ot.elems())
+	if n == 0 {
+		return nil
+	}
+	return d.issue(ot.rows <= 1, func(s *segment) {
+		k := s.launch(d.fn(kernel), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		k.tensor(ot).tensor(at).tensor(bt).i64(n).done()
+	})
+}
+
+// ArgMax writes, for each row of x (F32 [n, d]), the index of its largest
+// value into out (I32 with n entries): the first on ties; NaN never wins; -1
+// for a row of NaNs.
+func (d *Device) ArgMax(out, x device.Tensor) error {
+	const op = "ArgMax"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ot, err := d.operand(op, "out", out, onlyI32, true)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	if ot.elems() != xt.rows {
+		return d.errorf(op, "out is %v but x %v has %d rows", ot, xt, xt.rows)
+	}
+	if xt.rows == 0 {
+		return nil
+	}
+	return d.issue(xt.rows == 1, func(s *segment) {
+		k := s.launch(d.fn("argmax_rows_f32"), dim3{uint32(xt.rows), 1, 1}, dim3{blockSelect, 1, 1}, 0)
+		k.tensor(ot).tensor(xt).i32(xt.cols).done()
+	})
+}
+
+// TopK writes the k largest values of each row of x (F32 [n, d]) in
+// descending order into vals (F32 [n, k]) and their indices into idx (I32
+// [n, k]); ties rank by lower index, NaN below every number. It makes k passes
+// over each row, which suits sampling's small k.
+func (d *Device) TopK(vals, idx, x device.Tensor, k int) error {
+	const op = "TopK"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	vt, err := d.operand(op, "vals", vals, onlyF32, true)
+	if err != nil {
+		return err
+	}
+	it, err := d.operand(op, "idx", idx, onlyI32, true)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	n, c := xt.rows, xt.cols
+	if k < 1 || k > c {
+		return d.errorf(op, "k = %d for x %v must be in 1…%d", k, xt, c)
+	}
+	if vt.rows != n || vt.cols != k || it.rows != n || it.cols != k {
+		return d.errorf(op, "vals is %v and idx is %v but top %d of x %v need [%d %d]", vt, it, k, xt, n, k)
+	}
+	if overlaps(vt, xt) || overlaps(it, xt) || overlaps(vt, it) {
+		return d.errorf(op, "vals %v may not alias x", vt)
+	}
+	if n == 0 {
+		return nil
+	}
+	return d.issue(n == 1, func(s *segment) {
+		kk := s.launch(d.fn("topk_rows_f32"), dim3{uint32(n), 1, 1}, dim3{blockSelect, 1, 1}, 0)
+		kk.tensor(vt).tensor(it).tensor(xt).i32(c).i32(k).done()
+	})
+}
+
+// SampleSorted draws one token into out (I32 [1]) from the k candidates of
+// TopK's first row (vals F32, idx I32, best first): logits divided by temp,
+// then top-p (0 or 1: off) and min-p (0: off) as the host sampler applies
+// them, then the draw with u, a uniform number in [0, 1) from the host's
+// seeded generator. With TopK it keeps sampled decode on the device: only the
+// token id is copied back. It is not part of device.Ops.
+func (d *Device) SampleSorted(out, vals, idx device.Tensor, temp, topP, minP float32, u float64) error {
+	const op = "SampleSorted"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ot, err := d.operand(op, "out", out, onlyI32, true)
+	if err != nil {
+		return err
+	}
+	vt, err := d.operand(op, "vals", vals, onlyF32, false)
+	if err != nil {
+		return err
+	}
+	it, err := d.operand(op, "idx", idx, onlyI32, false)
+	if err != nil {
+		return err
+	}
+	if ot.elems() < 1 || vt.cols != it.cols || vt.cols < 1 {
+		return d.errorf(op, "out %v, vals %v and idx %v: want out [1] and candidates of one width", ot, vt, it)
+	}
+	if !(temp > 0) || !(u >= 0 && u < 1) {
+		return d.errorf(op, "temperature %v must be positive and u %v in [0, 1)", temp, u)
+	}
+	return d.issue(true, func(s *segment) {
+		k := s.launch(d.fn("sample_sorted_f32"), dim3{1, 1, 1}, dim3{32, 1, 1}, 0)
+		k.tensor(ot).tensor(vt).tensor(it).i32(vt.cols).f32(temp).f32(topP).f32(minP).f64(u).done()
+	})
+}
+
+// FillUniform overwrites t (any float dtype, weights included) with values
+// uniform in [offset-scale, offset+scale), deterministic in seed: how the
+// gpu-check benchmark makes multi-GB weights without uploading them.
+func (d *Device) FillUniform(t device.Tensor, seed uint64, offset, scale float32) error {
+	const op = "FillUniform"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	tt, err := d.operand(op, "t", t, anyFloat, false)
+	if err != nil {
+		return err
+	}
+	n := int64(tt.elems())
+	if n == 0 {
+		return nil
+	}
+	return d.issue(false, func(s *segment) {
+		k := s.launch(d.fn("fill_uniform_"+storage[tt.dt]), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		k.tensor(tt).i64(n).u64(seed).f32(offset).f32(scale).done()
+	})
+}

@@ -1,0 +1,152 @@
+package cuda
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/ember-infer/ember/ember-core/device"
+)
+
+// opKind mirrors the EMBER_OP_* kinds of shim.h.
+type opKind int32
+
+const (
+	opKernel opKind = iota
+	opEvent
+	opEventExt
+	opWait
+	opGemm
+	opH2D
+	opD2H
+	opD2D
+	opMemset
+	opPeer
+)
+
+// stageIdle marks the end of a timed stretch: the time until the next mark
+// (a wait on another stream, a host sync) counts towards no stage.
+const stageIdle = int8(device.NumStages)
+
+// maxKernelArgs is EMBER_MAX_ARGS of shim.h.
+const maxKernelArgs = 24
+
+// dim3 is a CUDA grid or block size.
+type dim3 [3]uint32
+
+// op is one entry of a batch; it mirrors ember_op of shim.h field for field
+// (see toC), plus stage, the stage a timing mark opens.
+type op struct {
+	kind                   opKind
+	argc, argsOff, offsOff uint32
+	grid, block            dim3
+	shmem                  uint32
+	fn, ev                 uint64
+	dst, src, src2, bytes  uint64
+	host, dctx, sctx       uint64
+	handle                 uint64
+	gemm                   gemmCall
+	atype, btype, ctype    int32
+	compute                int32
+	alpha, beta            float32
+	stage                  int8 // for a timing mark: the stage it opens
+	isMark                 bool // an opEvent that is a timing mark
+}
+
+// dynRef is a position argument (the start of KVAppend and Attention). A
+// plain launch passes it by value; a captured graph reads it from the
+// device's position buffer, so that one graph serves every step of a bucket.
+type dynRef struct {
+	valOff, ptrOff uint32 // blob offsets of the int and of the const int* that follows it
+	value          int32
+}
+
+// segment is the work a device has issued but not yet launched: kernels,
+// timing marks and GEMMs, in stream order, with their packed arguments. A
+// segment whose every op is one-token-shaped (a decode step) may be captured
+// into a CUDA graph when it repeats (graph.go); any other is launched as soon
+// as each op is added.
+type segment struct {
+	ops        []op
+	blob       []byte
+	offs       []uint32
+	dyn        []dynRef
+	capturable bool // only decode-shaped ops so far
+	bucket     int  // largest attention context bucket in the segment
+}
+
+func (s *segment) reset() {
+	s.ops, s.blob, s.offs, s.dyn = s.ops[:0], s.blob[:0], s.offs[:0], s.dyn[:0]
+	s.capturable, s.bucket = true, 0
+}
+
+func (s *segment) empty() bool { return len(s.ops) == 0 }
+
+// add appends a non-kernel op.
+func (s *segment) add(o op) { s.ops = append(s.ops, o) }
+
+// kargs packs one kernel launch's arguments, each at its natural alignment
+// relative to the launch's 8-aligned start in the blob; done appends the op.
+type kargs struct {
+	s  *segment
+	op op
+}
+
+func (s *segment) launch(fn uint64, grid, block dim3, shmem uint32) kargs {
+	for len(s.blob)%8 != 0 {
+		s.blob = append(s.blob, 0)
+	}
+	return kargs{s: s, op: op{kind: opKernel, fn: fn, grid: grid, block: block, shmem: shmem,
+		argsOff: uint32(len(s.blob)), offsOff: uint32(len(s.offs))}}
+}
+
+func (k *kargs) put(align int, b []byte) uint32 {
+	s := k.s
+	for (len(s.blob)-int(k.op.argsOff))%align != 0 {
+		s.blob = append(s.blob, 0)
+	}
+	off := uint32(len(s.blob)) - k.op.argsOff
+	s.blob = append(s.blob, b...)
+	s.offs = append(s.offs, off)
+	k.op.argc++
+	return off
+}
+
+func (k *kargs) ptr(p uint64) *kargs   { k.put(8, binary.LittleEndian.AppendUint64(nil, p)); return k }
+func (k *kargs) u64(v uint64) *kargs   { k.put(8, binary.LittleEndian.AppendUint64(nil, v)); return k }
+func (k *kargs) i64(v int64) *kargs    { return k.u64(uint64(v)) }
+func (k *kargs) i32(v int) *kargs      { k.put(4, binary.LittleEndian.AppendUint32(nil, uint32(int32(v)))); return k }
+func (k *kargs) f32(v float32) *kargs  { k.put(4, binary.LittleEndian.AppendUint32(nil, math.Float32bits(v))); return k }
+func (k *kargs) f64(v float64) *kargs  { k.put(8, binary.LittleEndian.AppendUint64(nil, math.Float64bits(v))); return k }
+func (k *kargs) tensor(t *tensor) *kargs { return k.ptr(t.ptr) }
+
+// start packs a position as (int start, const int* start_ptr), the pair the
+// kernels resolve with start_of().
+func (k *kargs) start(v int) *kargs {
+	valOff := k.op.argsOff + k.put(4, binary.LittleEndian.AppendUint32(nil, uint32(int32(v))))
+	ptrOff := k.op.argsOff + k.put(8, make([]byte, 8))
+	k.s.dyn = append(k.s.dyn, dynRef{valOff: valOff, ptrOff: ptrOff, value: int32(v)})
+	return k
+}
+
+func (k *kargs) done() { k.s.ops = append(k.s.ops, k.op) }
+
+// captureBlob returns the segment's arguments as a graph takes them: every
+// position zeroed and its pointer aimed at slot i of the device buffer at
+// params, which is filled with dynValues before each replay.
+func (s *segment) captureBlob(params uint64) []byte {
+	b := append([]byte(nil), s.blob...)
+	for i, d := range s.dyn {
+		binary.LittleEndian.PutUint32(b[d.valOff:], 0)
+		binary.LittleEndian.PutUint64(b[d.ptrOff:], params+4*uint64(i))
+	}
+	return b
+}
+
+// dynValues returns the positions in slot order.
+func (s *segment) dynValues() []int32 {
+	v := make([]int32, len(s.dyn))
+	for i, d := range s.dyn {
+		v[i] = d.value
+	}
+	return v
+}

@@ -1,0 +1,172 @@
+package cuda
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"time"
+	"unsafe"
+
+	"github.com/ember-infer/ember/ember-core/device"
+)
+
+func uintptrOfHandle(h C.cublasHandle_t) uintptr { return uintptr(unsafe.Pointer(h)) }
+
+func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
+
+// tuneReps is how many timed runs of each decode matmul path the tuner
+// compares, after one warm-up run.
+const tuneReps = 5
+
+// decodePath returns the faster path for a matmul of n ≤ gemvMaxRows rows
+// with w [o, k]: measured once per shape on this device (the idle time of the
+// measurement counts towards no stage), unless EMBER_DECODE_GEMM forces one.
+func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
+	switch decodeGEMMOverride() {
+	case "gemv":
+		return PathGEMV, nil
+	case "cublas":
+		return PathCUBLAS, nil
+	}
+	key := mmKey{o: o, k: k, n: n, dt: wt.dt}
+	if g, ok := d.decodeMM[key]; ok {
+		if g {
+			return PathGEMV, nil
+		}
+		return PathCUBLAS, nil
+	}
+	tg, tc, err := d.timeDecodePaths(wt, o, k, n)
+	if err != nil {
+		return 0, err
+	}
+	d.decodeMM[key] = tg <= tc
+	if tg <= tc {
+		return PathGEMV, nil
+	}
+	return PathCUBLAS, nil
+}
+
+// DecodeChoices reports the decode matmul shapes the device has measured and
+// whether GEMV won each: "o×k n=1 BF16" → true.
+func (d *Device) DecodeChoices() map[string]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]bool{}
+	for k, g := range d.decodeMM {
+		out[fmtShape(k)] = g
+	}
+	return out
+}
+
+func fmtShape(k mmKey) string {
+	return itoa(k.o) + "×" + itoa(k.k) + " n=" + itoa(k.n) + " " + k.dt.String()
+}
+
+func itoa(v int) string {
+	var b [20]byte
+	i := len(b)
+	if v == 0 {
+		return "0"
+	}
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[i:])
+}
+
+// timeDecodePaths times the GEMV kernel and cuBLAS (conversion included) on
+// scratch operands of the shape, on the compute stream.
+func (d *Device) timeDecodePaths(wt *tensor, o, k, n int) (gemv, blas time.Duration, err error) {
+	if err := d.flush(); err != nil {
+		return 0, 0, err
+	}
+	if m, ok, err := d.markOp(stageIdle); err != nil {
+		return 0, 0, err
+	} else if ok {
+		if err := d.runDirect(m); err != nil {
+			return 0, 0, err
+		}
+	}
+	xb, ob := int64(n*k*4), int64(n*o*4)
+	xp, err := d.devAlloc(xb, "matmul tuning input")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.devFree(xp, xb)
+	op_, err := d.devAlloc(ob, "matmul tuning output")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.devFree(op_, ob)
+	if wt.dt != device.F32 {
+		if err := d.scratch(&d.gemmIn, int64(n*k*2), "the matmul input in "+wt.dt.String()); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := firstErr(d.zero(xp, uint64(xb))); err != nil {
+		return 0, 0, err
+	}
+	xt := &tensor{dev: d, dt: device.F32, shape: []int{n, k}, rows: n, cols: k, ptr: xp}
+	ot := &tensor{dev: d, dt: device.F32, shape: []int{n, o}, rows: n, cols: o, ptr: op_}
+	var gs, bs segment
+	gs.reset()
+	bs.reset()
+	d.gemv(&gs, ot, xt, wt)
+	b := xp
+	if wt.dt != device.F32 {
+		b = d.gemmIn.ptr
+		cnt := int64(n * k)
+		kk := bs.launch(d.fn("convert_f32_"+storage[wt.dt]), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		kk.ptr(b).ptr(xp).i64(cnt).done()
+	}
+	bs.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(n, o, k), wt.ptr, b, op_, wt.dt))
+	if gemv, err = d.timeSegment(&gs); err != nil {
+		return 0, 0, err
+	}
+	if blas, err = d.timeSegment(&bs); err != nil {
+		return 0, 0, err
+	}
+	return gemv, blas, nil
+}
+
+// timeSegment runs s once to warm up, then tuneReps times between two
+// events, and returns the mean time per run.
+func (d *Device) timeSegment(s *segment) (time.Duration, error) {
+	if err := d.run(s); err != nil {
+		return 0, err
+	}
+	a, err := d.phys.event()
+	if err != nil {
+		return 0, err
+	}
+	defer d.phys.putEvent(a)
+	b, err := d.phys.event()
+	if err != nil {
+		return 0, err
+	}
+	defer d.phys.putEvent(b)
+	if err := d.launchBatch(d.compute, []op{{kind: opEvent, ev: a}}, nil, nil); err != nil {
+		return 0, err
+	}
+	for range tuneReps {
+		if err := d.run(s); err != nil {
+			return 0, err
+		}
+	}
+	if err := d.launchBatch(d.compute, []op{{kind: opEvent, ev: b}}, nil, nil); err != nil {
+		return 0, err
+	}
+	if err := check("cuEventSynchronize", C.ember_event_sync(d.phys.ctx, C.ulonglong(b))); err != nil {
+		return 0, err
+	}
+	var ms C.float
+	if err := check("cuEventElapsedTime", C.ember_event_elapsed(d.phys.ctx, &ms, C.ulonglong(a), C.ulonglong(b))); err != nil {
+		return 0, err
+	}
+	return time.Duration(float64(ms) * float64(time.Millisecond) / tuneReps), nil
+}
