@@ -130,23 +130,23 @@ type Device struct {
 	budget int64
 	used   int64
 
-	mu        sync.Mutex // everything below
-	closed    bool
-	live      map[*tensor]struct{}
-	internal  []devBuf // workspace, params, error flag, scratch
-	workspace devBuf   // cuBLAS
-	params    devBuf   // positions read by captured graphs
-	errFlag   devBuf
-	errHost   hostBuf
-	attnPart  devBuf // decode attention partials
-	gemmIn    devBuf // f32 activations converted for cuBLAS
-	rope      map[ropeKey]devBuf
-	decodeMM  map[mmKey]bool // true: GEMV beats cuBLAS for this shape
-	small     ring           // pinned staging for small uploads
-	large     ring           // pinned staging for weights and big uploads
-	download  hostBuf
-	peerStage hostBuf   // staged copies into this device
-	peerFree  uint64 // recorded when peerStage may be refilled
+	mu          sync.Mutex // everything below
+	closed      bool
+	live        map[*tensor]struct{}
+	internal    []devBuf // workspace, params, error flag, scratch
+	workspace   devBuf   // cuBLAS
+	params      devBuf   // positions read by captured graphs
+	errFlag     devBuf
+	errHost     hostBuf
+	attnPart    devBuf // decode attention partials
+	gemmIn      devBuf // f32 activations converted for cuBLAS
+	rope        map[ropeKey]devBuf
+	decodeMM    map[mmKey]bool // true: GEMV beats cuBLAS for this shape
+	small       ring           // pinned staging for small uploads
+	large       ring           // pinned staging for weights and big uploads
+	download    hostBuf
+	peerStage   hostBuf // staged copies into this device
+	peerFree    uint64  // recorded when peerStage may be refilled
 	peerFreeSet bool
 
 	seg       segment

@@ -125,6 +125,9 @@ func initDriver() (count int, err error) {
 	lib.mu.Lock()
 	defer lib.mu.Unlock()
 	path := driverPath()
+	if lib.driverPath != "" && lib.driverPath != path && devicesOpen() {
+		return 0, fmt.Errorf("the CUDA driver %s is in use by open devices; it cannot be switched to %s", lib.driverPath, path)
+	}
 	if lib.driverPath != path || !lib.inited {
 		lib.driverPath, lib.inited = "", false
 		if err := dlopenDriver(path); err != nil {
@@ -234,4 +237,11 @@ func deviceName(d C.CUdevice) string {
 		return "unknown GPU"
 	}
 	return C.GoString(&buf[0])
+}
+
+// devicesOpen reports whether any GPU is held by an open device.
+func devicesOpen() bool {
+	phys.mu.Lock()
+	defer phys.mu.Unlock()
+	return len(phys.gpu) > 0
 }

@@ -111,12 +111,21 @@ func (k *kargs) put(align int, b []byte) uint32 {
 	return off
 }
 
-func (k *kargs) ptr(p uint64) *kargs   { k.put(8, binary.LittleEndian.AppendUint64(nil, p)); return k }
-func (k *kargs) u64(v uint64) *kargs   { k.put(8, binary.LittleEndian.AppendUint64(nil, v)); return k }
-func (k *kargs) i64(v int64) *kargs    { return k.u64(uint64(v)) }
-func (k *kargs) i32(v int) *kargs      { k.put(4, binary.LittleEndian.AppendUint32(nil, uint32(int32(v)))); return k }
-func (k *kargs) f32(v float32) *kargs  { k.put(4, binary.LittleEndian.AppendUint32(nil, math.Float32bits(v))); return k }
-func (k *kargs) f64(v float64) *kargs  { k.put(8, binary.LittleEndian.AppendUint64(nil, math.Float64bits(v))); return k }
+func (k *kargs) ptr(p uint64) *kargs { k.put(8, binary.LittleEndian.AppendUint64(nil, p)); return k }
+func (k *kargs) u64(v uint64) *kargs { k.put(8, binary.LittleEndian.AppendUint64(nil, v)); return k }
+func (k *kargs) i64(v int64) *kargs  { return k.u64(uint64(v)) }
+func (k *kargs) i32(v int) *kargs {
+	k.put(4, binary.LittleEndian.AppendUint32(nil, uint32(int32(v))))
+	return k
+}
+func (k *kargs) f32(v float32) *kargs {
+	k.put(4, binary.LittleEndian.AppendUint32(nil, math.Float32bits(v)))
+	return k
+}
+func (k *kargs) f64(v float64) *kargs {
+	k.put(8, binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)))
+	return k
+}
 func (k *kargs) tensor(t *tensor) *kargs { return k.ptr(t.ptr) }
 
 // start packs a position as (int start, const int* start_ptr), the pair the
