@@ -78,9 +78,10 @@ func (j *encodeJob) ranges(_, lo, hi int) {
 // 0 … start+n-1 of kc and vc ([ctx, kvHeads*headDim], F32, F16 or BF16).
 // Query head h reads kv head h/(heads/kvHeads). out is F32 [n, heads*headDim].
 //
-// Each (query, head) pair is one task, so a decode step's heads run in
-// parallel. Scores are float32 dot products (the same kernel as MatMul's,
-// striding down the cache rows) scaled by 1/sqrt(headDim); the softmax
+// Work is split across heads (a decode step's heads run in parallel) and, in
+// prefill, blocks of queries. Scores are float32 dot products (MatMul's
+// kernels: a 4-row dot down the cache for one query, the GEMM tile for a
+// block) scaled by 1/sqrt(headDim); the softmax
 // subtracts the row maximum before exp (float64), sums the weights in float64,
 // accumulates the weighted values in float32 in cache order and divides once
 // at the end.
@@ -126,64 +127,123 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	if n == 0 {
 		return nil
 	}
+	tasks := heads // decode: one task per head
+	if n > 1 {
+		tasks = (n + attnBlock - 1) / attnBlock * kvHeads
+	}
 	d.jobs.attn = attnJob{
 		d: d, q: qt.f32, out: ot.f32, kc: kct, vc: vct,
-		start: start, heads: heads, group: heads / kvHeads, headDim: headDim,
+		n: n, start: start, heads: heads, group: heads / kvHeads, headDim: headDim,
 		scale: float32(1 / math.Sqrt(float64(headDim))),
 	}
-	d.pool.run(n*heads, &d.jobs.attn)
+	d.pool.run(tasks, &d.jobs.attn)
 	d.jobs.attn = attnJob{}
 	return nil
 }
 
-// attnJob is Attention's parallel part: task i*heads+h is query i, head h.
+// attnBlock is the most queries that a prefill task takes: for each query
+// head of one kv head, their scores come from one GEMM against the kv head's
+// cache rows, widened once into an f32 panel, instead of one pass over the
+// cache per query and head.
+const attnBlock = 64
+
+// attnJob is Attention's parallel part. With one query (decode) task h is
+// head h, reading the cache in place. With more, task b*kvHeads+g is kv head
+// g and the query heads that read it, for queries [b*attnBlock,
+// (b+1)*attnBlock), through panels. Both paths give the same bits: scores sum
+// as dotRows does whatever the tile, and widening is exact.
 type attnJob struct {
-	d                            *Device
-	q, out                       []float32
-	kc, vc                       *tensor
-	start, heads, group, headDim int
-	scale                        float32
+	d                               *Device
+	q, out                          []float32
+	kc, vc                          *tensor
+	n, start, heads, group, headDim int
+	scale                           float32
 }
 
 func (j *attnJob) run(worker, task int) {
 	hd := j.headDim
-	i, h := task/j.heads, task%j.heads
 	qDim, kvDim := j.heads*hd, j.kc.cols
-	ctx := j.start + i + 1 // causal: rows 0 … start+i
-	kvOff := (h / j.group) * hd
-	qh := j.q[i*qDim+h*hd : i*qDim+h*hd+hd]
-	oh := j.out[i*qDim+h*hd : i*qDim+h*hd+hd]
-	// Scratch for the whole cache, so decode steps never grow it.
-	w := j.d.scratch[worker].floats(j.kc.rows)[:ctx]
-
-	switch j.kc.dt {
-	case device.F32:
-		dotRowsF32(w, qh, j.kc.f32[kvOff:], kvDim)
-	default:
-		dotRows16(w, qh, j.kc.u16[kvOff:], kvDim, j.kc.dt == device.BF16)
+	sc := &j.d.scratch[worker]
+	if j.n == 1 {
+		h := task
+		kvOff := (h / j.group) * hd
+		ctx := j.start + 1
+		qh, oh := j.q[h*hd:h*hd+hd], j.out[h*hd:h*hd+hd]
+		// Scratch for the whole cache, so decode steps never grow it.
+		w := sc.floats(j.kc.rows)[:ctx]
+		switch j.kc.dt {
+		case device.F32:
+			dotRowsF32(w, qh, j.kc.f32[kvOff:], kvDim)
+		default:
+			dotRows16(w, qh, j.kc.u16[kvOff:], kvDim, j.kc.dt == device.BF16)
+		}
+		inv := float32(1 / softmax(w, j.scale))
+		switch j.vc.dt {
+		case device.F32:
+			wsumRowsF32(oh, w, j.vc.f32[kvOff:], kvDim)
+		default:
+			wsumRows16(oh, w, j.vc.u16[kvOff:], kvDim, j.vc.dt == device.BF16)
+		}
+		for c := range oh {
+			oh[c] *= inv
+		}
+		return
 	}
+
+	kvHeads := j.heads / j.group
+	b, g := task/kvHeads, task%kvHeads
+	kvOff := g * hd
+	i0 := b * attnBlock
+	i1 := min(i0+attnBlock, j.n)
+	rows := j.start + i1 // cache rows the block's last query reads
+	kp, vp := sc.floats(rows*hd), sc.floats2(rows*hd)
+	panel(kp, j.kc, kvOff, rows, hd)
+	panel(vp, j.vc, kvOff, rows, hd)
+	S := sc.floats3((i1 - i0) * rows)
+	for h := g * j.group; h < (g+1)*j.group; h++ {
+		gemmF32(S, rows, j.q[i0*qDim+h*hd:], qDim, i1-i0, kp, rows, hd)
+		for i := i0; i < i1; i++ {
+			w := S[(i-i0)*rows : (i-i0)*rows+j.start+i+1] // causal: rows 0 … start+i
+			oh := j.out[i*qDim+h*hd : i*qDim+h*hd+hd]
+			inv := float32(1 / softmax(w, j.scale))
+			wsumRowsF32(oh, w, vp, hd)
+			for c := range oh {
+				oh[c] *= inv
+			}
+		}
+	}
+}
+
+// softmax turns scores w into exp(w·scale − max) in place and returns their
+// sum: the scaled scores are float32, exp and the sum float64.
+func softmax(w []float32, scale float32) float64 {
 	m := float32(math.Inf(-1))
-	for t, sc := range w {
-		sc *= j.scale
-		w[t] = sc
-		if sc > m {
-			m = sc
+	for t, s := range w {
+		s *= scale
+		w[t] = s
+		if s > m {
+			m = s
 		}
 	}
 	var sum float64
-	for t, sc := range w {
-		e := float32(math.Exp(float64(sc - m)))
+	for t, s := range w {
+		e := float32(math.Exp(float64(s - m)))
 		w[t] = e
 		sum += float64(e)
 	}
-	switch j.vc.dt {
-	case device.F32:
-		wsumRowsF32(oh, w, j.vc.f32[kvOff:], kvDim)
-	default:
-		wsumRows16(oh, w, j.vc.u16[kvOff:], kvDim, j.vc.dt == device.BF16)
-	}
-	inv := float32(1 / sum)
-	for c := range oh {
-		oh[c] *= inv
+	return sum
+}
+
+// panel copies the hd columns at off of c's first rows rows into dst, packed
+// and widened to f32 (exactly).
+func panel(dst []float32, c *tensor, off, rows, hd int) {
+	cols := c.cols
+	for t := range rows {
+		src := t*cols + off
+		if c.dt == device.F32 {
+			copy(dst[t*hd:t*hd+hd], c.f32[src:src+hd])
+		} else {
+			decode16(dst[t*hd:t*hd+hd], c.u16[src:src+hd], c.dt == device.BF16)
+		}
 	}
 }

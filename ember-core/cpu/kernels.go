@@ -135,15 +135,15 @@ func dotRows16(out, x []float32, w []uint16, stride int, bf bool) {
 	}
 }
 
-// gemmF32 sets out[i*ldo+j] = Σ_p a[i*k+p]·b[j*k+p] for i < n, j < m: n rows
-// of a against m rows of b, both packed with row length k. Each element is
-// summed exactly as dotRowsF32 sums it, so a row of a batch equals that row
-// alone.
-func gemmF32(out []float32, ldo int, a []float32, n int, b []float32, m, k int) {
+// gemmF32 sets out[i*ldo+j] = Σ_p a[i*lda+p]·b[j*k+p] for i < n, j < m: n
+// rows of a (lda apart) against m rows of b (packed, row length k). Each
+// element is summed exactly as dotRowsF32 sums it, so a row of a batch equals
+// that row alone.
+func gemmF32(out []float32, ldo int, a []float32, lda, n int, b []float32, m, k int) {
 	if n == 0 || m == 0 {
 		return
 	}
-	checkRows("gemmF32 a", len(a), n, k, k)
+	checkRows("gemmF32 a", len(a), n, k, lda)
 	checkRows("gemmF32 b", len(b), m, k, k)
 	checkRows("gemmF32 out", len(out), n, m, ldo)
 	i := 0
@@ -152,17 +152,17 @@ func gemmF32(out []float32, ldo int, a []float32, n int, b []float32, m, k int) 
 		m3 := m - m%3
 		for ; i+4 <= n; i += 4 {
 			if m3 > 0 {
-				gemm4x3(&out[i*ldo], ldo, &a[i*k], k, &b[0], k, m3, k, mask)
+				gemm4x3(&out[i*ldo], ldo, &a[i*lda], lda, &b[0], k, m3, k, mask)
 			}
 			if m3 < m {
 				for r := i; r < i+4; r++ {
-					dotRowsF32(out[r*ldo+m3:r*ldo+m], a[r*k:r*k+k], b[m3*k:], k)
+					dotRowsF32(out[r*ldo+m3:r*ldo+m], a[r*lda:r*lda+k], b[m3*k:], k)
 				}
 			}
 		}
 	}
 	for ; i < n; i++ {
-		dotRowsF32(out[i*ldo:i*ldo+m], a[i*k:i*k+k], b, k)
+		dotRowsF32(out[i*ldo:i*ldo+m], a[i*lda:i*lda+k], b, k)
 	}
 }
 

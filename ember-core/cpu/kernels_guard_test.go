@@ -59,8 +59,8 @@ func TestKernelsStayInBounds(t *testing.T) {
 				a := f[len(f)-4*k:]
 				b := f[:3*k]
 				c := make([]float32, 4*3)
-				gemmF32(c, 3, a, 4, b, 3, k)
-				gemmF32(c, 4, b[:k], 1, a, 4, k)
+				gemmF32(c, 3, a, k, 4, b, 3, k)
+				gemmF32(c, 4, b[:k], k, 1, a, 4, k)
 			}
 		}
 	}

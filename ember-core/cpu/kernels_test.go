@@ -115,20 +115,21 @@ func TestGEMMAsmMatchesDotRows(t *testing.T) {
 		for _, n := range []int{1, 2, 4, 5, 8, 11} {
 			for _, m := range []int{1, 2, 3, 4, 6, 7, 13} {
 				off := (n + m + k) % 3
-				a := randVals(r, n*k+off, 1)[off:]
+				lda := k + off // rows of a apart by more than k, as attention's queries are
+				a := randVals(r, n*lda+off, 1)[off:]
 				b := randVals(r, m*k+1, 1)[1:]
 				const ldo = 17
 				out := make([]float32, (n-1)*ldo+m)
-				gemmF32(out, ldo, a, n, b, m, k)
+				gemmF32(out, ldo, a, lda, n, b, m, k)
 				goOut := make([]float32, len(out))
-				withAsm(false, func() { gemmF32(goOut, ldo, a, n, b, m, k) })
+				withAsm(false, func() { gemmF32(goOut, ldo, a, lda, n, b, m, k) })
 				name := fmt.Sprintf("n%d_m%d_k%d", n, m, k)
 				for i := range n {
 					row := make([]float32, m)
-					dotRowsF32(row, a[i*k:i*k+k], b, k)
+					dotRowsF32(row, a[i*lda:i*lda+k], b, k)
 					checkBitwise(t, "gemm row vs dotRows "+name, out[i*ldo:i*ldo+m], row)
 					for j := range m {
-						_, mag := refDot(a[i*k:i*k+k], func(p int) float32 { return b[j*k+p] })
+						_, mag := refDot(a[i*lda:i*lda+k], func(p int) float32 { return b[j*k+p] })
 						if d := math.Abs(float64(out[i*ldo+j]) - float64(goOut[i*ldo+j])); d > 1e-5*mag+1e-30 {
 							t.Errorf("%s [%d,%d]: asm %v, Go %v", name, i, j, out[i*ldo+j], goOut[i*ldo+j])
 						}

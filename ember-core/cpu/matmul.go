@@ -108,5 +108,5 @@ func (j *matmulJob) run(worker, b int) {
 		panel = j.d.scratch[worker].floats((j1 - j0) * k)
 		decode16(panel, w.u16[j0*k:j1*k], w.dt == device.BF16)
 	}
-	gemmF32(j.out[j0:], j.o, j.x, j.n, panel, j1-j0, k)
+	gemmF32(j.out[j0:], j.o, j.x, k, j.n, panel, j1-j0, k)
 }

@@ -301,6 +301,9 @@ var attnCases = []attnCase{
 	{1, 20, 4, 4, 8, 32, device.F32},
 	{7, 9, 16, 8, 128, 17, device.BF16},
 	{2, 0, 3, 1, 5, 2, device.F16},
+	{37, 5, 4, 2, 16, 48, device.BF16}, // several query blocks
+	{20, 0, 2, 1, 9, 20, device.F32},
+	{18, 3, 2, 2, 13, 21, device.F16},
 }
 
 func TestAttention(t *testing.T) {
@@ -356,6 +359,34 @@ func TestAttentionChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBitwise(t, "chunk at start 3", download(t, d, out), all[3*qDim:8*qDim])
+}
+
+// TestAttentionBlocksMatchDecode: a prefill whose queries span several
+// blocks, the same queries as two chunks split inside a block, and one query
+// at a time (decode, reading the cache in place) give the same bits.
+func TestAttentionBlocksMatchDecode(t *testing.T) {
+	for _, dt := range floatTypes {
+		const n, heads, kvHeads, hd = 40, 4, 2, 24
+		qDim, kvDim := heads*hd, kvHeads*hd
+		d := New(Options{Threads: 3})
+		kc := upload(t, d, dt, randVals(newRand(30), n*kvDim, 2), n, kvDim)
+		vc := upload(t, d, dt, randVals(newRand(31), n*kvDim, 1), n, kvDim)
+		qv := randVals(newRand(32), n*qDim, 2)
+		run := func(start, rows int) []float32 {
+			q := upload(t, d, device.F32, qv[start*qDim:(start+rows)*qDim], rows, qDim)
+			out := mustAlloc(t, d, device.F32, rows, qDim)
+			if err := d.Attention(out, q, kc, vc, start, heads, kvHeads, hd); err != nil {
+				t.Fatal(err)
+			}
+			return download(t, d, out)
+		}
+		whole := run(0, n)
+		chunks := append(run(0, 21), run(21, n-21)...)
+		checkBitwise(t, dt.String()+" chunks 21+19 vs whole", chunks, whole)
+		for i := range n {
+			checkBitwise(t, fmt.Sprintf("%v query %d alone vs whole", dt, i), run(i, 1), whole[i*qDim:(i+1)*qDim])
+		}
+	}
 }
 
 // TestAttentionGQA gives every kv head a constant value row equal to its

@@ -99,6 +99,7 @@ func (p *pool) close() { close(p.quit) }
 type scratch struct {
 	f []float32
 	g []float32
+	h []float32
 	i []int32
 }
 
@@ -114,6 +115,13 @@ func (s *scratch) floats2(n int) []float32 {
 		s.g = make([]float32, n)
 	}
 	return s.g[:n]
+}
+
+func (s *scratch) floats3(n int) []float32 {
+	if cap(s.h) < n {
+		s.h = make([]float32, n)
+	}
+	return s.h[:n]
 }
 
 func (s *scratch) ints(n int) []int32 {
