@@ -9,7 +9,10 @@ import (
 	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 
+	"github.com/ember-infer/ember/ember-core/config"
+	"github.com/ember-infer/ember/ember-core/cpu"
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 )
@@ -17,26 +20,37 @@ import (
 // ReadBandwidth measures how fast threads goroutines can read memory: each sums
 // its share of a buffer of size bytes (far larger than the caches), several
 // passes, best pass kept. It returns bytes per second.
+//
+// Where the CPU device runs its AVX2 kernels the sum is an AVX2 loop of 256-bit
+// loads, the same width the decode kernels read weights with; a plain Go loop
+// of 8-byte loads can be bound by the core rather than by memory and would
+// flatter the decode ratio. Elsewhere it is that Go loop.
 func ReadBandwidth(threads, size int) float64 {
 	if threads < 1 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	n := size / 8
+	const block = 32 // uint64s per 256-byte block, readSum's unit
+	n := max(size/8/block, threads) * block
 	buf := make([]uint64, n)
 	for i := range buf {
 		buf[i] = uint64(i)
 	}
+	simd := cpu.SIMD()
 	sinks := make([]uint64, threads*8) // padded so goroutines do not share a cache line
 	best := time.Duration(1<<63 - 1)
 	for pass := 0; pass < 5; pass++ {
 		var wg sync.WaitGroup
 		t0 := time.Now()
 		for w := range threads {
-			lo, hi := w*n/threads, (w+1)*n/threads
+			lo, hi := w*(n/block)/threads*block, (w+1)*(n/block)/threads*block
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				sinks[w*8] += sum(buf[lo:hi])
+				if simd {
+					sinks[w*8] += readSum((*byte)(unsafe.Pointer(&buf[lo])), (hi-lo)*8)
+				} else {
+					sinks[w*8] += sum(buf[lo:hi])
+				}
 			}()
 		}
 		wg.Wait()
@@ -60,6 +74,89 @@ func sum(xs []uint64) uint64 {
 		a += xs[i]
 	}
 	return a + b + c + d
+}
+
+// FMAPeak measures the float32 multiply-add peak of threads goroutines, in
+// flop/s: each runs a loop of independent multiply-adds with no memory
+// operands, about 50 ms a pass, best of three passes. Where the CPU device runs
+// its AVX2 kernels the loop is twelve 8-lane VFMADD231PS chains — the
+// instruction the GEMM kernel is built on, so prefill GFLOP/s over this is the
+// fraction of the machine's peak that prefill reaches. Elsewhere it is a Go
+// loop of eight float32 a·b+c chains, the peak the pure-Go kernels could reach.
+func FMAPeak(threads int) float64 {
+	if threads < 1 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	loop, flopsPerIter := fmaLoopGo, 16.0
+	if cpu.SIMD() {
+		loop, flopsPerIter = func(n int) { fmaLoop(n) }, 192
+	}
+	// Calibrate one goroutine's iterations for about 50 ms.
+	iters := 1 << 14
+	for {
+		t0 := time.Now()
+		loop(iters)
+		if d := time.Since(t0); d > 5*time.Millisecond || iters > 1<<28 {
+			iters = max(1, int(float64(iters)*float64(50*time.Millisecond)/float64(d)))
+			break
+		}
+		iters *= 4
+	}
+	best := time.Duration(1<<63 - 1)
+	for range 3 {
+		var start, done sync.WaitGroup
+		start.Add(1)
+		done.Add(threads)
+		for range threads {
+			go func() {
+				defer done.Done()
+				start.Wait()
+				loop(iters)
+			}()
+		}
+		t0 := time.Now()
+		start.Done()
+		done.Wait()
+		best = min(best, time.Since(t0))
+	}
+	return float64(threads) * float64(iters) * flopsPerIter / best.Seconds()
+}
+
+// fmaSeed keeps the Go peak loop's operands unknown to the compiler.
+var fmaSeed = [2]float32{0.999, 1e-3}
+
+// fmaLoopGo runs n iterations of eight independent float32 multiply-add
+// chains (16 flops each).
+func fmaLoopGo(n int) {
+	m, c := fmaSeed[0], fmaSeed[1]
+	var a0, a1, a2, a3, a4, a5, a6, a7 float32
+	for range n {
+		a0 = a0*m + c
+		a1 = a1*m + c
+		a2 = a2*m + c
+		a3 = a3*m + c
+		a4 = a4*m + c
+		a5 = a5*m + c
+		a6 = a6*m + c
+		a7 = a7*m + c
+	}
+	fmaSink = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
+}
+
+var fmaSink float32
+
+// PrefillFLOPs counts the floating-point operations of a prefill of n tokens
+// from position 0 that keeps only the last position's logits: 2 per
+// multiply-add of every layer matmul for every token, of the lm_head for the
+// last token, and of attention's scores and weighted values (each query at
+// position i reads i+1 cache rows). Norms, RoPE, softmax and SiLU are not
+// counted; they are a few percent.
+func PrefillFLOPs(c *config.Config, n int) float64 {
+	h, q, kv, inter := float64(c.HiddenSize), float64(c.QDim()), float64(c.KVDim()), float64(c.IntermediateSize)
+	perToken := 2 * (h*q + 2*h*kv + q*h + 3*h*inter) // q, k, v, o, gate, up, down
+	rows := float64(n) * float64(n+1) / 2            // Σ (i+1) over the queries
+	attn := 2 * 2 * float64(c.NumAttentionHeads*c.HeadDim) * rows
+	return float64(c.NumHiddenLayers)*(float64(n)*perToken+attn) + 2*h*float64(c.VocabSize)
 }
 
 // WeightBytesPerToken is what one decode step reads of the model's weights:
@@ -89,6 +186,15 @@ type Result struct {
 	ReadBandwidthGBs        float64 `json:"read_bandwidth_gbs"`
 	DecodeBandwidthGBs      float64 `json:"decode_bandwidth_gbs"`
 	DecodeBandwidthFraction float64 `json:"decode_bandwidth_fraction"`
+	// DecodeAllocsPerStep is the heap allocations per decode step (want 0).
+	DecodeAllocsPerStep float64 `json:"decode_allocs_per_step"`
+	// PrefillGFLOPs is PrefillFLOPs over the prefill's wall time.
+	PrefillGFLOPs float64 `json:"prefill_gflops"`
+	// FMAPeakGFLOPs is FMAPeak with the same threads, same run.
+	FMAPeakGFLOPs      float64 `json:"fma_peak_gflops"`
+	PrefillFMAFraction float64 `json:"prefill_fma_fraction"`
+	// Kernels names the CPU device's inner loops (cpu.Kernels).
+	Kernels string `json:"kernels"`
 }
 
 // Options for Run.
@@ -125,9 +231,15 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	for i := range ids {
 		ids[i] = int32((i*7919 + 13) % vocab) // a fixed, spread-out prompt
 	}
-	// Warm up once (page in the weights), then measure.
+	// Warm up once (page in the weights, make the session's decode views),
+	// then measure.
 	if _, err := s.Prefill(ids[:min(len(ids), 8)]); err != nil {
 		return Result{}, err
+	}
+	if ctx > min(len(ids), 8) {
+		if _, _, err := s.DecodeGreedy(1); err != nil {
+			return Result{}, err
+		}
 	}
 	s.Reset()
 	pst, err := s.Prefill(ids)
@@ -135,6 +247,8 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 		return Result{}, err
 	}
 	next := int32(1)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	t0 := time.Now()
 	for range o.DecodeSteps {
 		if next, _, err = s.DecodeGreedy(next); err != nil {
@@ -142,6 +256,7 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 		}
 	}
 	decode := time.Since(t0)
+	runtime.ReadMemStats(&ms1)
 	r := Result{
 		Threads:             o.Threads,
 		PromptLen:           o.PromptLen,
@@ -153,5 +268,10 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	}
 	r.DecodeBandwidthGBs = float64(r.WeightBytesPerToken) * r.DecodeTokS / 1e9
 	r.DecodeBandwidthFraction = r.DecodeBandwidthGBs / r.ReadBandwidthGBs
+	r.DecodeAllocsPerStep = float64(ms1.Mallocs-ms0.Mallocs) / float64(o.DecodeSteps)
+	r.PrefillGFLOPs = PrefillFLOPs(m.Config, o.PromptLen) / pst.Wall.Seconds() / 1e9
+	r.FMAPeakGFLOPs = FMAPeak(o.Threads) / 1e9
+	r.PrefillFMAFraction = r.PrefillGFLOPs / r.FMAPeakGFLOPs
+	r.Kernels = cpu.Kernels()
 	return r, nil
 }

@@ -43,10 +43,14 @@ func benchModel(tb testing.TB) *qwen3.Model {
 }
 
 // BenchmarkDecode reports decode tok/s and the effective weight bandwidth as a
-// fraction of the read bandwidth measured in the same process.
+// fraction of the read bandwidth measured in the same process, with threads =
+// GOMAXPROCS (so -cpu 1,2 measures the scaling). allocs/op covers the whole
+// DecodeGreedy step; one step before the timer makes the session's views.
+//
+//	EMBER_BENCH_MODEL=/tmp/q06 go test -run '^$' -bench Decode -cpu 1,2 -benchtime 64x ./ember-core/bench
 func BenchmarkDecode(b *testing.B) {
 	m := benchModel(b)
-	s, err := m.NewSession(qwen3.SessionOptions{Ctx: b.N + 8, KVDType: device.BF16})
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: b.N + 9, KVDType: device.BF16})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,11 +58,14 @@ func BenchmarkDecode(b *testing.B) {
 	if _, err := s.Prefill([]int32{1, 2, 3, 4}); err != nil {
 		b.Fatal(err)
 	}
+	next, _, err := s.DecodeGreedy(5)
+	if err != nil {
+		b.Fatal(err)
+	}
 	wb := WeightBytesPerToken(m)
 	b.SetBytes(wb)
 	b.ReportAllocs()
 	b.ResetTimer()
-	next := int32(5)
 	for range b.N {
 		if next, _, err = s.DecodeGreedy(next); err != nil {
 			b.Fatal(err)
@@ -71,10 +78,14 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportMetric(float64(wb)*tokS/bw, "bw-fraction")
 }
 
-// BenchmarkPrefill reports prefill tok/s for a 128-token prompt.
+// BenchmarkPrefill reports prefill tok/s for a 512-token prompt in one chunk,
+// its GFLOP/s (PrefillFLOPs) and that as a fraction of FMAPeak measured in the
+// same process with threads = GOMAXPROCS.
+//
+//	EMBER_BENCH_MODEL=/tmp/q06 go test -run '^$' -bench Prefill -cpu 1,2 -benchtime 2x ./ember-core/bench
 func BenchmarkPrefill(b *testing.B) {
 	m := benchModel(b)
-	const n = 128
+	const n = 512
 	s, err := m.NewSession(qwen3.SessionOptions{Ctx: n, Chunk: n, KVDType: device.BF16})
 	if err != nil {
 		b.Fatal(err)
@@ -91,12 +102,25 @@ func BenchmarkPrefill(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+	b.StopTimer()
+	secs := b.Elapsed().Seconds()
+	gflops := PrefillFLOPs(m.Config, n) * float64(b.N) / secs / 1e9
+	b.ReportMetric(float64(n*b.N)/secs, "tok/s")
+	b.ReportMetric(gflops, "GFLOP/s")
+	b.ReportMetric(gflops/(FMAPeak(runtime.GOMAXPROCS(0))/1e9), "fma-fraction")
 }
 
+// BenchmarkReadBandwidth reports ReadBandwidth with GOMAXPROCS threads.
 func BenchmarkReadBandwidth(b *testing.B) {
 	for range b.N {
 		b.ReportMetric(ReadBandwidth(runtime.GOMAXPROCS(0), 256<<20)/1e9, "GB/s")
+	}
+}
+
+// BenchmarkFMAPeak reports FMAPeak with GOMAXPROCS threads.
+func BenchmarkFMAPeak(b *testing.B) {
+	for range b.N {
+		b.ReportMetric(FMAPeak(runtime.GOMAXPROCS(0))/1e9, "GFLOP/s")
 	}
 }
 

@@ -90,9 +90,11 @@ type stageState struct {
 	host   []float32 // download scratch for hidden states
 
 	// views[slot] are the workspace views for the last chunk size run in that
-	// slot: a decode step (always one row, slot 0) reuses them and allocates
-	// nothing. argmaxHost is the host side of argmax, boxed once.
+	// slot, and one those of a decode step (one row, slot 0), made once so
+	// that decode steps allocate nothing even between prefills. argmaxHost is
+	// the host side of argmax, boxed once.
 	views      [2]*rows
+	one        *rows
 	argmaxBuf  []int32
 	argmaxHost any
 }
@@ -416,7 +418,11 @@ func (j *job) stage(k, ci int) error {
 func (j *job) views(k, ci int) (*rows, error) {
 	st := j.s.stages[k]
 	n := j.chunks[ci].n
-	if w := st.views[ci%2]; w != nil && w.n == n {
+	cache := &st.views[ci%2]
+	if n == 1 && ci%2 == 0 {
+		cache = &st.one
+	}
+	if w := *cache; w != nil && w.n == n {
 		return w, nil
 	}
 	w := rows{n: n, posHost: st.posBuf[:n], idsHost: st.idsBuf[:n]}
@@ -438,7 +444,7 @@ func (j *job) views(k, ci int) (*rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.views[ci%2] = &w
+	*cache = &w
 	return &w, nil
 }
 
