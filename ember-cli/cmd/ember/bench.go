@@ -20,10 +20,12 @@ Examples:
   ember synth --preset Qwen3-0.6B --out /tmp/q06 && ember bench --backend cpu -m /tmp/q06
   ember bench --backend cpu -m /tmp/q06 --threads 2 --json`,
 		Description: `Prefills --prompt-len tokens, decodes --decode-steps tokens greedily, then
-measures the machine's memory read bandwidth with the same thread count in the
-same run. Decode's effective weight bandwidth (weight bytes read per token ×
-tok/s) is reported as a fraction of it: the ratio is what to compare between
-machines and commits.`,
+measures, with the same thread count in the same run, the machine's memory
+read bandwidth and its float32 FMA peak. Decode's effective weight bandwidth
+(weight bytes read per token × tok/s) is reported as a fraction of the first,
+prefill's GFLOP/s as a fraction of the second: the ratios are what to compare
+between machines and commits. The CPU kernels in use (AVX2 assembly or pure
+Go; EMBER_NOASM=1 forces Go) are named, and both probes use the same ones.`,
 		Flags: append(engineFlags(),
 			&cli.IntFlag{Name: "prompt-len", Value: 512, Usage: "prefill tokens"},
 			&cli.IntFlag{Name: "decode-steps", Value: 32, Usage: "decode steps"},
@@ -55,14 +57,18 @@ machines and commits.`,
 				fmt.Fprintln(c.App.Writer, string(b))
 				return nil
 			}
-			fmt.Fprintf(c.App.Writer, "model            %s (%s, %d device(s))\n", e.Snapshot.Dir, e.Backend, len(e.Devices))
-			fmt.Fprintf(c.App.Writer, "threads          %d\n", r.Threads)
-			fmt.Fprintf(c.App.Writer, "prefill          %.1f tok/s (%d tokens)\n", r.PrefillTokS, r.PromptLen)
-			fmt.Fprintf(c.App.Writer, "decode           %.2f tok/s (%d steps)\n", r.DecodeTokS, r.DecodeSteps)
-			fmt.Fprintf(c.App.Writer, "weights/token    %.1f MiB\n", float64(r.WeightBytesPerToken)/(1<<20))
-			fmt.Fprintf(c.App.Writer, "decode reads     %.2f GB/s\n", r.DecodeBandwidthGBs)
-			fmt.Fprintf(c.App.Writer, "machine reads    %.2f GB/s (%d threads, same run)\n", r.ReadBandwidthGBs, r.Threads)
-			fmt.Fprintf(c.App.Writer, "fraction         %.3f of read bandwidth\n", r.DecodeBandwidthFraction)
+			w := c.App.Writer
+			fmt.Fprintf(w, "model            %s (%s, %d device(s))\n", e.Snapshot.Dir, e.Backend, len(e.Devices))
+			fmt.Fprintf(w, "threads          %d\n", r.Threads)
+			fmt.Fprintf(w, "cpu kernels      %s\n", r.Kernels)
+			fmt.Fprintf(w, "prefill          %.1f tok/s (%d tokens), %.1f GFLOP/s\n", r.PrefillTokS, r.PromptLen, r.PrefillGFLOPs)
+			fmt.Fprintf(w, "machine FMA peak %.1f GFLOP/s (f32, %d threads, same run)\n", r.FMAPeakGFLOPs, r.Threads)
+			fmt.Fprintf(w, "prefill fraction %.3f of FMA peak\n", r.PrefillFMAFraction)
+			fmt.Fprintf(w, "decode           %.2f tok/s (%d steps, %.1f allocs/step)\n", r.DecodeTokS, r.DecodeSteps, r.DecodeAllocsPerStep)
+			fmt.Fprintf(w, "weights/token    %.1f MiB\n", float64(r.WeightBytesPerToken)/(1<<20))
+			fmt.Fprintf(w, "decode reads     %.2f GB/s\n", r.DecodeBandwidthGBs)
+			fmt.Fprintf(w, "machine reads    %.2f GB/s (%d threads, same run)\n", r.ReadBandwidthGBs, r.Threads)
+			fmt.Fprintf(w, "decode fraction  %.3f of read bandwidth\n", r.DecodeBandwidthFraction)
 			return nil
 		},
 	}
