@@ -225,10 +225,9 @@ func softmax(w []float32, scale float32) float64 {
 			m = s
 		}
 	}
+	expShiftF32(w, m)
 	var sum float64
-	for t, s := range w {
-		e := float32(math.Exp(float64(s - m)))
-		w[t] = e
+	for _, e := range w {
 		sum += float64(e)
 	}
 	return sum

@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"math"
 	"time"
 
 	"github.com/ember-infer/ember/ember-core/device"
@@ -111,9 +110,7 @@ func (j *elementwiseJob) ranges(_, lo, hi int) {
 	a, b, o := j.a[lo:hi], j.b[lo:hi], j.out[lo:hi]
 	b, o = b[:len(a)], o[:len(a)]
 	if j.silu {
-		for i, x := range a {
-			o[i] = float32(float64(x)/(1+math.Exp(-float64(x)))) * b[i]
-		}
+		siluMulF32(o, a, b)
 		return
 	}
 	for i, x := range a {

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"os"
 )
 
@@ -248,4 +249,77 @@ func decode16Go(dst []float32, src []uint16, bf bool) {
 	for i, h := range src {
 		dst[i] = t[h]
 	}
+}
+
+// expShiftF32 sets w[i] = float32(exp(float64(w[i] − m))), the subtraction in
+// float32: the softmax's exponentials. The assembly evaluates exp as expFMA
+// does, four lanes at a time, and expFMA takes the last len(w)%4, so a value
+// does not depend on where in w it sits.
+func expShiftF32(w []float32, m float32) {
+	if !useAsm {
+		for i, s := range w {
+			w[i] = float32(math.Exp(float64(s - m)))
+		}
+		return
+	}
+	n4 := len(w) &^ 3
+	if n4 > 0 {
+		expShift(&w[0], m, n4)
+	}
+	for i := n4; i < len(w); i++ {
+		w[i] = float32(expFMA(float64(w[i] - m)))
+	}
+}
+
+// siluMulF32 sets out[i] = float32(g/(1+exp(−g)))·u[i] with g = gate[i] in
+// float64: SwiGLU's silu(gate)·up. out may be gate or up.
+func siluMulF32(out, gate, up []float32) {
+	n := len(out)
+	gate, up = gate[:n], up[:n]
+	if !useAsm {
+		for i, x := range gate {
+			out[i] = float32(float64(x)/(1+math.Exp(-float64(x)))) * up[i]
+		}
+		return
+	}
+	n4 := n &^ 3
+	if n4 > 0 {
+		siluMul(&out[0], &gate[0], &up[0], n4)
+	}
+	for i := n4; i < n; i++ {
+		x := float64(gate[i])
+		out[i] = float32(x/(1+expFMA(-x))) * up[i]
+	}
+}
+
+// expFMA is the assembly's exp (exp_amd64.s) in Go, operation for operation,
+// so that the elements a vector loop leaves over get the same bits: x clamped
+// to [−708, 709], n = round(x·log2 e) by the 1.5·2⁵² trick, r = x − n·ln 2 in
+// two fused steps, a degree-13 Taylor polynomial by Horner's rule in fused
+// multiply-adds, times 2ⁿ built in the exponent bits.
+func expFMA(x float64) float64 {
+	const (
+		log2e = 1.4426950408889634
+		magic = 6755399441055744.0
+		ln2Hi = 0.693147180369123816490
+		ln2Lo = 1.90821492927058770002e-10
+	)
+	if x != x {
+		return x
+	}
+	x = max(min(x, 709), -708)
+	t := math.FMA(x, log2e, magic)
+	n := t - magic
+	r := math.FMA(-n, ln2Hi, x)
+	r = math.FMA(-n, ln2Lo, r)
+	p := 1.6059043836821613e-10
+	for _, c := range [...]float64{
+		2.08767569878681e-09, 2.505210838544172e-08, 2.755731922398589e-07, 2.7557319223985893e-06,
+		2.48015873015873e-05, 0.0001984126984126984, 0.001388888888888889, 0.008333333333333333,
+		0.041666666666666664, 0.16666666666666666, 0.5, 1, 1,
+	} {
+		p = math.FMA(r, p, c)
+	}
+	scale := math.Float64frombits((math.Float64bits(t) + 0xBCC80000000003FF) << 52)
+	return p * scale
 }

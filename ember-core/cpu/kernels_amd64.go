@@ -39,3 +39,9 @@ func widenBF16(dst *float32, src *uint16, n int)
 
 //go:noescape
 func widenF16(dst *float32, src *uint16, n int)
+
+//go:noescape
+func expShift(w *float32, m float32, n int)
+
+//go:noescape
+func siluMul(out *float32, gate *float32, u *float32, n int)

@@ -40,3 +40,9 @@ func wsumF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int)
 func widenBF16(dst *float32, src *uint16, n int) { panic("cpu: assembly kernels are not built") }
 
 func widenF16(dst *float32, src *uint16, n int) { panic("cpu: assembly kernels are not built") }
+
+func expShift(w *float32, m float32, n int) { panic("cpu: assembly kernels are not built") }
+
+func siluMul(out *float32, gate *float32, u *float32, n int) {
+	panic("cpu: assembly kernels are not built")
+}
