@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -153,7 +154,63 @@ func TestRunReportsConsistentFigures(t *testing.T) {
 	if got := float64(r.WeightBytesPerToken) * r.DecodeTokS / 1e9 / r.ReadBandwidthGBs; got != r.DecodeBandwidthFraction {
 		t.Errorf("fraction %g, recomputed %g", r.DecodeBandwidthFraction, got)
 	}
+	if got := r.PrefillGFLOPs / r.FMAPeakGFLOPs; got != r.PrefillFMAFraction || !(r.FMAPeakGFLOPs > 0) {
+		t.Errorf("prefill fraction %g of peak %g, recomputed %g", r.PrefillFMAFraction, r.FMAPeakGFLOPs, got)
+	}
+	if r.Kernels != cpu.Kernels() {
+		t.Errorf("kernels %q, want %q", r.Kernels, cpu.Kernels())
+	}
 	if _, err := Run(m, Options{PromptLen: 0, DecodeSteps: 1}); err == nil {
 		t.Error("a zero-length prompt was accepted")
+	}
+}
+
+// TestPrefillFLOPs works the count out for the tiny model (H=128, Q=128,
+// KV=64, I=384, 6 layers, vocab 1024) and a 4-token prompt: per token and
+// layer 2·(128·128·2 + 128·64·2 + 3·128·384) = 393216; attention 2·2·128·(1+2+3+4)
+// = 5120 per layer; lm_head once, 2·128·1024.
+func TestPrefillFLOPs(t *testing.T) {
+	m := benchModel(t)
+	if os.Getenv("EMBER_BENCH_MODEL") != "" {
+		t.Skip("EMBER_BENCH_MODEL is set; the worked numbers are for the tiny model")
+	}
+	want := 6*(4*393216+5120) + 2*128*1024.0
+	if got := PrefillFLOPs(m.Config, 4); got != want {
+		t.Errorf("PrefillFLOPs = %v, want %v", got, want)
+	}
+}
+
+func TestProbes(t *testing.T) {
+	if p := FMAPeak(1); !(p > 1e8) || math.IsInf(p, 0) {
+		t.Errorf("FMAPeak(1) = %g flop/s", p)
+	}
+	if bw := ReadBandwidth(2, 4<<20); !(bw > 1e8) || math.IsInf(bw, 0) {
+		t.Errorf("ReadBandwidth = %g B/s", bw)
+	}
+}
+
+// TestDecodeAllocatesNothing: after its first step (which makes the session's
+// decode views), a greedy decode step allocates nothing.
+func TestDecodeAllocatesNothing(t *testing.T) {
+	m := benchModel(t)
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: 64, KVDType: device.BF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Prefill([]int32{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	next, _, err := s.DecodeGreedy(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if next, _, err = s.DecodeGreedy(next); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a decode step allocates %v times", allocs)
 	}
 }
