@@ -1,4 +1,4 @@
-// Package cpu is Ember's pure-Go device: the numerical reference every other
+// Package cpu is Ember's CPU device: the numerical reference every other
 // backend is tested against, and the backend that always works.
 //
 // A process may hold several CPU devices (cpu:0, cpu:1, …), each with its own
@@ -9,6 +9,15 @@
 // accuracy (RMSNorm's sum of squares, softmax's denominator, RoPE's angles)
 // done in float64. Ops run synchronously on the calling goroutine, spread over
 // the device's worker pool.
+//
+// The device needs no cgo. Its inner loops (dot products, the prefill GEMM
+// tile, attention's weighted sums, exp) run as AVX2 + FMA + F16C assembly on
+// amd64 CPUs that have those extensions, chosen at start-up; everywhere else —
+// other GOARCHes, older CPUs, the purego build tag, or EMBER_NOASM=1 — they
+// run as plain Go, which is also the reference the assembly is tested against.
+// Kernels says which are in use. Either way results are deterministic: the
+// thread count, the rows of a MatMul and the chunking of a prefill never change
+// an output's bits.
 package cpu
 
 import (
