@@ -7,4 +7,9 @@ require (
 	github.com/x448/float16 v0.8.4
 )
 
+require (
+	github.com/NVIDIA/go-nvml v0.13.4-1
+	golang.org/x/sys v0.50.0 // indirect
+)
+
 replace github.com/ember-infer/ember/ember-core => ../ember-core

@@ -1,0 +1,203 @@
+package gpucheck
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/ember-infer/ember/ember-core/config"
+	"github.com/ember-infer/ember/ember-core/cpu"
+	"github.com/ember-infer/ember/ember-core/device"
+	"github.com/ember-infer/ember/ember-core/qwen3"
+	"github.com/ember-infer/ember/ember-core/snapshot"
+	"github.com/ember-infer/ember/ember-core/synth"
+	cuda "github.com/ember-infer/ember/ember-cuda"
+)
+
+// Model checks: whole synthetic models on the CUDA backend against the CPU
+// backend — prompt logits within LogitsTolerance, then the same greedy tokens.
+const (
+	promptLen   = 40
+	greedySteps = 32
+	chunk       = 16
+)
+
+// headDim128 is a small synthetic model with Qwen3's real head_dim of 128
+// (the bundled tiny model has 32), so the kernels' production variant runs.
+func headDim128() *config.Config {
+	c := *synth.Tiny()
+	c.HiddenSize, c.IntermediateSize = 512, 1024
+	c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim = 8, 4, 128
+	c.NumHiddenLayers = 4
+	return &c
+}
+
+type layout struct {
+	name     string
+	ordinals []int
+	overlap  bool
+}
+
+func checkModels(rep *report, ordinal int, seed uint64, tmp string) {
+	models := []struct {
+		name string
+		cfg  *config.Config
+	}{{"tiny (head_dim 32)", synth.Tiny()}, {"synthetic head_dim 128", headDim128()}}
+	layouts := []layout{
+		{"1 GPU", []int{ordinal}, false},
+		{fmt.Sprintf("split %d,%d", ordinal, ordinal), []int{ordinal, ordinal}, false},
+		{fmt.Sprintf("split %d,%d overlap", ordinal, ordinal), []int{ordinal, ordinal}, true},
+	}
+	for i, m := range models {
+		dir := filepath.Join(tmp, fmt.Sprintf("model%d", i))
+		if err := synth.Write(dir, m.cfg, synth.Options{Seed: seed}); err != nil {
+			rep.fail(m.name, err)
+			continue
+		}
+		snap, err := snapshot.Open(dir)
+		if err != nil {
+			rep.fail(m.name, err)
+			continue
+		}
+		cfg := snap.Config
+		r := rand.New(rand.NewPCG(seed, uint64(i)))
+		prompt := make([]int32, promptLen)
+		for j := range prompt {
+			prompt[j] = r.Int32N(int32(cfg.VocabSize))
+		}
+		ref, err := runModel(cfg, snap, []device.Device{cpu.New(cpu.Options{})}, []int{cfg.NumHiddenLayers}, false, prompt)
+		if err != nil {
+			rep.fail(m.name+" on the CPU", err)
+			snap.Close()
+			continue
+		}
+		for _, l := range layouts {
+			name := fmt.Sprintf("%s, %s", m.name, l.name)
+			devs, err := cuda.Open(l.ordinals, nil)
+			if err != nil {
+				rep.fail(name, err)
+				continue
+			}
+			dd := make([]device.Device, len(devs))
+			for j, d := range devs {
+				dd[j] = d
+			}
+			got, err := runModel(cfg, snap, dd, qwen3.EvenSplit(cfg.NumHiddenLayers, len(dd)), l.overlap, prompt)
+			if err != nil {
+				rep.fail(name, err)
+			} else {
+				compareRuns(rep, name, got, ref, cfg.VocabSize)
+				plain, captured, replays, failures := devs[len(devs)-1].GraphStats()
+				rep.info("decode graphs on %s: %d plain steps, %d captured, %d replays, %d failed captures", devs[len(devs)-1].Name(), plain, captured, replays, failures)
+			}
+			leaked := false
+			for _, d := range devs {
+				total, free := d.MemInfo()
+				if total-free > baselineUse {
+					leaked = true
+					rep.info("%s still holds %d bytes after unloading", d.Name(), total-free)
+				}
+				d.Close()
+			}
+			rep.check(!leaked, "%s: everything freed on unload", name)
+		}
+		snap.Close()
+	}
+}
+
+// baselineUse is what an open device holds for itself (cuBLAS workspace,
+// positions, flags, scratch) — an upper bound, for the leak check.
+const baselineUse = 64 << 20
+
+// run is one model run's results.
+type run struct {
+	logits []float32 // [promptLen × vocab]
+	greedy []int32   // greedySteps tokens
+	margin []float32 // the CPU's top-1 minus top-2 logit per greedy step
+}
+
+// runModel loads the model on devs, prefills prompt in chunks keeping every
+// position's logits, then decodes greedily; the model and session are freed
+// before it returns.
+func runModel(cfg *config.Config, snap *snapshot.Snapshot, devs []device.Device, split []int, overlap bool, prompt []int32) (*run, error) {
+	m, err := qwen3.Load(cfg, qwen3.SetSource{Set: snap.Tensors}, devs, split)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: promptLen + greedySteps + 1, Chunk: chunk, Overlap: overlap,
+		KVDType: device.BF16, AllLogits: true})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if _, err := s.Prefill(prompt); err != nil {
+		return nil, err
+	}
+	out := &run{logits: append([]float32(nil), s.AllLogits()...)}
+	next := int32(argmax(s.Logits()))
+	_, isCPU := devs[0].(*cpu.Device)
+	for range greedySteps {
+		out.greedy = append(out.greedy, next)
+		if isCPU { // full logits, for the margins
+			if _, err := s.Decode(next); err != nil {
+				return nil, err
+			}
+			l := s.Logits()
+			next = int32(argmax(l))
+			out.margin = append(out.margin, margin(l))
+			continue
+		}
+		if next, _, err = s.DecodeGreedy(next); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func margin(l []float32) float32 {
+	a, b := float32(-1e38), float32(-1e38)
+	for _, v := range l {
+		if v > a {
+			a, b = v, a
+		} else if v > b {
+			b = v
+		}
+	}
+	return a - b
+}
+
+func compareRuns(rep *report, name string, got, ref *run, vocab int) {
+	d, err := CompareLogits(got.logits, ref.logits, vocab)
+	if err != nil {
+		rep.fail(name, err)
+		return
+	}
+	rep.check(d.OK(LogitsTolerance), "%s: prompt logits vs CPU: %v (tolerance %.2f%%)", name, d, 100*LogitsTolerance)
+	first := -1
+	for i := range ref.greedy {
+		if got.greedy[i] != ref.greedy[i] {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		rep.check(true, "%s: %d greedy tokens identical to the CPU's", name, len(ref.greedy))
+		return
+	}
+	note := ""
+	if first > 0 && first-1 < len(ref.margin) {
+		note = fmt.Sprintf(" (the CPU's top-2 margin there was %.4g)", ref.margin[first-1])
+	}
+	rep.check(false, "%s: greedy tokens differ from step %d: %d vs %d%s", name, first, got.greedy[first], ref.greedy[first], note)
+}
+
+// tempDir makes a directory for the synthetic models.
+func tempDir() (string, func(), error) {
+	dir, err := os.MkdirTemp("", "ember-gpu-check-")
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
