@@ -1,0 +1,37 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestBenchJSON runs `ember bench --json` on the tiny model and checks that
+// the machine probes and their ratios are there and consistent.
+func TestBenchJSON(t *testing.T) {
+	out, _ := mustEmber(t, "bench", "--backend", "cpu", "-m", repoPath(t, "testdata", "models", "tiny-qwen3"),
+		"--threads", "1", "--prompt-len", "8", "--decode-steps", "2", "--json")
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	for _, k := range []string{"prefill_tok_s", "decode_tok_s", "read_bandwidth_gbs", "decode_bandwidth_fraction",
+		"fma_peak_gflops", "prefill_gflops", "prefill_fma_fraction", "decode_allocs_per_step"} {
+		if _, ok := r[k].(float64); !ok {
+			t.Errorf("%s missing or not a number in %s", k, out)
+		}
+	}
+	if peak, _ := r["fma_peak_gflops"].(float64); !(peak > 0) {
+		t.Errorf("fma_peak_gflops = %v", r["fma_peak_gflops"])
+	}
+	if got, want := r["prefill_fma_fraction"], r["prefill_gflops"].(float64)/r["fma_peak_gflops"].(float64); got != want {
+		t.Errorf("prefill_fma_fraction = %v, want %v", got, want)
+	}
+	human, _ := mustEmber(t, "bench", "--backend", "cpu", "-m", repoPath(t, "testdata", "models", "tiny-qwen3"),
+		"--threads", "1", "--prompt-len", "8", "--decode-steps", "2")
+	for _, s := range []string{"machine FMA peak", "prefill fraction", "decode fraction", "cpu kernels"} {
+		if !strings.Contains(human, s) {
+			t.Errorf("human output lacks %q:\n%s", s, human)
+		}
+	}
+}
