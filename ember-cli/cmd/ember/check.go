@@ -12,9 +12,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ember-infer/ember/ember-core/atomicfile"
+	"github.com/ember-infer/ember/ember-core/engine"
 	"github.com/ember-infer/ember/ember-core/npy"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 	"github.com/ember-infer/ember/ember-core/sampling"
+	"github.com/ember-infer/ember/ember-cuda/gpucheck"
 )
 
 func checkCommand() *cli.Command {
@@ -31,14 +33,18 @@ func checkCommand() *cli.Command {
 
 Examples:
   ember check -m testdata/models/tiny-qwen3 -p "Hello" --dump out/
-  ember check -m MODEL --tokens 9707,11,847 --layers 0,14,28 --dump out/ --greedy 8`,
+  ember check -m MODEL --tokens 9707,11,847 --layers 0,14,28 --dump out/ --greedy 8
+  ember check -m MODEL --backend cuda --against cpu -p "Hello"`,
 		Description: `Runs the prompt through the model once and reports the top tokens at the last
 position. --dump DIR writes logits.npy (float32 [n_positions, vocab]: the logits
 at every prompt position), hidden_<i>.npy (float32 [n_positions, hidden]) for each
 hidden state chosen with --layers (numbered as Hugging Face's output_hidden_states:
 0 = embeddings, i = output of layer i-1, num_hidden_layers = after the final norm)
 and index.json describing them. --greedy N also prints the next N greedy token ids
-as one JSON line {"greedy": [...]}.`,
+as one JSON line {"greedy": [...]}. --against cpu runs the same prompt on the CPU
+backend too and prints a one-line verdict on the logits at every position: the
+largest difference as a share of the largest CPU logit, against the bf16 tolerance
+of 2^-5, and where the argmax agrees; the exit status is 1 when it fails.`,
 		Flags: append(flags,
 			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text"},
 			&cli.StringFlag{Name: "tokens", Usage: "raw token ids instead of a prompt, e.g. 1,2,3"},
@@ -46,6 +52,7 @@ as one JSON line {"greedy": [...]}.`,
 			&cli.StringFlag{Name: "layers", Usage: "hidden states to dump, e.g. 0,14,28 (default: 0 and the last)"},
 			&cli.IntFlag{Name: "greedy", Usage: "also print the next N greedy token ids as JSON"},
 			&cli.IntFlag{Name: "top", Value: 5, Usage: "top tokens to print for the last position"},
+			&cli.StringFlag{Name: "against", Usage: "also run on this backend (cpu) and print a one-line logits verdict"},
 		),
 		Action: checkAction,
 	}
@@ -105,11 +112,14 @@ func checkAction(c *cli.Context) error {
 			return err
 		}
 	}
-	dump := c.String("dump")
+	dump, against := c.String("dump"), c.String("against")
+	if against != "" && against != "cpu" {
+		return fmt.Errorf("--against %q: the reference backend is cpu", against)
+	}
 	hidden := map[int][]float32{}
 	opt := qwen3.SessionOptions{
 		Ctx: min(max(len(ids)+c.Int("greedy")+1, 16), cfg.MaxPositionEmbeddings), Chunk: c.Int("chunk"),
-		Overlap: c.Bool("overlap"), KVDType: kv, AllLogits: dump != "",
+		Overlap: c.Bool("overlap"), KVDType: kv, AllLogits: dump != "" || against != "",
 	}
 	if dump != "" {
 		opt.Hidden = layers
@@ -139,6 +149,11 @@ func checkAction(c *cli.Context) error {
 			return err
 		}
 		fmt.Fprintf(w, "wrote %s\n", filepath.Join(dump, "index.json"))
+	}
+	if against != "" {
+		if err := checkAgainst(c, against, ids, opt, s.AllLogits(), cfg.VocabSize); err != nil {
+			return err
+		}
 	}
 	if n := c.Int("greedy"); n > 0 {
 		greedy := []int32{sampling.Argmax(last)}
@@ -187,4 +202,38 @@ func writeDump(dir, model string, ids []int32, logits []float32, vocab, hiddenSi
 		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(dir, "index.json"), append(b, '\n'))
+}
+
+// checkAgainst runs ids on the reference backend with the same session
+// options and prints one line comparing its logits at every position with
+// got; a difference beyond gpucheck.LogitsTolerance is an error.
+func checkAgainst(c *cli.Context, backend string, ids []int32, opt qwen3.SessionOptions, got []float32, vocab int) error {
+	ref, err := engine.Open(engine.Options{Model: c.String("model"), Backend: backend, Threads: c.Int("threads"),
+		Warn: func(s string) { fmt.Fprintln(c.App.ErrWriter, "ember:", s) }})
+	if err != nil {
+		return fmt.Errorf("--against %s: %w", backend, err)
+	}
+	defer ref.Close()
+	opt.Hidden, opt.OnHidden, opt.Overlap = nil, nil, false
+	s, err := ref.Model.NewSession(opt)
+	if err != nil {
+		return fmt.Errorf("--against %s: %w", backend, err)
+	}
+	defer s.Close()
+	if _, err := s.Prefill(ids); err != nil {
+		return fmt.Errorf("--against %s: %w", backend, err)
+	}
+	d, err := gpucheck.CompareLogits(got, s.AllLogits(), vocab)
+	if err != nil {
+		return err
+	}
+	verdict := "PASS"
+	if !d.OK(gpucheck.LogitsTolerance) {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(c.App.Writer, "against %s: %v: %s (tolerance %.2f%%)\n", backend, d, verdict, 100*gpucheck.LogitsTolerance)
+	if verdict == "FAIL" {
+		return fmt.Errorf("logits differ from the %s backend's beyond the tolerance", backend)
+	}
+	return nil
 }

@@ -39,6 +39,8 @@ func commands() []*cli.Command {
 		profileCommand(),
 		milestoneCommand(),
 		reportCommand(),
+		devicesCommand(),
+		gpuCheckCommand(),
 	}
 }
 

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/ember-infer/ember/ember-cuda/gpucheck"
+)
+
+func gpuCheckCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "gpu-check",
+		Usage: "check the CUDA backend against the CPU backend on this machine's GPU, then benchmark it",
+		UsageText: `ember gpu-check [--gpu N] [--no-bench]
+
+Examples:
+  ember gpu-check
+  ember gpu-check --gpu 1 --no-bench`,
+		Description: `Needs only this binary and the NVIDIA driver: no Go, no CUDA toolkit, no network.
+Without a GPU it prints "no GPU" with the reason and exits 0.
+
+With one it prints a line per check, PASS or FAIL with the error and its tolerance:
+every CUDA op against the CPU op on random inputs at several shapes and dtypes; the
+bundled tiny model and a synthetic head_dim-128 model on one GPU and as a layer
+split over the same GPU twice (0,0), with and without overlap: prompt logits
+against the CPU backend within the bf16 tolerance, then 32 greedy tokens identical
+to the CPU's. Then a benchmark at Qwen3-4B shapes (weights generated on the GPU):
+prefill tok/s for 2048 tokens, decode tok/s at context 2048, the measured
+device-to-device copy bandwidth, decode as a fraction of the bandwidth bound
+(weights + KV bytes per token / bandwidth), GEMV against cuBLAS for each decode
+matmul, and the prefill matmuls against plain cuBLAS GEMMs of the same shapes.
+Exits 1 when a check fails; benchmark targets are reported, not enforced.`,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "gpu", Usage: "GPU index to check"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random inputs and models"},
+			&cli.BoolFlag{Name: "no-bench", Usage: "skip the benchmark"},
+			&cli.BoolFlag{Name: "no-models", Usage: "skip the model checks"},
+			&cli.BoolFlag{Name: "no-ops", Usage: "skip the op checks"},
+		},
+		Action: func(c *cli.Context) error {
+			return gpucheck.Run(c.App.Writer, gpucheck.Options{GPU: c.Int("gpu"), Seed: c.Uint64("seed"),
+				NoOps: c.Bool("no-ops"), NoModel: c.Bool("no-models"), NoBench: c.Bool("no-bench")})
+		},
+	}
+}
