@@ -38,3 +38,23 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# kernels compiles ember-cuda/kernels/*.cu to the PTX the binary embeds
+# (compute_80: JIT-compiled by the driver for sm_80, 86, 89 and 90). Each file is
+# compiled from inside its directory with a relative name, so the PTX holds no
+# path or date and `.ci/run` can check that the committed PTX is current.
+NVCC ?= nvcc
+NVCCFLAGS := -ptx -arch=compute_80 -O3
+KERNEL_DIR := ember-cuda/kernels
+
+kernels:
+	@set -e; cd $(KERNEL_DIR); for cu in *.cu; do \
+		echo "nvcc $(KERNEL_DIR)/$$cu"; \
+		$(NVCC) $(NVCCFLAGS) -o $${cu%.cu}.ptx $$cu; \
+	done
+
+# gpu-check builds the binary and runs its GPU self-check: every CUDA op against
+# the CPU op, whole models against the CPU backend, and a Qwen3-4B-shaped
+# benchmark. Without a GPU it prints "no GPU" and succeeds.
+gpu-check: build
+	$(BIN) gpu-check
