@@ -19,7 +19,8 @@ func benchCommand() *cli.Command {
 Examples:
   ember synth --preset Qwen3-0.6B --out /tmp/q06 && ember bench --backend cpu -m /tmp/q06
   ember bench --backend cpu -m /tmp/q06 --threads 2 --json`,
-		Description: `Prefills --prompt-len tokens, decodes --decode-steps tokens greedily, then
+		Description: `Prefills --prompt-len tokens (--prefill-runs times, fastest kept), decodes
+--decode-steps tokens greedily, then
 measures, with the same thread count in the same run, the machine's memory
 read bandwidth and its float32 FMA peak. Decode's effective weight bandwidth
 (weight bytes read per token × tok/s) is reported as a fraction of the first,
@@ -29,6 +30,7 @@ Go; EMBER_NOASM=1 forces Go) are named, and both probes use the same ones.`,
 		Flags: append(engineFlags(),
 			&cli.IntFlag{Name: "prompt-len", Value: 512, Usage: "prefill tokens"},
 			&cli.IntFlag{Name: "decode-steps", Value: 32, Usage: "decode steps"},
+			&cli.IntFlag{Name: "prefill-runs", Value: 2, Usage: "time the prefill this many times and keep the fastest"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 		),
 		Action: func(c *cli.Context) error {
@@ -47,7 +49,7 @@ Go; EMBER_NOASM=1 forces Go) are named, and both probes use the same ones.`,
 			}
 			r, err := bench.Run(e.Model, bench.Options{
 				Threads: threads, PromptLen: c.Int("prompt-len"), DecodeSteps: c.Int("decode-steps"),
-				Chunk: c.Int("chunk"), KVDType: kv,
+				Chunk: c.Int("chunk"), KVDType: kv, PrefillRuns: c.Int("prefill-runs"),
 			})
 			if err != nil {
 				return err
