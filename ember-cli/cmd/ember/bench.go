@@ -20,9 +20,8 @@ Examples:
   ember synth --preset Qwen3-0.6B --out /tmp/q06 && ember bench --backend cpu -m /tmp/q06
   ember bench --backend cpu -m /tmp/q06 --threads 2 --json`,
 		Description: `Prefills --prompt-len tokens (--prefill-runs times, fastest kept), decodes
---decode-steps tokens greedily, then
-measures, with the same thread count in the same run, the machine's memory
-read bandwidth and its float32 FMA peak. Decode's effective weight bandwidth
+--decode-steps tokens greedily, then measures, with the same thread count in
+the same run, the machine's memory read bandwidth and its float32 FMA peak. Decode's effective weight bandwidth
 (weight bytes read per token × tok/s) is reported as a fraction of the first,
 prefill's GFLOP/s as a fraction of the second: the ratios are what to compare
 between machines and commits. The CPU kernels in use (AVX2 assembly or pure
