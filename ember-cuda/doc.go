@@ -1,5 +1,28 @@
-// Package cuda will hold Ember's CUDA device: kernels shipped as embedded PTX, the
-// driver API and cuBLAS loaded with dlopen at run time, streams, events and peer
-// copies. It implements ember-core's device interface; the model, the layer split
-// and the pipeline come from ember-core and are not re-implemented here.
+// Package cuda is Ember's CUDA device: device.Device on NVIDIA GPUs.
+//
+// Nothing of CUDA is needed to build it. The driver (libcuda.so.1) and cuBLAS
+// (libcublas.so.13, .12 or .11; EMBER_CUBLAS overrides) are opened with dlopen
+// when devices are first opened (shim.c declares the few types it needs), and
+// the kernels are PTX compiled by `make kernels` from kernels/*.cu and
+// embedded in the binary (module.go), JIT-compiled by the driver for the GPU
+// at hand. Without a driver or a GPU, Open fails with one sentence wrapping
+// device.ErrUnavailable.
+//
+// Each logical device (the same GPU may be opened twice, for a layer split on
+// one GPU) has the GPU's primary context, a compute stream on which its ops
+// run in issue order, a copy stream for CopyFrom (peer to peer where the GPUs
+// allow it, else staged through pinned host memory, ordered with events on
+// both devices), a cuBLAS handle and a byte budget (memory.go). Prefill
+// matmuls go to cublasGemmEx; decode matmuls to a GEMV kernel or cuBLAS,
+// whichever the device measured faster for the shape (tune.go).
+//
+// Ops are collected in a segment (segment.go) and launched in batches; a
+// decode step's segment is captured into a CUDA graph the second time it is
+// seen and replayed from then on, one graph per context bucket (graph.go).
+// Stage timings come from CUDA events recorded when the stage changes and
+// read when the host waits anyway (stream.go).
+//
+// The model, the layer split, the chunked pipeline and the profiling come from
+// ember-core; nothing here re-implements them. `ember gpu-check` (package
+// gpucheck) checks every op and whole models against the CPU backend.
 package cuda

@@ -328,11 +328,9 @@ func (d *Device) LoadWeight(name string, dt device.DType, data []byte, shape ...
 	if err != nil {
 		return nil, err
 	}
+	// upload copies data into pinned staging slots before it returns, so the
+	// caller may release data at once while the copies overlap the next weight's.
 	err = firstErr(d.flush(), d.upload(t.ptr, len(data), func(b []byte, off int) { copy(b, data[off:]) }, false))
-	if err == nil {
-		// data belongs to the caller once we return: wait for the last copy out of the staging ring.
-		err = d.waitRing(&d.large)
-	}
 	if err != nil {
 		d.freeLocked(t)
 		return nil, err
@@ -357,20 +355,6 @@ func (d *Device) NewWeight(name string, dt device.DType, shape ...int) (device.T
 		return nil, err
 	}
 	return t, nil
-}
-
-// waitRing waits until no slot of r is being copied from.
-func (d *Device) waitRing(r *ring) error {
-	for i := range r.slots {
-		s := &r.slots[i]
-		if s.busy {
-			if err := check("cuEventSynchronize", C.ember_event_sync(d.phys.ctx, C.ulonglong(s.ev))); err != nil {
-				return err
-			}
-			s.busy = false
-		}
-	}
-	return nil
 }
 
 // Free returns t's memory to its device and budget once the work issued

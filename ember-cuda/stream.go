@@ -125,6 +125,9 @@ func (d *Device) markOp(stage int8) (op, bool, error) {
 // decode step's ops do; any other op ends the hope of capturing the segment
 // and everything is launched at once.
 func (d *Device) issue(oneToken bool, add func(s *segment)) error {
+	if d.seg.empty() && oneToken {
+		d.openStage = -1 // a segment that may become a graph opens with its own mark
+	}
 	m, ok, err := d.markOp(int8(d.stage.Load()))
 	if err != nil {
 		return err
@@ -152,10 +155,7 @@ func (d *Device) flush() error {
 	if s.empty() {
 		return nil
 	}
-	defer func() {
-		s.reset()
-		d.openStage = -1 // every segment starts with its own mark
-	}()
+	defer s.reset()
 	var marks []mark
 	var err error
 	if d.noGraphs {
@@ -174,7 +174,11 @@ func (d *Device) flush() error {
 		}
 	}
 	if err != nil {
+		d.openStage = -1
 		return err
+	}
+	if replayed {
+		d.openStage = -1 // the graph's last mark is not one the segment made
 	}
 	d.timeline = append(d.timeline, marks...)
 	return nil
