@@ -117,7 +117,8 @@ type graphCache struct {
 	params   uint64 // device buffer of positions
 	capacity int    // positions it holds
 
-	// counters, for gpu-check and tests
+	// counters, for gpu-check and tests: decode-shaped segments launched
+	// plainly, graphs captured, replays, failed captures
 	plain, captured, replays, failures int
 }
 
@@ -135,7 +136,9 @@ func newGraphCache(params uint64, capacity int, supported bool) *graphCache {
 // the graph's for a replay.
 func (c *graphCache) flush(x executor, s *segment) ([]mark, error) {
 	plain := func() ([]mark, error) {
-		c.plain++
+		if s.capturable {
+			c.plain++ // a decode-shaped segment that ran without a graph
+		}
 		return segmentMarks(s), x.run(s)
 	}
 	if s.empty() {

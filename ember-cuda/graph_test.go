@@ -169,6 +169,9 @@ func TestGraphNotCapturable(t *testing.T) {
 			if x.runs != 4 || x.captures != 0 {
 				t.Errorf("runs %d captures %d", x.runs, x.captures)
 			}
+			if tc.name == "prefill-shaped" && c.plain != 0 {
+				t.Errorf("prefill-shaped segments counted as %d plain decode steps", c.plain)
+			}
 		})
 	}
 	t.Setenv("EMBER_CUDA_GRAPHS", "0")
