@@ -26,6 +26,7 @@ type physical struct {
 	cc      [2]int
 	mods    *modules
 	refs    int
+	opened  int // logical devices opened on it so far, for their names
 
 	evMu   sync.Mutex
 	events []uint64 // free timing events of this context
@@ -227,17 +228,18 @@ func Open(ordinals []int, mem []int64) ([]*Device, error) {
 		}
 		return nil, err
 	}
-	seen := map[int]int{}
 	for i, o := range ordinals {
 		p, err := acquire(o)
 		if err != nil {
 			return fail(err)
 		}
+		phys.mu.Lock()
 		name := fmt.Sprintf("cuda:%d", o)
-		if seen[o] > 0 {
-			name = fmt.Sprintf("cuda:%d#%d", o, seen[o])
+		if p.opened > 0 {
+			name = fmt.Sprintf("cuda:%d#%d", o, p.opened)
 		}
-		seen[o]++
+		p.opened++
+		phys.mu.Unlock()
 		var budget int64
 		switch len(mem) {
 		case 0:
@@ -310,7 +312,7 @@ func newDevice(p *physical, name string, budget int64, sharers int) (*Device, er
 }
 
 // Name returns the device's name: "cuda:0", or "cuda:0#1" for the second
-// logical device on GPU 0.
+// logical device opened on GPU 0 while the first is open.
 func (d *Device) Name() string { return d.name }
 
 // Ordinal returns the GPU's index as the driver numbers it.

@@ -628,14 +628,14 @@ func checkSampling(e *opEnv) {
 // checkCopies checks CopyFrom between two logical devices on the GPU (the
 // `--devices 0,0` case) and within one.
 func checkCopies(e *opEnv) {
-	name := "CopyFrom cuda:0 → cuda:0#1 F32 [512 2560], BF16 [64 1024]"
-	e.run(name, func() error {
+	e.run("CopyFrom", func() error {
 		devs, err := cuda.Open([]int{e.g.Ordinal()}, nil)
 		if err != nil {
 			return err
 		}
 		other := devs[0]
 		defer other.Close()
+		name := fmt.Sprintf("CopyFrom %s → %s (one GPU)", e.g.Name(), other.Name())
 		for _, sh := range []struct {
 			dt   device.DType
 			r, c int
@@ -660,7 +660,11 @@ func checkCopies(e *opEnv) {
 				return err
 			}
 			ok, at := sameBits(got, want)
-			e.rep.check(ok, "%-58s %v exact (first difference %d)", name, sh.dt, at)
+			if ok {
+				e.rep.check(true, "%-58s exact", fmt.Sprintf("%s %v [%d %d]", name, sh.dt, sh.r, sh.c))
+			} else {
+				e.rep.check(false, "%s %v: differs at %d", name, sh.dt, at)
+			}
 			other.Free(dst)
 		}
 		return nil
