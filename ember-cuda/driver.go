@@ -217,8 +217,6 @@ func graphsSupported() bool {
 // Device attributes (CUdevice_attribute).
 const (
 	attrMultiprocessors = 16
-	attrMemoryClockKHz  = 36
-	attrBusWidthBits    = 37
 	attrCCMajor         = 75
 	attrCCMinor         = 76
 )
