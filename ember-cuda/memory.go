@@ -291,12 +291,17 @@ func (d *Device) newTensor(op string, dt device.DType, shape []int, readOnly boo
 // Alloc reserves a zeroed tensor against the budget; it fails with
 // *device.OutOfMemoryError when the budget (or the GPU) cannot hold it.
 func (d *Device) Alloc(dt device.DType, shape ...int) (device.Tensor, error) {
+	return d.allocZeroed("Alloc", dt, shape, false, "")
+}
+
+// allocZeroed allocates a tensor and clears it in stream order.
+func (d *Device) allocZeroed(op string, dt device.DType, shape []int, readOnly bool, name string) (device.Tensor, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.usable("Alloc"); err != nil {
+	if err := d.usable(op); err != nil {
 		return nil, err
 	}
-	t, err := d.newTensor("Alloc", dt, shape, false, "")
+	t, err := d.newTensor(op, dt, shape, readOnly, name)
 	if err != nil {
 		return nil, err
 	}
@@ -341,20 +346,7 @@ func (d *Device) LoadWeight(name string, dt device.DType, data []byte, shape ...
 // NewWeight allocates a read-only weight of zeros without host data, for
 // weights generated on the device (FillUniform).
 func (d *Device) NewWeight(name string, dt device.DType, shape ...int) (device.Tensor, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.usable("NewWeight"); err != nil {
-		return nil, err
-	}
-	t, err := d.newTensor("NewWeight", dt, shape, true, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := firstErr(d.flush(), d.zero(t.ptr, uint64(t.bytes))); err != nil {
-		d.freeLocked(t)
-		return nil, err
-	}
-	return t, nil
+	return d.allocZeroed("NewWeight", dt, shape, true, name)
 }
 
 // Free returns t's memory to its device and budget once the work issued
