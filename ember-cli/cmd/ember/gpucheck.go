@@ -20,7 +20,8 @@ Without a GPU it prints "no GPU" with the reason and exits 0.
 
 With one it prints a line per check, PASS or FAIL with the error and its tolerance:
 every CUDA op against the CPU op on random inputs at several shapes and dtypes; the
-bundled tiny model and a synthetic head_dim-128 model on one GPU and as a layer
+tiny model (the bundled model's config, synthesised with --seed) and a synthetic
+head_dim-128 model on one GPU and as a layer
 split over the same GPU twice (0,0), with and without overlap: prompt logits
 against the CPU backend within the bf16 tolerance, then 32 greedy tokens identical
 to the CPU's. Then a benchmark at Qwen3-4B shapes (weights generated on the GPU):
