@@ -7,6 +7,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -238,7 +239,10 @@ func planSplit(snap *snapshot.Snapshot, devs []device.Device, backend string, o 
 		opt.Chunk = 512
 	}
 	if backend != "cpu" {
-		opt.Overhead, opt.Workspace = memplan.DefaultOverhead, memplan.CUBLASWorkspace
+		// A GPU device's budget is what was free after its context was made,
+		// so the runtime overhead is already gone from it; the cuBLAS
+		// workspace is not.
+		opt.Workspace = memplan.CUBLASWorkspace
 	}
 	for i, d := range devs {
 		total, _ := d.MemInfo()
@@ -259,10 +263,16 @@ func names() []string {
 	return out
 }
 
-// Close frees the model and closes the snapshot.
+// Close frees the model, closes devices that hold resources of their own
+// (a GPU context) and closes the snapshot.
 func (e *Engine) Close() {
 	if e.Model != nil {
 		e.Model.Close()
+	}
+	for _, d := range e.Devices {
+		if c, ok := d.(io.Closer); ok {
+			c.Close()
+		}
 	}
 	if e.Snapshot != nil {
 		e.Snapshot.Close()

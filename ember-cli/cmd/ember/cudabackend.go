@@ -12,7 +12,10 @@ import (
 // The CUDA backend registers itself with the engine, so that --backend cuda
 // and --backend auto find it. The driver and cuBLAS are opened only when a
 // verb asks for CUDA devices.
-func init() { engine.Backends["cuda"] = cudaBackend }
+func init() {
+	engine.Backends["cuda"] = cudaBackend
+	freeMemory = cuda.FreeMemory
+}
 
 // cudaBackend opens CUDA devices for ids ("0", "1"; a repeated id is a second
 // logical device on the same GPU) with the --device-mem budgets.

@@ -35,7 +35,8 @@ ember plan --all-presets [flags]
 Examples:
   ember plan --all-presets --gpus 2 --gpu-mem 12GiB
   ember plan --model Qwen/Qwen3-8B --gpus 2 --gpu-mem 12GiB --ctx 4096 --chunk 512
-  ember plan -m ~/hf/Qwen3-4B --devices 0,1 --gpu-mem 12GiB,10GiB --split 20,16 --json`,
+  ember plan -m ~/hf/Qwen3-4B --devices 0,1 --gpu-mem 12GiB,10GiB --split 20,16 --json
+  ember plan -m Qwen/Qwen3-8B --devices 0,1 --gpu-mem free`,
 		Description: `For every device: weights resident (its layers; the embedding on the first; the
 final norm and lm_head on the last, a tied lm_head copied there when the embedding
 lives elsewhere), KV cache, activation buffers of one prefill step (attention scores
@@ -64,7 +65,7 @@ func planFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "gpus", Usage: "number of GPUs, numbered from 0", DefaultText: "1, or as many as --devices, --gpu-mem or --split list"},
 		&cli.StringFlag{Name: "devices", Usage: "GPU ids in pipeline order, e.g. 0,1"},
-		&cli.StringFlag{Name: "gpu-mem", Value: planDefaultGPUMem, Usage: "memory per GPU, one size for all or one per GPU (12GiB,10GiB); units KiB MiB GiB KB MB GB or bytes"},
+		&cli.StringFlag{Name: "gpu-mem", Value: planDefaultGPUMem, Usage: "memory per GPU, one size for all or one per GPU (12GiB,10GiB; units KiB MiB GiB KB MB GB or bytes), or free: what NVML reports free now"},
 		&cli.IntFlag{Name: "ctx", Value: planDefaultCtx, Usage: "context length the KV cache and attention scores are sized for"},
 		&cli.IntFlag{Name: "batch", Value: 1, Usage: "sequences decoded together"},
 		&cli.IntFlag{Name: "chunk", Value: planDefaultChunk, Usage: "prefill chunk length; 0 = unchunked (scores heads × ctx × ctx)"},
@@ -104,12 +105,22 @@ func planInts(flag, s string) ([]int, error) {
 	return out, nil
 }
 
+// freeMemory returns the memory free now on GPUs ids; the CUDA backend
+// (cudabackend.go) sets it to NVML's answer.
+var freeMemory = func(ids []int) ([]int64, error) {
+	return nil, errors.New("this build has no CUDA backend to ask for free memory")
+}
+
 // readPlanSettings parses the shared flags into devices and options.
 func readPlanSettings(c *cli.Context) (planSettings, error) {
 	var s planSettings
-	mems, err := memplan.ParseSizes(c.String("gpu-mem"))
-	if err != nil {
-		return s, fmt.Errorf("--gpu-mem: %w", err)
+	var mems []int64
+	var err error
+	free := strings.EqualFold(strings.TrimSpace(c.String("gpu-mem")), "free")
+	if !free {
+		if mems, err = memplan.ParseSizes(c.String("gpu-mem")); err != nil {
+			return s, fmt.Errorf("--gpu-mem: %w", err)
+		}
 	}
 	for _, m := range mems {
 		if m <= 0 {
@@ -157,6 +168,11 @@ func readPlanSettings(c *cli.Context) (planSettings, error) {
 		}
 		for i := 0; i < n; i++ {
 			ids = append(ids, i)
+		}
+	}
+	if free {
+		if mems, err = freeMemory(ids); err != nil {
+			return s, fmt.Errorf("--gpu-mem free: %w", err)
 		}
 	}
 	switch {
