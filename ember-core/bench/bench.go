@@ -261,6 +261,10 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 		}
 	}
 	next := int32(1)
+	// Finish any garbage collection the loading and prefill started, so that
+	// the allocation count below is the decode steps' own (a collection running
+	// alongside allocates for itself) and the timing is the steps' alone.
+	runtime.GC()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	t0 := time.Now()
