@@ -272,3 +272,21 @@ func (t Timings) Compute() time.Duration {
 func (t Timings) Transfer() time.Duration {
 	return t[StageP2P] + t[StageMemcpyH2D] + t[StageMemcpyD2H]
 }
+
+// ResidualNormer is offered by devices that fuse a residual add with the
+// RMSNorm that follows it: x += r, then out = RMSNorm(x) · w, in one pass. x
+// and r are F32 [n, d]; out may alias r but not x. The model uses it where a
+// device offers it and falls back to Add then RMSNorm elsewhere.
+type ResidualNormer interface {
+	AddRMSNorm(out, x, r, w Tensor, eps float32) error
+}
+
+// TokenSampler is offered by devices that can draw a token on the device from
+// the k best candidates TopK left in vals (F32 [1, k]) and idx (I32 [1, k]):
+// logits divided by temp, then top-p (0 or 1: off) and min-p (0: off), then
+// the draw with u, uniform in [0, 1) from the host's seeded generator. The
+// token id goes to out (I32 [1]), so sampled decode copies back 4 bytes, not
+// the logits.
+type TokenSampler interface {
+	SampleSorted(out, vals, idx Tensor, temp, topP, minP float32, u float64) error
+}

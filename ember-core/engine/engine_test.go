@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ember-infer/ember/ember-core/cpu"
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/hub"
 	"github.com/ember-infer/ember/ember-core/qwen3"
@@ -161,5 +162,65 @@ func TestOpenErrors(t *testing.T) {
 	var nf *hub.NotFoundError
 	if !errors.As(err, &nf) {
 		t.Errorf("missing model: %v, want *hub.NotFoundError", err)
+	}
+}
+
+// drawingDevice is a CPU device that also draws tokens itself
+// (device.TokenSampler), always the best candidate, counting its draws.
+type drawingDevice struct {
+	*cpu.Device
+	draws *int
+}
+
+func (d drawingDevice) SampleSorted(out, vals, idx device.Tensor, temp, topP, minP float32, u float64) error {
+	*d.draws++
+	_, k := device.Rows(idx)
+	ids := make([]int32, k)
+	if err := d.Download(ids, idx); err != nil {
+		return err
+	}
+	return d.Upload(out, ids[:1])
+}
+
+// TestGenerateSamplesOnDevice: with top-k sampling and a device that draws,
+// decode steps draw on the device; with a repetition penalty they cannot.
+func TestGenerateSamplesOnDevice(t *testing.T) {
+	dir := tinyDir(t)
+	draws := 0
+	Backends["drawing"] = func(ids []string, mem []int64, threads int) ([]device.Device, error) {
+		var out []device.Device
+		for _, id := range ids {
+			out = append(out, drawingDevice{cpu.New(cpu.Options{Name: "drawing:" + id}), &draws})
+		}
+		return out, nil
+	}
+	defer delete(Backends, "drawing")
+	e, err := Open(Options{Model: dir, Backend: "drawing", Devices: "0,1", Env: noEnv()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s, err := e.Model.NewSession(qwen3.SessionOptions{Ctx: 64, KVDType: device.BF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	prompt := e.Tokenizer.Encode("Hello")
+	smp, _ := sampling.New(sampling.Params{Temperature: 0.7, TopK: 20, TopP: 0.95, Seed: 1}, e.Snapshot.Config.VocabSize)
+	st, err := e.Generate(s, smp, prompt, 6, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if draws != st.Steps || st.Steps == 0 {
+		t.Errorf("%d device draws for %d decode steps", draws, st.Steps)
+	}
+	s.Reset()
+	draws = 0
+	smp, _ = sampling.New(sampling.Params{Temperature: 0.7, TopK: 20, RepetitionPenalty: 1.1, Seed: 1}, e.Snapshot.Config.VocabSize)
+	if _, err := e.Generate(s, smp, prompt, 6, nil); err != nil {
+		t.Fatal(err)
+	}
+	if draws != 0 {
+		t.Errorf("with a repetition penalty the device drew %d tokens; the penalty needs the host", draws)
 	}
 }

@@ -30,7 +30,12 @@ func (e *Engine) Generate(s *qwen3.Session, smp *sampling.Sampler, prompt []int3
 		return st, err
 	}
 	history := append(make([]int32, 0, len(prompt)+maxNew), prompt...)
-	onDevice := smp.Params().Temperature == 0 && plainGreedy(smp.Params())
+	p := smp.Params()
+	onDevice := p.Temperature == 0 && plainGreedy(p)
+	// A device that samples (device.TokenSampler) draws from the top-k itself,
+	// so only the id comes back; penalties and n-gram bans need the history
+	// on the host, and without top-k the whole vocabulary would need sorting.
+	sampleOnDevice := p.Temperature > 0 && plainGreedy(p) && p.TopK > 0 && p.TopK <= maxDeviceTopK && s.CanSampleOnDevice()
 	next := sampleHost(smp, s.Logits(), history, &st.Prefill)
 	for i := 0; i < maxNew; i++ {
 		history = append(history, next)
@@ -50,9 +55,14 @@ func (e *Engine) Generate(s *qwen3.Session, smp *sampling.Sampler, prompt []int3
 			break
 		}
 		var ds qwen3.Stats
-		if onDevice {
+		switch {
+		case onDevice:
 			next, ds, err = s.DecodeGreedy(next)
-		} else {
+		case sampleOnDevice:
+			next, ds, err = s.DecodeSample(next, qwen3.DeviceSampling{
+				TopK: p.TopK, Temp: p.Temperature, TopP: p.TopP, MinP: p.MinP, U: smp.Uniform(),
+			})
+		default:
 			ds, err = s.Decode(next)
 			if err == nil {
 				next = sampleHost(smp, s.Logits(), history, &ds)
@@ -67,7 +77,10 @@ func (e *Engine) Generate(s *qwen3.Session, smp *sampling.Sampler, prompt []int3
 	return st, nil
 }
 
-// plainGreedy is true when greedy decoding needs nothing but the argmax.
+// maxDeviceTopK bounds the candidates a device sorts for its own draw.
+const maxDeviceTopK = 1024
+
+// plainGreedy is true when decoding needs no history: no penalties, no bans.
 func plainGreedy(p sampling.Params) bool {
 	return (p.RepetitionPenalty == 0 || p.RepetitionPenalty == 1) &&
 		p.PresencePenalty == 0 && p.FrequencyPenalty == 0 && p.NoRepeatNgram == 0

@@ -194,10 +194,9 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 		d.KVAppend(kv.k, kv.v, w.k, w.v, start),
 		d.Attention(w.attn, w.q, kv.k, kv.v, start, c.NumAttentionHeads, c.NumKeyValueHeads, hd),
 		d.MatMul(w.h, w.attn, l.O),
-		d.Add(w.x, w.x, w.h),
 
 		stage(d, device.StageRMSNorm),
-		d.RMSNorm(w.h, w.x, l.PostNorm, m.eps),
+		addNorm(d, w.h, w.x, w.h, l.PostNorm, m.eps),
 
 		stage(d, device.StageFFN),
 		d.MatMul(w.gate, w.h, l.Gate),
@@ -206,6 +205,14 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 		d.MatMul(w.h, w.gate, l.Down),
 		d.Add(w.x, w.x, w.h),
 	)
+}
+
+// addNorm is x += r; out = RMSNorm(x)·w, fused where the device can.
+func addNorm(d device.Device, out, x, r, w device.Tensor, eps float32) error {
+	if f, ok := d.(device.ResidualNormer); ok {
+		return f.AddRMSNorm(out, x, r, w, eps)
+	}
+	return firstErr(d.Add(x, x, r), d.RMSNorm(out, x, w, eps))
 }
 
 // firstErr returns the first non-nil error. The ops above are evaluated in order

@@ -55,7 +55,8 @@ type Session struct {
 	pos    int
 	owned  []device.Tensor
 
-	greedy    int32     // DecodeGreedy's token
+	greedy    int32 // DecodeGreedy's or DecodeSample's token
+	sampling  DeviceSampling
 	logits    []float32 // last position's logits, host
 	allLogits []float32 // [positions of the last Prefill, vocab] when AllLogits
 
@@ -97,6 +98,10 @@ type stageState struct {
 	one        *rows
 	argmaxBuf  []int32
 	argmaxHost any
+
+	// Top-k candidates for DecodeSample, last device only, made on first use.
+	candVals, candIdx device.Tensor
+	candK             int
 }
 
 // rows are views of a stage's workspace for one chunk of n rows, and the
@@ -204,6 +209,9 @@ func (s *Session) alloc() error {
 
 // Close frees the session's caches and workspaces. It is safe to call twice.
 func (s *Session) Close() {
+	for _, st := range s.stages {
+		st.freeCandidates()
+	}
 	for _, t := range s.owned {
 		t.Device().Free(t)
 	}
@@ -255,13 +263,49 @@ func (s *Session) Prefill(ids []int32) (Stats, error) {
 	if s.opt.AllLogits {
 		s.allLogits = make([]float32, len(ids)*s.m.Config.VocabSize)
 	}
-	return s.runWith(ids, chunks, true, false)
+	return s.runWith(ids, chunks, true, pickLogits)
 }
 
 // Decode runs one token at position Pos() and leaves its logits in Logits().
 func (s *Session) Decode(id int32) (Stats, error) {
 	s.one[0], s.oneSpan[0] = id, span{s.pos, 1}
-	return s.runWith(s.one[:], s.oneSpan[:], false, false)
+	return s.runWith(s.one[:], s.oneSpan[:], false, pickLogits)
+}
+
+// DeviceSampling are the parameters of a token drawn on the device
+// (device.TokenSampler): the TopK best logits, divided by Temp, cut by TopP
+// and MinP, drawn with U, a uniform number in [0, 1) from the host's seeded
+// generator.
+type DeviceSampling struct {
+	TopK             int
+	Temp, TopP, MinP float32
+	U                float64
+}
+
+// CanSampleOnDevice reports whether the last device draws tokens itself
+// (DecodeSample); otherwise sampling needs the logits on the host.
+func (s *Session) CanSampleOnDevice() bool {
+	if len(s.stages) == 0 {
+		return false
+	}
+	_, ok := s.stages[len(s.stages)-1].dev.(device.TokenSampler)
+	return ok
+}
+
+// DecodeSample runs one token and draws the next on the last device: top-k
+// there, then device.TokenSampler, so only the token id crosses back to the
+// host. Logits() is not updated.
+func (s *Session) DecodeSample(id int32, p DeviceSampling) (int32, Stats, error) {
+	if !s.CanSampleOnDevice() {
+		return 0, Stats{}, fmt.Errorf("%s cannot sample on the device", s.stages[len(s.stages)-1].dev.Name())
+	}
+	if p.TopK < 1 || p.TopK > s.m.Config.VocabSize || !(p.Temp > 0) || !(p.U >= 0 && p.U < 1) {
+		return 0, Stats{}, fmt.Errorf("device sampling needs top-k in 1..%d, a positive temperature and u in [0, 1) (got %d, %g, %g)", s.m.Config.VocabSize, p.TopK, p.Temp, p.U)
+	}
+	s.sampling = p
+	s.one[0], s.oneSpan[0] = id, span{s.pos, 1}
+	st, err := s.runWith(s.one[:], s.oneSpan[:], false, pickSample)
+	return s.greedy, st, err
 }
 
 // DecodeGreedy runs one token and returns the argmax of its logits, computed on
@@ -269,11 +313,20 @@ func (s *Session) Decode(id int32) (Stats, error) {
 // not updated.
 func (s *Session) DecodeGreedy(id int32) (int32, Stats, error) {
 	s.one[0], s.oneSpan[0] = id, span{s.pos, 1}
-	st, err := s.runWith(s.one[:], s.oneSpan[:], false, true)
+	st, err := s.runWith(s.one[:], s.oneSpan[:], false, pickArgmax)
 	return s.greedy, st, err
 }
 
-func (s *Session) runWith(ids []int32, chunks []span, prefill, argmax bool) (Stats, error) {
+// pick is how a call ends on the last device.
+type pick uint8
+
+const (
+	pickLogits pick = iota // download the logits
+	pickArgmax             // argmax on the device, download the id
+	pickSample             // top-k and a draw on the device, download the id
+)
+
+func (s *Session) runWith(ids []int32, chunks []span, prefill bool, how pick) (Stats, error) {
 	if s.stages == nil {
 		return Stats{}, errors.New("session is closed")
 	}
@@ -289,7 +342,7 @@ func (s *Session) runWith(ids []int32, chunks []span, prefill, argmax bool) (Sta
 	for _, st := range s.stages {
 		st.dev.ResetTimings()
 	}
-	s.job = job{s: s, ids: ids, chunks: chunks, base: s.pos, prefill: prefill, argmax: argmax}
+	s.job = job{s: s, ids: ids, chunks: chunks, base: s.pos, prefill: prefill, pick: how}
 	j := &s.job
 	t0 := time.Now()
 	var err error
@@ -321,7 +374,7 @@ type job struct {
 	chunks  []span
 	base    int  // position of ids[0]
 	prefill bool // a Prefill call (all logits may be kept), not a decode step
-	argmax  bool // finish with an on-device argmax instead of downloading logits
+	pick    pick // how the last device finishes: logits, argmax or a draw
 }
 
 // sequential runs each chunk through every device in turn: no overlap.
@@ -560,9 +613,16 @@ func (j *job) head(st *stageState, ci int, w *rows) error {
 		return err
 	}
 	vocab := m.Config.VocabSize
-	if j.argmax {
+	switch j.pick {
+	case pickArgmax, pickSample:
 		d.SetStage(device.StageSampling)
-		if err := d.ArgMax(st.argmax, logits); err != nil {
+		var err error
+		if j.pick == pickArgmax {
+			err = d.ArgMax(st.argmax, logits)
+		} else {
+			err = st.sample(logits, s.sampling)
+		}
+		if err != nil {
 			return err
 		}
 		if err := d.Download(st.argmaxHost, st.argmax); err != nil {
@@ -583,6 +643,38 @@ func (j *job) head(st *stageState, ci int, w *rows) error {
 		return nil
 	}
 	return d.Download(s.logits, logits)
+}
+
+// sample draws a token from logits ([1, vocab]) into st.argmax on the device:
+// TopK into candidate buffers (made on first use, remade when k changes),
+// then the device's own draw.
+func (st *stageState) sample(logits device.Tensor, p DeviceSampling) error {
+	d := st.dev
+	if st.candK != p.TopK {
+		st.freeCandidates()
+		vals, err := d.Alloc(device.F32, 1, p.TopK)
+		if err != nil {
+			return err
+		}
+		idx, err := d.Alloc(device.I32, 1, p.TopK)
+		if err != nil {
+			d.Free(vals)
+			return err
+		}
+		st.candVals, st.candIdx, st.candK = vals, idx, p.TopK
+	}
+	return firstErr(
+		d.TopK(st.candVals, st.candIdx, logits, p.TopK),
+		d.(device.TokenSampler).SampleSorted(st.argmax, st.candVals, st.candIdx, p.Temp, p.TopP, p.MinP, p.U),
+	)
+}
+
+func (st *stageState) freeCandidates() {
+	if st.candVals != nil {
+		st.dev.Free(st.candVals)
+		st.dev.Free(st.candIdx)
+	}
+	st.candVals, st.candIdx, st.candK = nil, nil, 0
 }
 
 // handOver copies chunk ci's residual stream from device k to device k+1 (p2p).

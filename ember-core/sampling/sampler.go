@@ -42,6 +42,11 @@ func New(p Params, vocab int) (*Sampler, error) {
 // Params returns the parameters s was created with, Seed updated by Reset.
 func (s *Sampler) Params() Params { return s.p }
 
+// Uniform draws a number in [0, 1) from the sampler's seeded generator: what a
+// device that samples on its own side (the CUDA backend) uses for its draw, so
+// that runs stay reproducible from the seed.
+func (s *Sampler) Uniform() float64 { return s.rng.Float64() }
+
 // Reset reseeds the generator, so the draws that follow repeat those of a fresh
 // Sampler created with this seed.
 func (s *Sampler) Reset(seed uint64) {
