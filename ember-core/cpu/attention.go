@@ -14,38 +14,27 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 	const op = "KVAppend"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	kct, err := d.operand(op, "kc", kc, anyFloat, true)
+	kct, err := d.operand(op, "kc", kc, device.AnyFloat, true)
 	if err != nil {
 		return err
 	}
-	vct, err := d.operand(op, "vc", vc, anyFloat, true)
+	vct, err := d.operand(op, "vc", vc, device.AnyFloat, true)
 	if err != nil {
 		return err
 	}
-	kt, err := d.operand(op, "k", k, onlyF32, false)
+	kt, err := d.operand(op, "k", k, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	vt, err := d.operand(op, "v", v, onlyF32, false)
+	vt, err := d.operand(op, "v", v, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	if overlaps(kct, vct) {
-		return d.errorf(op, "kc and vc are the same tensor %v", kct)
-	}
-	if kct.rows != vct.rows || kct.cols != vct.cols {
-		return d.errorf(op, "kc is %v but vc is %v; the caches must have the same shape", kct, vct)
+	// The CPU widens each cache on its own, so kc and vc may differ in dtype.
+	if err := device.CheckKVAppend(kct.Operand(), vct.Operand(), kt.Operand(), vt.Operand(), start, false); err != nil {
+		return d.fail(op, err)
 	}
 	n, kvDim := kt.rows, kt.cols
-	if vt.rows != n || vt.cols != kvDim || kvDim != kct.cols {
-		return d.errorf(op, "k is %v and v is %v but the caches are %v; want k and v [n %d]", kt, vt, kct, kct.cols)
-	}
-	if start < 0 || start+n > kct.rows {
-		return d.errorf(op, "rows %d…%d of k %v do not fit cache %v", start, start+n-1, kt, kct)
-	}
-	if overlaps(kct, kt) || overlaps(kct, vt) || overlaps(vct, kt) || overlaps(vct, vt) {
-		return d.errorf(op, "the caches %v may not alias k %v or v %v", kct, kt, vt)
-	}
 	for _, p := range [2]struct{ dst, src *tensor }{{kct, kt}, {vct, vt}} {
 		src := p.src.f32
 		off := start * kvDim
@@ -89,41 +78,26 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	const op = "Attention"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	ot, err := d.operand(op, "out", out, onlyF32, true)
+	ot, err := d.operand(op, "out", out, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	qt, err := d.operand(op, "q", q, onlyF32, false)
+	qt, err := d.operand(op, "q", q, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	kct, err := d.operand(op, "kc", kc, anyFloat, false)
+	kct, err := d.operand(op, "kc", kc, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	vct, err := d.operand(op, "vc", vc, anyFloat, false)
+	vct, err := d.operand(op, "vc", vc, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	if heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads%kvHeads != 0 {
-		return d.errorf(op, "heads %d, kvHeads %d and headDim %d for q %v must be positive with heads a multiple of kvHeads", heads, kvHeads, headDim, qt)
+	if err := device.CheckAttention(ot.Operand(), qt.Operand(), kct.Operand(), vct.Operand(), start, heads, kvHeads, headDim, false); err != nil {
+		return d.fail(op, err)
 	}
-	n, qDim, kvDim := qt.rows, heads*headDim, kvHeads*headDim
-	if qt.cols != qDim {
-		return d.errorf(op, "q is %v but %d heads of %d need rows of %d", qt, heads, headDim, qDim)
-	}
-	if ot.rows != n || ot.cols != qDim {
-		return d.errorf(op, "out is %v but q is %v; they must have the same rows and columns", ot, qt)
-	}
-	if overlaps(ot, qt) || overlaps(ot, kct) || overlaps(ot, vct) {
-		return d.errorf(op, "out %v may not alias its inputs", ot)
-	}
-	if kct.cols != kvDim || vct.cols != kvDim || kct.rows != vct.rows {
-		return d.errorf(op, "kc is %v and vc is %v but %d kv heads of %d need [ctx %d] for both", kct, vct, kvHeads, headDim, kvDim)
-	}
-	if start < 0 || start+n > kct.rows {
-		return d.errorf(op, "queries at positions %d…%d of q %v do not fit cache %v", start, start+n-1, qt, kct)
-	}
+	n := qt.rows
 	if n == 0 {
 		return nil
 	}

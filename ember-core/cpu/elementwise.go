@@ -13,25 +13,22 @@ func (d *Device) Embedding(out, table, ids device.Tensor) error {
 	const op = "Embedding"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	ot, err := d.operand(op, "out", out, onlyF32, true)
+	ot, err := d.operand(op, "out", out, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	tt, err := d.operand(op, "table", table, anyFloat, false)
+	tt, err := d.operand(op, "table", table, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	it, err := d.operand(op, "ids", ids, onlyI32, false)
+	it, err := d.operand(op, "ids", ids, device.OnlyI32, false)
 	if err != nil {
 		return err
+	}
+	if err := device.CheckEmbedding(ot.Operand(), tt.Operand(), it.Operand()); err != nil {
+		return d.fail(op, err)
 	}
 	n, hidden := it.elems(), tt.cols
-	if ot.rows != n || ot.cols != hidden {
-		return d.errorf(op, "out is %v but %d ids of table %v give [%d %d]", ot, n, tt, n, hidden)
-	}
-	if overlaps(ot, tt) || overlaps(ot, it) {
-		return d.errorf(op, "out %v may not alias table", ot)
-	}
 	for i, id := range it.i32 {
 		if id < 0 || int(id) >= tt.rows {
 			return d.errorf(op, "ids[%d] = %d is outside table %v", i, id, tt)
@@ -66,19 +63,17 @@ func (j *embedJob) ranges(_, lo, hi int) {
 
 // elementwise checks out, a and b for a same-size F32 elementwise op.
 func (d *Device) elementwise(op string, out, a, b device.Tensor, an, bn string) (o, x, y *tensor, err error) {
-	if o, err = d.operand(op, "out", out, onlyF32, true); err != nil {
+	if o, err = d.operand(op, "out", out, device.OnlyF32, true); err != nil {
 		return
 	}
-	if x, err = d.operand(op, an, a, onlyF32, false); err != nil {
+	if x, err = d.operand(op, an, a, device.OnlyF32, false); err != nil {
 		return
 	}
-	if y, err = d.operand(op, bn, b, onlyF32, false); err != nil {
+	if y, err = d.operand(op, bn, b, device.OnlyF32, false); err != nil {
 		return
 	}
-	if x.elems() != y.elems() || o.elems() != x.elems() {
-		err = d.errorf(op, "out is %v, %s is %v and %s is %v; all three must have as many elements", o, an, x, bn, y)
-	} else if partlyOverlaps(o, x) || partlyOverlaps(o, y) {
-		err = d.errorf(op, "out %v partly overlaps an input; it may only be %s or %s itself", o, an, bn)
+	if err = device.CheckElementwise(o.Operand(), x.Operand(), y.Operand(), an, bn); err != nil {
+		err = d.fail(op, err)
 	}
 	return
 }

@@ -26,29 +26,22 @@ func (d *Device) MatMul(out, x, w device.Tensor) error {
 	const op = "MatMul"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	ct, err := d.operand(op, "out", out, onlyF32, true)
+	ct, err := d.operand(op, "out", out, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	xt, err := d.operand(op, "x", x, onlyF32, false)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	wt, err := d.operand(op, "w", w, anyFloat, false)
+	wt, err := d.operand(op, "w", w, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	n, k := xt.rows, xt.cols
-	o := wt.rows
-	if wt.cols != k {
-		return d.errorf(op, "x is %v but w is %v; the inner sizes differ (%d vs %d)", xt, wt, k, wt.cols)
+	if err := device.CheckMatMul(ct.Operand(), xt.Operand(), wt.Operand()); err != nil {
+		return d.fail(op, err)
 	}
-	if ct.rows != n || ct.cols != o {
-		return d.errorf(op, "out is %v but x %v · wᵀ %v is [%d %d]", ct, xt, wt, n, o)
-	}
-	if overlaps(ct, xt) || overlaps(ct, wt) {
-		return d.errorf(op, "out %v may not alias its inputs", ct)
-	}
+	n, k, o := xt.rows, xt.cols, wt.rows
 	if n == 0 || o == 0 {
 		return nil
 	}

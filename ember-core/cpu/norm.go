@@ -42,31 +42,22 @@ func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
 	const op = "RMSNorm"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	ot, err := d.operand(op, "out", out, onlyF32, true)
+	ot, err := d.operand(op, "out", out, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	xt, err := d.operand(op, "x", x, onlyF32, false)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	wt, err := d.operand(op, "w", w, anyFloat, false)
+	wt, err := d.operand(op, "w", w, device.AnyFloat, false)
 	if err != nil {
 		return err
+	}
+	if err := device.CheckRMSNorm(ot.Operand(), xt.Operand(), wt.Operand()); err != nil {
+		return d.fail(op, err)
 	}
 	n, c := xt.rows, xt.cols
-	if ot.rows != n || ot.cols != c {
-		return d.errorf(op, "out is %v but x is %v; they must have the same rows and columns", ot, xt)
-	}
-	if wt.elems() != c {
-		return d.errorf(op, "w is %v but rows of x %v have %d values", wt, xt, c)
-	}
-	if partlyOverlaps(ot, xt) {
-		return d.errorf(op, "out %v partly overlaps x %v; it may only be x itself", ot, xt)
-	}
-	if overlaps(ot, wt) {
-		return d.errorf(op, "out %v may not alias w", ot)
-	}
 	d.jobs.norm = normJob{out: ot.f32, x: xt.f32, w: weightF32(wt, &d.opBuf), cols: c, eps: eps}
 	d.forRanges(n, c, &d.jobs.norm)
 	d.jobs.norm = normJob{}
@@ -79,22 +70,16 @@ func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error
 	const op = "HeadRMSNorm"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	xt, err := d.operand(op, "x", x, onlyF32, true)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	wt, err := d.operand(op, "w", w, anyFloat, false)
+	wt, err := d.operand(op, "w", w, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	if headDim <= 0 || xt.cols%headDim != 0 {
-		return d.errorf(op, "x is %v, whose rows do not split into heads of %d", xt, headDim)
-	}
-	if wt.elems() != headDim {
-		return d.errorf(op, "w is %v but headDim is %d", wt, headDim)
-	}
-	if overlaps(xt, wt) {
-		return d.errorf(op, "x %v may not alias w", xt)
+	if err := device.CheckHeadRMSNorm(xt.Operand(), wt.Operand(), headDim); err != nil {
+		return d.fail(op, err)
 	}
 	d.jobs.norm = normJob{out: xt.f32, x: xt.f32, w: weightF32(wt, &d.opBuf), cols: headDim, eps: eps}
 	d.forRanges(xt.elems()/headDim, headDim, &d.jobs.norm)

@@ -43,22 +43,16 @@ func (d *Device) RoPE(x device.Tensor, headDim int, pos device.Tensor, theta flo
 	const op = "RoPE"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	xt, err := d.operand(op, "x", x, onlyF32, true)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	pt, err := d.operand(op, "pos", pos, onlyI32, false)
+	pt, err := d.operand(op, "pos", pos, device.OnlyI32, false)
 	if err != nil {
 		return err
 	}
-	if headDim <= 0 || headDim%2 != 0 || xt.cols%headDim != 0 {
-		return d.errorf(op, "x is %v, whose rows do not split into heads of even size %d", xt, headDim)
-	}
-	if pt.elems() != xt.rows {
-		return d.errorf(op, "pos is %v but x %v has %d rows", pt, xt, xt.rows)
-	}
-	if !(theta > 0) || math.IsInf(theta, 0) {
-		return d.errorf(op, "theta %v for x %v must be positive and finite", theta, xt)
+	if err := device.CheckRoPE(xt.Operand(), pt.Operand(), headDim, theta); err != nil {
+		return d.fail(op, err)
 	}
 	d.jobs.rope = ropeJob{d: d, x: xt.f32, pos: pt.i32, inv: d.rope.invFreq(headDim, theta), headDim: headDim, cols: xt.cols}
 	d.forRanges(xt.rows, xt.cols, &d.jobs.rope)

@@ -13,16 +13,16 @@ func (d *Device) ArgMax(out, x device.Tensor) error {
 	const op = "ArgMax"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	ot, err := d.operand(op, "out", out, onlyI32, true)
+	ot, err := d.operand(op, "out", out, device.OnlyI32, true)
 	if err != nil {
 		return err
 	}
-	xt, err := d.operand(op, "x", x, onlyF32, false)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	if ot.elems() != xt.rows {
-		return d.errorf(op, "out is %v but x %v has %d rows", ot, xt, xt.rows)
+	if err := device.CheckArgMax(ot.Operand(), xt.Operand()); err != nil {
+		return d.fail(op, err)
 	}
 	d.jobs.sel = selectJob{x: xt.f32, idx: ot.i32, cols: xt.cols}
 	d.forRanges(xt.rows, xt.cols, &d.jobs.sel)
@@ -72,28 +72,22 @@ func (d *Device) TopK(vals, idx, x device.Tensor, k int) error {
 	const op = "TopK"
 	s := d.begin()
 	defer d.end(s, time.Now())
-	vt, err := d.operand(op, "vals", vals, onlyF32, true)
+	vt, err := d.operand(op, "vals", vals, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	it, err := d.operand(op, "idx", idx, onlyI32, true)
+	it, err := d.operand(op, "idx", idx, device.OnlyI32, true)
 	if err != nil {
 		return err
 	}
-	xt, err := d.operand(op, "x", x, onlyF32, false)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
 	if err != nil {
 		return err
+	}
+	if err := device.CheckTopK(vt.Operand(), it.Operand(), xt.Operand(), k); err != nil {
+		return d.fail(op, err)
 	}
 	n, c := xt.rows, xt.cols
-	if k < 1 || k > c {
-		return d.errorf(op, "k = %d for x %v must be in 1…%d", k, xt, c)
-	}
-	if vt.rows != n || vt.cols != k || it.rows != n || it.cols != k {
-		return d.errorf(op, "vals is %v and idx is %v but top %d of x %v need [%d %d]", vt, it, k, xt, n, k)
-	}
-	if overlaps(vt, xt) || overlaps(it, xt) || overlaps(vt, it) {
-		return d.errorf(op, "vals %v may not alias x", vt)
-	}
 	d.jobs.sel = selectJob{d: d, x: xt.f32, vals: vt.f32, idx: it.i32, cols: c, k: k}
 	d.forRanges(n, c, &d.jobs.sel)
 	d.jobs.sel = selectJob{}

@@ -13,7 +13,7 @@ func (d *Device) Upload(dst device.Tensor, src any) error {
 	const op = "Upload"
 	s := d.beginTransfer(device.StageMemcpyH2D)
 	defer d.end(s, time.Now())
-	t, err := d.operand(op, "dst", dst, anyFloat|onlyI32, true)
+	t, err := d.operand(op, "dst", dst, device.AnyDType, true)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (d *Device) Download(dst any, src device.Tensor) error {
 	const op = "Download"
 	s := d.beginTransfer(device.StageMemcpyD2H)
 	defer d.end(s, time.Now())
-	t, err := d.operand(op, "src", src, anyFloat|onlyI32, false)
+	t, err := d.operand(op, "src", src, device.AnyDType, false)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (d *Device) CopyFrom(dst, src device.Tensor) error {
 	const op = "CopyFrom"
 	s := d.beginTransfer(device.StageP2P)
 	defer d.end(s, time.Now())
-	t, err := d.operand(op, "dst", dst, anyFloat|onlyI32, true)
+	t, err := d.operand(op, "dst", dst, device.AnyDType, true)
 	if err != nil {
 		return err
 	}
