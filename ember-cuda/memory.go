@@ -6,7 +6,6 @@ package cuda
 import "C"
 
 import (
-	"math"
 	"unsafe"
 
 	"github.com/ember-infer/ember/ember-core/device"
@@ -249,25 +248,10 @@ func (d *Device) zero(p, bytes uint64) error {
 
 // shapeSize validates a shape and returns its rows, columns and byte size.
 func (d *Device) shapeSize(op string, dt device.DType, shape []int) (rows, cols int, bytes int64, err error) {
-	if dt > device.I32 {
-		return 0, 0, 0, d.errorf(op, "unknown dtype %v", dt)
+	if rows, cols, bytes, err = device.CheckShape(dt, shape); err != nil {
+		err = d.fail(op, err)
 	}
-	elems := int64(1)
-	for _, n := range shape {
-		if n < 0 {
-			return 0, 0, 0, d.errorf(op, "shape %v has a negative dimension", shape)
-		}
-		if n > 0 && elems > math.MaxInt64/int64(dt.Size())/int64(n) {
-			return 0, 0, 0, d.errorf(op, "shape %v of %v overflows int64 bytes", shape, dt)
-		}
-		elems *= int64(n)
-	}
-	rows, cols = 1, 1
-	if len(shape) > 0 {
-		cols = shape[len(shape)-1]
-		rows = device.Elems(shape[:len(shape)-1])
-	}
-	return rows, cols, elems * int64(dt.Size()), nil
+	return
 }
 
 // newTensor allocates a tensor's memory and tracks it until Free or Close.
@@ -381,17 +365,14 @@ func (d *Device) freeLocked(t *tensor) {
 // it becomes unusable when t is freed. A view of a weight is read-only too.
 func (d *Device) View(t device.Tensor, row, n int) (device.Tensor, error) {
 	const op = "View"
-	c, err := d.operand(op, "t", t, anyFloat|onlyI32, false)
+	c, err := d.operand(op, "t", t, device.AnyDType, false)
 	if err != nil {
 		return nil, err
 	}
-	if len(c.shape) == 0 {
-		return nil, d.errorf(op, "t is the scalar %v, which has no rows", c)
+	if err := device.CheckView(c.Operand(), row, n); err != nil {
+		return nil, d.fail(op, err)
 	}
 	d0 := c.shape[0]
-	if row < 0 || n < 0 || row+n > d0 {
-		return nil, d.errorf(op, "rows [%d, %d) are outside t %v", row, row+n, c)
-	}
 	per := 1
 	if d0 > 0 {
 		per = c.elems() / d0

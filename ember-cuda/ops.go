@@ -33,25 +33,22 @@ func (d *Device) Embedding(out, table, ids device.Tensor) error {
 		return err
 	}
 	defer d.mu.Unlock()
-	ot, err := d.operand(op, "out", out, onlyF32, true)
+	ot, err := d.operand(op, "out", out, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	tt, err := d.operand(op, "table", table, anyFloat, false)
+	tt, err := d.operand(op, "table", table, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	it, err := d.operand(op, "ids", ids, onlyI32, false)
+	it, err := d.operand(op, "ids", ids, device.OnlyI32, false)
 	if err != nil {
 		return err
+	}
+	if err := device.CheckEmbedding(ot.Operand(), tt.Operand(), it.Operand()); err != nil {
+		return d.fail(op, err)
 	}
 	n, hidden := it.elems(), tt.cols
-	if ot.rows != n || ot.cols != hidden {
-		return d.errorf(op, "out is %v but %d ids of table %v give [%d %d]", ot, n, tt, n, hidden)
-	}
-	if overlaps(ot, tt) || overlaps(ot, it) {
-		return d.errorf(op, "out %v may not alias table", ot)
-	}
 	if n == 0 || hidden == 0 {
 		return nil
 	}
@@ -83,24 +80,17 @@ func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
 }
 
 func (d *Device) normOperands(op string, out, x, w device.Tensor) (ot, xt, wt *tensor, err error) {
-	if ot, err = d.operand(op, "out", out, onlyF32, true); err != nil {
+	if ot, err = d.operand(op, "out", out, device.OnlyF32, true); err != nil {
 		return
 	}
-	if xt, err = d.operand(op, "x", x, onlyF32, false); err != nil {
+	if xt, err = d.operand(op, "x", x, device.OnlyF32, false); err != nil {
 		return
 	}
-	if wt, err = d.operand(op, "w", w, anyFloat, false); err != nil {
+	if wt, err = d.operand(op, "w", w, device.AnyFloat, false); err != nil {
 		return
 	}
-	switch n, c := xt.rows, xt.cols; {
-	case ot.rows != n || ot.cols != c:
-		err = d.errorf(op, "out is %v but x is %v; they must have the same rows and columns", ot, xt)
-	case wt.elems() != c:
-		err = d.errorf(op, "w is %v but rows of x %v have %d values", wt, xt, c)
-	case partlyOverlaps(ot, xt):
-		err = d.errorf(op, "out %v partly overlaps x %v; it may only be x itself", ot, xt)
-	case overlaps(ot, wt):
-		err = d.errorf(op, "out %v may not alias w", ot)
+	if err = device.CheckRMSNorm(ot.Operand(), xt.Operand(), wt.Operand()); err != nil {
+		err = d.fail(op, err)
 	}
 	return
 }
@@ -115,21 +105,21 @@ func (d *Device) AddRMSNorm(out, x, r, w device.Tensor, eps float32) error {
 		return err
 	}
 	defer d.mu.Unlock()
-	if _, err := d.operand(op, "x", x, onlyF32, true); err != nil {
+	if _, err := d.operand(op, "x", x, device.OnlyF32, true); err != nil {
 		return err
 	}
 	ot, xt, wt, err := d.normOperands(op, out, x, w)
 	if err != nil {
 		return err
 	}
-	rt, err := d.operand(op, "r", r, onlyF32, false)
+	rt, err := d.operand(op, "r", r, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
 	if rt.rows != xt.rows || rt.cols != xt.cols {
 		return d.errorf(op, "r is %v but x is %v; they must have the same rows and columns", rt, xt)
 	}
-	if overlaps(ot, xt) || partlyOverlaps(ot, rt) || overlaps(xt, rt) {
+	if o, x, r := ot.Operand(), xt.Operand(), rt.Operand(); device.Overlaps(o, x) || device.PartlyOverlaps(o, r) || device.Overlaps(x, r) {
 		return d.errorf(op, "out %v may alias r only, and x %v may not alias r", ot, xt)
 	}
 	if xt.rows == 0 || xt.cols == 0 {
@@ -149,22 +139,16 @@ func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error
 		return err
 	}
 	defer d.mu.Unlock()
-	xt, err := d.operand(op, "x", x, onlyF32, true)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	wt, err := d.operand(op, "w", w, anyFloat, false)
+	wt, err := d.operand(op, "w", w, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	if headDim <= 0 || xt.cols%headDim != 0 {
-		return d.errorf(op, "x is %v, whose rows do not split into heads of %d", xt, headDim)
-	}
-	if wt.elems() != headDim {
-		return d.errorf(op, "w is %v but headDim is %d", wt, headDim)
-	}
-	if overlaps(xt, wt) {
-		return d.errorf(op, "x %v may not alias w", xt)
+	if err := device.CheckHeadRMSNorm(xt.Operand(), wt.Operand(), headDim); err != nil {
+		return d.fail(op, err)
 	}
 	slices := xt.elems() / headDim
 	if slices == 0 {
@@ -206,28 +190,22 @@ func (d *Device) matMul(op string, out, x, w device.Tensor, path MatMulPath) err
 		return err
 	}
 	defer d.mu.Unlock()
-	ct, err := d.operand(op, "out", out, onlyF32, true)
+	ct, err := d.operand(op, "out", out, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	xt, err := d.operand(op, "x", x, onlyF32, false)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	wt, err := d.operand(op, "w", w, anyFloat, false)
+	wt, err := d.operand(op, "w", w, device.AnyFloat, false)
 	if err != nil {
 		return err
+	}
+	if err := device.CheckMatMul(ct.Operand(), xt.Operand(), wt.Operand()); err != nil {
+		return d.fail(op, err)
 	}
 	n, k, o := xt.rows, xt.cols, wt.rows
-	if wt.cols != k {
-		return d.errorf(op, "x is %v but w is %v; the inner sizes differ (%d vs %d)", xt, wt, k, wt.cols)
-	}
-	if ct.rows != n || ct.cols != o {
-		return d.errorf(op, "out is %v but x %v · wᵀ %v is [%d %d]", ct, xt, wt, n, o)
-	}
-	if overlaps(ct, xt) || overlaps(ct, wt) {
-		return d.errorf(op, "out %v may not alias its inputs", ct)
-	}
 	if n == 0 || o == 0 {
 		return nil
 	}
@@ -293,15 +271,15 @@ func (d *Device) GemmPlain(out, x, w device.Tensor) error {
 		return err
 	}
 	defer d.mu.Unlock()
-	ct, err := d.operand(op, "out", out, onlyF32, true)
+	ct, err := d.operand(op, "out", out, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	wt, err := d.operand(op, "w", w, anyFloat, false)
+	wt, err := d.operand(op, "w", w, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	xt, err := d.operand(op, "x", x, anyFloat, false)
+	xt, err := d.operand(op, "x", x, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
@@ -321,22 +299,16 @@ func (d *Device) RoPE(x device.Tensor, headDim int, pos device.Tensor, theta flo
 		return err
 	}
 	defer d.mu.Unlock()
-	xt, err := d.operand(op, "x", x, onlyF32, true)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	pt, err := d.operand(op, "pos", pos, onlyI32, false)
+	pt, err := d.operand(op, "pos", pos, device.OnlyI32, false)
 	if err != nil {
 		return err
 	}
-	if headDim <= 0 || headDim%2 != 0 || xt.cols%headDim != 0 {
-		return d.errorf(op, "x is %v, whose rows do not split into heads of even size %d", xt, headDim)
-	}
-	if pt.elems() != xt.rows {
-		return d.errorf(op, "pos is %v but x %v has %d rows", pt, xt, xt.rows)
-	}
-	if !(theta > 0) || math.IsInf(theta, 0) {
-		return d.errorf(op, "theta %v for x %v must be positive and finite", theta, xt)
+	if err := device.CheckRoPE(xt.Operand(), pt.Operand(), headDim, theta); err != nil {
+		return d.fail(op, err)
 	}
 	if xt.elems() == 0 {
 		return nil
@@ -388,38 +360,27 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 		return err
 	}
 	defer d.mu.Unlock()
-	kct, err := d.operand(op, "kc", kc, anyFloat, true)
+	kct, err := d.operand(op, "kc", kc, device.AnyFloat, true)
 	if err != nil {
 		return err
 	}
-	vct, err := d.operand(op, "vc", vc, anyFloat, true)
+	vct, err := d.operand(op, "vc", vc, device.AnyFloat, true)
 	if err != nil {
 		return err
 	}
-	kt, err := d.operand(op, "k", k, onlyF32, false)
+	kt, err := d.operand(op, "k", k, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	vt, err := d.operand(op, "v", v, onlyF32, false)
+	vt, err := d.operand(op, "v", v, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	if overlaps(kct, vct) {
-		return d.errorf(op, "kc and vc are the same tensor %v", kct)
-	}
-	if kct.rows != vct.rows || kct.cols != vct.cols || kct.dt != vct.dt {
-		return d.errorf(op, "kc is %v but vc is %v; the caches must have the same shape and dtype", kct, vct)
+	// One kernel writes both caches, so they share a dtype.
+	if err := device.CheckKVAppend(kct.Operand(), vct.Operand(), kt.Operand(), vt.Operand(), start, true); err != nil {
+		return d.fail(op, err)
 	}
 	n, kvDim := kt.rows, kt.cols
-	if vt.rows != n || vt.cols != kvDim || kvDim != kct.cols {
-		return d.errorf(op, "k is %v and v is %v but the caches are %v; want k and v [n %d]", kt, vt, kct, kct.cols)
-	}
-	if start < 0 || start+n > kct.rows {
-		return d.errorf(op, "rows %d…%d of k %v do not fit cache %v", start, start+n-1, kt, kct)
-	}
-	if overlaps(kct, kt) || overlaps(kct, vt) || overlaps(vct, kt) || overlaps(vct, vt) {
-		return d.errorf(op, "the caches %v may not alias k %v or v %v", kct, kt, vt)
-	}
 	total := int64(n) * int64(kvDim)
 	if total == 0 {
 		return nil
@@ -441,41 +402,27 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 		return err
 	}
 	defer d.mu.Unlock()
-	ot, err := d.operand(op, "out", out, onlyF32, true)
+	ot, err := d.operand(op, "out", out, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	qt, err := d.operand(op, "q", q, onlyF32, false)
+	qt, err := d.operand(op, "q", q, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	kct, err := d.operand(op, "kc", kc, anyFloat, false)
+	kct, err := d.operand(op, "kc", kc, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	vct, err := d.operand(op, "vc", vc, anyFloat, false)
+	vct, err := d.operand(op, "vc", vc, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}
-	if heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads%kvHeads != 0 {
-		return d.errorf(op, "heads %d, kvHeads %d and headDim %d for q %v must be positive with heads a multiple of kvHeads", heads, kvHeads, headDim, qt)
+	// The attention kernels read both caches as one type.
+	if err := device.CheckAttention(ot.Operand(), qt.Operand(), kct.Operand(), vct.Operand(), start, heads, kvHeads, headDim, true); err != nil {
+		return d.fail(op, err)
 	}
-	n, qDim, kvDim := qt.rows, heads*headDim, kvHeads*headDim
-	if qt.cols != qDim {
-		return d.errorf(op, "q is %v but %d heads of %d need rows of %d", qt, heads, headDim, qDim)
-	}
-	if ot.rows != n || ot.cols != qDim {
-		return d.errorf(op, "out is %v but q is %v; they must have the same rows and columns", ot, qt)
-	}
-	if overlaps(ot, qt) || overlaps(ot, kct) || overlaps(ot, vct) {
-		return d.errorf(op, "out %v may not alias its inputs", ot)
-	}
-	if kct.cols != kvDim || vct.cols != kvDim || kct.rows != vct.rows || kct.dt != vct.dt {
-		return d.errorf(op, "kc is %v and vc is %v but %d kv heads of %d need [ctx %d] of one dtype for both", kct, vct, kvHeads, headDim, kvDim)
-	}
-	if start < 0 || start+n > kct.rows {
-		return d.errorf(op, "queries at positions %d…%d of q %v do not fit cache %v", start, start+n-1, qt, kct)
-	}
+	n := qt.rows
 	if n == 0 {
 		return nil
 	}
@@ -509,19 +456,17 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 
 // elementwise checks out, a and b for a same-size F32 elementwise op.
 func (d *Device) elementwise(op string, out, a, b device.Tensor, an, bn string) (o, x, y *tensor, err error) {
-	if o, err = d.operand(op, "out", out, onlyF32, true); err != nil {
+	if o, err = d.operand(op, "out", out, device.OnlyF32, true); err != nil {
 		return
 	}
-	if x, err = d.operand(op, an, a, onlyF32, false); err != nil {
+	if x, err = d.operand(op, an, a, device.OnlyF32, false); err != nil {
 		return
 	}
-	if y, err = d.operand(op, bn, b, onlyF32, false); err != nil {
+	if y, err = d.operand(op, bn, b, device.OnlyF32, false); err != nil {
 		return
 	}
-	if x.elems() != y.elems() || o.elems() != x.elems() {
-		err = d.errorf(op, "out is %v, %s is %v and %s is %v; all three must have as many elements", o, an, x, bn, y)
-	} else if partlyOverlaps(o, x) || partlyOverlaps(o, y) {
-		err = d.errorf(op, "out %v partly overlaps an input; it may only be %s or %s itself", o, an, bn)
+	if err = device.CheckElementwise(o.Operand(), x.Operand(), y.Operand(), an, bn); err != nil {
+		err = d.fail(op, err)
 	}
 	return
 }
@@ -564,16 +509,16 @@ func (d *Device) ArgMax(out, x device.Tensor) error {
 		return err
 	}
 	defer d.mu.Unlock()
-	ot, err := d.operand(op, "out", out, onlyI32, true)
+	ot, err := d.operand(op, "out", out, device.OnlyI32, true)
 	if err != nil {
 		return err
 	}
-	xt, err := d.operand(op, "x", x, onlyF32, false)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	if ot.elems() != xt.rows {
-		return d.errorf(op, "out is %v but x %v has %d rows", ot, xt, xt.rows)
+	if err := device.CheckArgMax(ot.Operand(), xt.Operand()); err != nil {
+		return d.fail(op, err)
 	}
 	if xt.rows == 0 {
 		return nil
@@ -594,28 +539,22 @@ func (d *Device) TopK(vals, idx, x device.Tensor, k int) error {
 		return err
 	}
 	defer d.mu.Unlock()
-	vt, err := d.operand(op, "vals", vals, onlyF32, true)
+	vt, err := d.operand(op, "vals", vals, device.OnlyF32, true)
 	if err != nil {
 		return err
 	}
-	it, err := d.operand(op, "idx", idx, onlyI32, true)
+	it, err := d.operand(op, "idx", idx, device.OnlyI32, true)
 	if err != nil {
 		return err
 	}
-	xt, err := d.operand(op, "x", x, onlyF32, false)
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
 	if err != nil {
 		return err
+	}
+	if err := device.CheckTopK(vt.Operand(), it.Operand(), xt.Operand(), k); err != nil {
+		return d.fail(op, err)
 	}
 	n, c := xt.rows, xt.cols
-	if k < 1 || k > c {
-		return d.errorf(op, "k = %d for x %v must be in 1…%d", k, xt, c)
-	}
-	if vt.rows != n || vt.cols != k || it.rows != n || it.cols != k {
-		return d.errorf(op, "vals is %v and idx is %v but top %d of x %v need [%d %d]", vt, it, k, xt, n, k)
-	}
-	if overlaps(vt, xt) || overlaps(it, xt) || overlaps(vt, it) {
-		return d.errorf(op, "vals %v may not alias x", vt)
-	}
 	if n == 0 {
 		return nil
 	}
@@ -637,15 +576,15 @@ func (d *Device) SampleSorted(out, vals, idx device.Tensor, temp, topP, minP flo
 		return err
 	}
 	defer d.mu.Unlock()
-	ot, err := d.operand(op, "out", out, onlyI32, true)
+	ot, err := d.operand(op, "out", out, device.OnlyI32, true)
 	if err != nil {
 		return err
 	}
-	vt, err := d.operand(op, "vals", vals, onlyF32, false)
+	vt, err := d.operand(op, "vals", vals, device.OnlyF32, false)
 	if err != nil {
 		return err
 	}
-	it, err := d.operand(op, "idx", idx, onlyI32, false)
+	it, err := d.operand(op, "idx", idx, device.OnlyI32, false)
 	if err != nil {
 		return err
 	}
@@ -670,7 +609,7 @@ func (d *Device) FillUniform(t device.Tensor, seed uint64, offset, scale float32
 		return err
 	}
 	defer d.mu.Unlock()
-	tt, err := d.operand(op, "t", t, anyFloat, false)
+	tt, err := d.operand(op, "t", t, device.AnyFloat, false)
 	if err != nil {
 		return err
 	}

@@ -48,64 +48,18 @@ func (t *tensor) dead() bool {
 // String describes the tensor for messages, e.g. "BF16 [1024 3072]".
 func (t *tensor) String() string { return fmt.Sprintf("%s %v", t.dt, t.shape) }
 
-// overlaps reports whether a and b share memory.
-func overlaps(a, b *tensor) bool {
-	return a.ptr < b.ptr+b.size() && b.ptr < a.ptr+a.size()
-}
-
-// partlyOverlaps reports whether a and b share memory without being exactly
-// the same memory: what an elementwise op writing a while reading b cannot allow.
-func partlyOverlaps(a, b *tensor) bool {
-	return overlaps(a, b) && (a.ptr != b.ptr || a.size() != b.size())
-}
-
-// dtypes is a set of dtypes, for operand checks.
-type dtypes uint8
-
-const (
-	onlyF32  dtypes = 1 << device.F32
-	onlyI32  dtypes = 1 << device.I32
-	anyFloat dtypes = 1<<device.F32 | 1<<device.F16 | 1<<device.BF16
-)
-
-func (s dtypes) has(dt device.DType) bool { return dt < 8 && s&(1<<dt) != 0 }
-
-func (s dtypes) String() string {
-	switch s {
-	case onlyF32:
-		return "F32"
-	case onlyI32:
-		return "I32"
-	case anyFloat:
-		return "F32, F16 or BF16"
-	}
-	return fmt.Sprintf("dtypes(%#x)", uint8(s))
+// Operand describes the tensor for the shared operand checks.
+func (t *tensor) Operand() device.Operand {
+	return device.Operand{DType: t.dt, Shape: t.shape, Rows: t.rows, Cols: t.cols,
+		Lo: t.ptr, Hi: t.ptr + t.size(), Freed: t.dead(), ReadOnly: t.readOnly, Name: t.name}
 }
 
 // operand checks that t is a live tensor of this device with a dtype in want,
 // and writable when write is set.
-func (d *Device) operand(op, role string, t device.Tensor, want dtypes, write bool) (*tensor, error) {
-	if t == nil {
-		return nil, d.errorf(op, "%s is nil", role)
-	}
-	c, ok := t.(*tensor)
-	if !ok {
-		return nil, d.errorf(op, "%s is a %T, not a CUDA tensor", role, t)
-	}
-	if c == nil {
-		return nil, d.errorf(op, "%s is a nil tensor", role)
-	}
-	if c.dev != d {
-		return nil, d.errorf(op, "%s (%v) lives on %s; copy it here with CopyFrom first", role, c, c.dev.name)
-	}
-	if c.dead() {
-		return nil, d.errorf(op, "%s (%v) has been freed", role, c)
-	}
-	if !want.has(c.dt) {
-		return nil, d.errorf(op, "%s is %v but must be %v", role, c, want)
-	}
-	if write && c.readOnly {
-		return nil, d.errorf(op, "%s (%v) is the read-only weight %q", role, c, c.name)
+func (d *Device) operand(op, role string, t device.Tensor, want device.DTypes, write bool) (*tensor, error) {
+	c, err := device.CheckOperand[*tensor](d, "CUDA", role, t, want, write)
+	if err != nil {
+		return nil, d.fail(op, err)
 	}
 	return c, nil
 }
@@ -113,4 +67,10 @@ func (d *Device) operand(op, role string, t device.Tensor, want dtypes, write bo
 // errorf returns an error naming the op and the device.
 func (d *Device) errorf(op, format string, args ...any) error {
 	return fmt.Errorf("%s on %s: %s", op, d.name, fmt.Sprintf(format, args...))
+}
+
+// fail prefixes err, one of the shared checks' sentences, with the op and the
+// device.
+func (d *Device) fail(op string, err error) error {
+	return fmt.Errorf("%s on %s: %w", op, d.name, err)
 }

@@ -23,7 +23,7 @@ func (d *Device) Upload(dst device.Tensor, src any) error {
 	if err := d.usable(opName); err != nil {
 		return err
 	}
-	t, err := d.operand(opName, "dst", dst, anyFloat|onlyI32, true)
+	t, err := d.operand(opName, "dst", dst, device.AnyDType, true)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (d *Device) Download(dst any, src device.Tensor) error {
 	if err := d.usable(opName); err != nil {
 		return err
 	}
-	t, err := d.operand(opName, "src", src, anyFloat|onlyI32, false)
+	t, err := d.operand(opName, "src", src, device.AnyDType, false)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (d *Device) CopyFrom(dst, src device.Tensor) error {
 	if err := firstErr(d.usable(opName), from.usable(opName)); err != nil {
 		return err
 	}
-	t, err := d.operand(opName, "dst", dst, anyFloat|onlyI32, true)
+	t, err := d.operand(opName, "dst", dst, device.AnyDType, true)
 	if err != nil {
 		return err
 	}
