@@ -1,10 +1,9 @@
 package cpu
 
 import (
-	"math"
 	"unsafe"
 
-	"github.com/x448/float16"
+	"github.com/ember-infer/ember/ember-core/safetensors"
 )
 
 // littleEndian reports whether the host stores multi-byte values little end
@@ -21,29 +20,25 @@ var littleEndian = func() bool {
 var f16Table = func() *[1 << 16]float32 {
 	var t [1 << 16]float32
 	for i := range t {
-		t[i] = float16.Frombits(uint16(i)).Float32()
+		t[i] = safetensors.F16ToF32(uint16(i))
 	}
 	return &t
 }()
 
-// bf16ToF32 widens a bfloat16 bit pattern; it is exact (bf16 is the top half of an f32).
-func bf16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+// The scalar conversions are safetensors', so that weights read from a file,
+// values uploaded to any backend and the CPU's kernels round alike; these
+// short names inline to them.
 
-// f32ToBF16 narrows f to bfloat16 with round to nearest, ties to even. A NaN
-// stays a quiet NaN of the same sign: plain rounding could carry its payload
-// into the exponent or truncate it to Inf.
-func f32ToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x0040
-	}
-	b += 0x7fff + (b>>16)&1
-	return uint16(b >> 16)
-}
+// bf16ToF32 widens a bfloat16 bit pattern exactly.
+func bf16ToF32(h uint16) float32 { return safetensors.BF16ToF32(h) }
+
+// f32ToBF16 narrows f to bfloat16 with round to nearest, ties to even; a NaN
+// stays a quiet NaN of the same sign.
+func f32ToBF16(f float32) uint16 { return safetensors.F32ToBF16(f) }
 
 // f32ToF16 narrows f to IEEE half with round to nearest, ties to even; values
 // out of range become ±Inf and NaN stays NaN.
-func f32ToF16(f float32) uint16 { return float16.Fromfloat32(f).Bits() }
+func f32ToF16(f float32) uint16 { return safetensors.F32ToF16(f) }
 
 // encode16 narrows src into F16 or BF16 bits in dst (len(dst) == len(src)).
 func encode16(dst []uint16, src []float32, bf bool) {
