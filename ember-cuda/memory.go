@@ -372,14 +372,9 @@ func (d *Device) View(t device.Tensor, row, n int) (device.Tensor, error) {
 	if err := device.CheckView(c.Operand(), row, n); err != nil {
 		return nil, d.fail(op, err)
 	}
-	d0 := c.shape[0]
-	per := 1
-	if d0 > 0 {
-		per = c.elems() / d0
-	}
-	shape := append([]int{n}, c.shape[1:]...)
+	shape, lo, _ := device.ViewRows(c.shape, row, n)
 	v := &tensor{dev: d, dt: c.dt, shape: shape, readOnly: c.readOnly, name: c.name, parent: c,
-		ptr: c.ptr + uint64(row*per*c.dt.Size())}
+		ptr: c.ptr + uint64(lo*c.dt.Size())}
 	v.rows, v.cols = device.Elems(shape[:len(shape)-1]), shape[len(shape)-1]
 	if c.parent != nil {
 		v.parent = c.parent

@@ -250,15 +250,9 @@ func (d *Device) View(t device.Tensor, row, n int) (device.Tensor, error) {
 	if err := device.CheckView(c.Operand(), row, n); err != nil {
 		return nil, d.fail(op, err)
 	}
-	d0 := c.shape[0]
-	per := 1
-	if d0 > 0 {
-		per = c.elems() / d0
-	}
-	shape := append([]int{n}, c.shape[1:]...)
+	shape, lo, hi := device.ViewRows(c.shape, row, n)
 	v := &tensor{dev: d, dt: c.dt, shape: shape, readOnly: c.readOnly, name: c.name, parent: c}
 	v.rows, v.cols = device.Elems(shape[:len(shape)-1]), shape[len(shape)-1]
-	lo, hi := row*per, (row+n)*per
 	switch c.dt {
 	case device.F32:
 		v.f32 = c.f32[lo:hi:hi]

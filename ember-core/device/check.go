@@ -155,6 +155,14 @@ func CheckView(t Operand, row, n int) error {
 	return nil
 }
 
+// ViewRows returns the shape of rows [row, row+n) of the first dimension of
+// a tensor of the given shape, which CheckView accepted, and the range of
+// elements [lo, hi) they occupy.
+func ViewRows(shape []int, row, n int) (view []int, lo, hi int) {
+	per := Elems(shape[1:])
+	return append([]int{n}, shape[1:]...), row * per, (row + n) * per
+}
+
 // CheckEmbedding checks Embedding's operands: out [n, hidden] for n ids into
 // table [vocab, hidden], not aliasing either.
 func CheckEmbedding(out, table, ids Operand) error {

@@ -3,6 +3,7 @@ package device
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,6 +105,35 @@ func TestCheckShape(t *testing.T) {
 		if err != nil || rows != c.rows || cols != c.cols || bytes != c.bytes {
 			t.Errorf("CheckShape(%v, %v) = %d, %d, %d, %v; want %d, %d, %d", c.dt, c.shape, rows, cols, bytes, err, c.rows, c.cols, c.bytes)
 		}
+	}
+}
+
+func TestViewRows(t *testing.T) {
+	cases := []struct {
+		shape  []int
+		row, n int
+		view   []int
+		lo, hi int
+	}{
+		{[]int{4, 3}, 1, 2, []int{2, 3}, 3, 9},
+		{[]int{4, 2, 5}, 3, 1, []int{1, 2, 5}, 30, 40},
+		{[]int{6}, 2, 3, []int{3}, 2, 5},
+		{[]int{4, 3}, 4, 0, []int{0, 3}, 12, 12},
+		{[]int{0, 3}, 0, 0, []int{0, 3}, 0, 0},
+		{[]int{4, 0}, 1, 2, []int{2, 0}, 0, 0},
+	}
+	for _, c := range cases {
+		if err := CheckView(op(F32, 0, c.shape...), c.row, c.n); err != nil {
+			t.Fatalf("CheckView(%v, %d, %d): %v", c.shape, c.row, c.n, err)
+		}
+		view, lo, hi := ViewRows(c.shape, c.row, c.n)
+		if !slices.Equal(view, c.view) || lo != c.lo || hi != c.hi {
+			t.Errorf("ViewRows(%v, %d, %d) = %v, %d, %d; want %v, %d, %d", c.shape, c.row, c.n, view, lo, hi, c.view, c.lo, c.hi)
+		}
+	}
+	shape := []int{4, 3}
+	if view, _, _ := ViewRows(shape, 0, 1); &view[0] == &shape[0] {
+		t.Error("ViewRows shares the tensor's shape")
 	}
 }
 
