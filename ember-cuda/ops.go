@@ -6,10 +6,11 @@ import (
 	"github.com/ember-infer/ember/ember-core/device"
 )
 
-// The ops of device.Ops, with the CPU reference's operand checks. Each
-// validates on the host, then adds its launches to the device's segment;
-// launch geometry comes from geometry.go. Results match the CPU backend
-// within the tolerances `ember gpu-check` states per op.
+// The ops of device.Ops, with the operand checks shared with the CPU
+// reference (ember-core/device's Check functions). Each validates on the
+// host, then adds its launches to the device's segment; launch geometry comes
+// from geometry.go. Results match the CPU backend within the tolerances
+// `ember gpu-check` states per op.
 
 // begin locks the device for an op.
 func (d *Device) begin(op string) error {

@@ -4,6 +4,9 @@
 // other devices, and runs the dozen ops Qwen3 needs. Backends (the pure-Go CPU
 // reference in ember-core/cpu, CUDA in ember-cuda) implement it; the model, the
 // layer split, the chunked pipeline and the profiling are written once over it.
+// The operand checks every backend makes before an op runs (CheckOperand and
+// the per-op Check functions) are written once here too, so that a bad call
+// gets the same message on every device.
 //
 // Conventions every backend follows:
 //   - Activations are F32. Weights may be F32, F16 or BF16; a KV cache may be F32,
