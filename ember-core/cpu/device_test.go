@@ -358,7 +358,9 @@ func TestConcurrentDevices(t *testing.T) {
 // device is unreachable, so tests and sweeps that make many devices do not
 // leak them.
 func TestWorkersExit(t *testing.T) {
-	before := runtime.NumGoroutine()
+	// Devices of earlier tests may still be waiting for the collector to stop
+	// their workers; let that settle first so the count below is this test's.
+	before := settledGoroutines()
 	func() {
 		d := New(Options{Threads: 4})
 		x := upload(t, d, device.F32, make([]float32, 64*64), 64, 64)
@@ -378,6 +380,22 @@ func TestWorkersExit(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Errorf("%d goroutines remain, want at most %d", runtime.NumGoroutine(), before)
+}
+
+// settledGoroutines collects garbage until the goroutine count has stopped
+// falling for a few rounds (or two seconds pass), and returns it.
+func settledGoroutines() int {
+	n, steady := runtime.NumGoroutine(), 0
+	for deadline := time.Now().Add(2 * time.Second); steady < 3 && time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m < n {
+			n, steady = m, 0
+		} else {
+			steady++
+		}
+	}
+	return n
 }
 
 func TestNilTensors(t *testing.T) {
