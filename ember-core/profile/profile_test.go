@@ -58,9 +58,6 @@ func TestRun(t *testing.T) {
 			if d.Wall <= 0 || d.Stages[device.StageSampling] <= 0 || d.Stages[device.StageFFN] <= 0 {
 				t.Errorf("decode iteration %d: %+v", i, d)
 			}
-			if d.Wall > p.Wall {
-				t.Errorf("iteration %d: one decode token (%v) took longer than a 24-token prefill (%v)", i, d.Wall, p.Wall)
-			}
 		}
 	}
 }
