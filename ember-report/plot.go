@@ -81,7 +81,7 @@ func frame(p *plot.Plot, n int, ymax float64, legendRows int) {
 	if ymax <= 0 {
 		ymax = 1
 	}
-	p.Y.Max = ymax * (1.08 + 0.07*float64(legendRows))
+	p.Y.Max = ymax * (1.1 + 0.09*float64(legendRows))
 	p.Legend.XOffs = -4
 }
 
@@ -164,7 +164,7 @@ func rolloutChart(summary []SummaryRow) ([]byte, error) {
 }
 
 func stagesChart(title, unit string, runs []Run, phase func(Run) rows.StageRow) ([]byte, error) {
-	p := newPlot(title, "split / mode", unit)
+	p := newPlot(title, "split / mode (pipe = no overlap)", unit)
 	if len(runs) == 0 {
 		emptyAxes(p)
 		return svg(p)
@@ -176,7 +176,7 @@ func stagesChart(title, unit string, runs []Run, phase func(Run) rows.StageRow) 
 	}
 	for i, r := range runs {
 		c := r.Config()
-		labels[i] = c.Split + "\n" + c.Mode
+		labels[i] = c.Split + "\n" + shortMode(c.Mode)
 		if len(multi) > 1 {
 			labels[i] += fmt.Sprintf("\np%d d%d", c.PromptLen, c.DecodeSteps)
 		}
@@ -286,6 +286,18 @@ func prefillShareChart(runs []Run) ([]byte, error) {
 	}
 	frame(p, len(lens), min(ymax, 100), len(ss))
 	return svg(p)
+}
+
+// shortMode abbreviates a mode for a category label under a bar, where the
+// full names of neighbouring bars would run into each other.
+func shortMode(mode string) string {
+	switch mode {
+	case rows.ModePipeline:
+		return "pipe"
+	case rows.ModePipelineOverlap:
+		return "overlap"
+	}
+	return mode
 }
 
 func isNaN(v float64) bool { return v != v }
