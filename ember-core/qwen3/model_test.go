@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -425,4 +426,105 @@ func sessionBytes(c *config.Config, ctx, rows int) int64 {
 	kv := c.NumHiddenLayers * 2 * ctx * KV * 2
 	ws := 4 * rows * (3*H + 2*Q + 2*KV + 2*I)
 	return int64(kv + ws + 4*rows*2 + 4*c.VocabSize + 4)
+}
+
+// TestRefusedPrefillKeepsAllLogits: a prefill past the context limit is
+// refused before anything is allocated for it, so AllLogits still holds the
+// previous prefill's logits (a huge prompt must not allocate positions × vocab
+// floats only to be refused).
+func TestRefusedPrefillKeepsAllLogits(t *testing.T) {
+	tm := load(t, "tiny")
+	_, s := openSession(t, tm, devices(1, 0), []int{6}, SessionOptions{Ctx: 8, KVDType: device.F32, AllLogits: true})
+	if _, err := s.Prefill(prompt(4, tm.cfg.VocabSize)); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]float32(nil), s.AllLogits()...)
+	if _, err := s.Prefill(prompt(100, tm.cfg.VocabSize)); !errors.Is(err, ErrContextFull) {
+		t.Fatalf("error %v, want ErrContextFull", err)
+	}
+	got := s.AllLogits()
+	if len(got) != len(want) || len(got) != 4*tm.cfg.VocabSize {
+		t.Fatalf("AllLogits has %d values after a refused prefill, want the previous %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("AllLogits[%d] = %v after a refused prefill, was %v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestClosedSession: every call on a closed session is an error, not a panic.
+func TestClosedSession(t *testing.T) {
+	tm := load(t, "tiny")
+	m, err := Load(tm.cfg, SetSource{tm.set}, devices(1, 0), []int{6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := m.NewSession(SessionOptions{Ctx: 8, KVDType: device.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := s.Prefill(prompt(2, tm.cfg.VocabSize)); err == nil {
+		t.Error("Prefill on a closed session succeeded")
+	}
+	if _, err := s.Decode(1); err == nil {
+		t.Error("Decode on a closed session succeeded")
+	}
+	if _, _, err := s.DecodeGreedy(1); err == nil {
+		t.Error("DecodeGreedy on a closed session succeeded")
+	}
+	if _, _, err := s.DecodeSample(1, DeviceSampling{TopK: 4, Temp: 1}); err == nil {
+		t.Error("DecodeSample on a closed session succeeded")
+	}
+}
+
+// failingDevice is a CPU device whose CopyFrom (the hand-over into it) fails
+// once, at call failAt, counting from 1.
+type failingDevice struct {
+	*cpu.Device
+	calls, failAt int
+}
+
+func (d *failingDevice) CopyFrom(dst, src device.Tensor) error {
+	d.calls++
+	if d.calls == d.failAt {
+		return errors.New("injected copy failure")
+	}
+	return d.Device.CopyFrom(dst, src)
+}
+
+// TestPipelineStageFails: when a hand-over fails mid-way through an
+// overlapped prefill, Prefill returns that error (no deadlock), the session
+// stays at its position, and the same prefill then gives the logits of a
+// session that never failed.
+func TestPipelineStageFails(t *testing.T) {
+	tm := load(t, "tiny")
+	ids := prompt(19, tm.cfg.VocabSize)
+	opt := SessionOptions{Ctx: 32, Chunk: 3, Overlap: true, KVDType: device.F32, AllLogits: true}
+	_, good := openSession(t, tm, devices(2, 0), []int{3, 3}, opt)
+	if _, err := good.Prefill(ids); err != nil {
+		t.Fatal(err)
+	}
+	for _, failAt := range []int{1, 3, 7} {
+		cds := cpu.NewDevices(2, 0, 2)
+		bad := &failingDevice{Device: cds[1], failAt: failAt}
+		_, s := openSession(t, tm, []device.Device{cds[0], bad}, []int{3, 3}, opt)
+		if _, err := s.Prefill(ids); err == nil || !strings.Contains(err.Error(), "injected") {
+			t.Fatalf("failAt %d: Prefill error %v, want the injected failure", failAt, err)
+		}
+		if s.Pos() != 0 {
+			t.Fatalf("failAt %d: Pos() = %d after a failed prefill, want 0", failAt, s.Pos())
+		}
+		if _, err := s.Prefill(ids); err != nil {
+			t.Fatalf("failAt %d: prefill after the failure: %v", failAt, err)
+		}
+		got, want := s.AllLogits(), good.AllLogits()
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("failAt %d: logit %d is %g after a failed prefill, %g without", failAt, i, got[i], want[i])
+			}
+		}
+	}
 }

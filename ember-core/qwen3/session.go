@@ -255,6 +255,9 @@ func (s *Session) Prefill(ids []int32) (Stats, error) {
 	if len(ids) == 0 {
 		return Stats{}, errors.New("prefill of an empty prompt")
 	}
+	if err := s.fits(len(ids)); err != nil {
+		return Stats{}, err
+	}
 	chunk := s.rows
 	var chunks []span
 	for i := 0; i < len(ids); i += chunk {
@@ -296,6 +299,9 @@ func (s *Session) CanSampleOnDevice() bool {
 // there, then device.TokenSampler, so only the token id crosses back to the
 // host. Logits() is not updated.
 func (s *Session) DecodeSample(id int32, p DeviceSampling) (int32, Stats, error) {
+	if s.stages == nil {
+		return 0, Stats{}, errClosed
+	}
 	if !s.CanSampleOnDevice() {
 		return 0, Stats{}, fmt.Errorf("%s cannot sample on the device", s.stages[len(s.stages)-1].dev.Name())
 	}
@@ -327,12 +333,9 @@ const (
 )
 
 func (s *Session) runWith(ids []int32, chunks []span, prefill bool, how pick) (Stats, error) {
-	if s.stages == nil {
-		return Stats{}, errors.New("session is closed")
-	}
 	end := chunks[len(chunks)-1].start + chunks[len(chunks)-1].n
-	if end > s.opt.Ctx {
-		return Stats{}, fmt.Errorf("%d positions would pass the context limit of %d (at position %d): %w", end-s.pos, s.opt.Ctx, s.pos, ErrContextFull)
+	if err := s.fits(end - s.pos); err != nil {
+		return Stats{}, err
 	}
 	for _, id := range ids {
 		if id < 0 || int(id) >= s.m.Config.VocabSize {
@@ -365,6 +368,20 @@ func (s *Session) runWith(ids []int32, chunks []span, prefill bool, how pick) (S
 	}
 	s.pos = end
 	return stats, nil
+}
+
+var errClosed = errors.New("session is closed")
+
+// fits checks that the session is open and that n more positions fit its
+// context, before anything is allocated or run for them.
+func (s *Session) fits(n int) error {
+	if s.stages == nil {
+		return errClosed
+	}
+	if s.pos+n > s.opt.Ctx {
+		return fmt.Errorf("%d positions would pass the context limit of %d (at position %d): %w", n, s.opt.Ctx, s.pos, ErrContextFull)
+	}
+	return nil
 }
 
 // job is one Prefill or Decode call moving through the stages.
