@@ -75,6 +75,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"run", "-m", model, "-p", "x", "--top-p", "2"}, "TopP is 2"},
 		{[]string{"run", "-m", model, "-p", "x", "--device-mem", "1MiB", "--backend", "cpu"}, "out of memory on cpu:0"},
 		{[]string{"run", "-p", "x"}, "no model"},
+		{[]string{"run", "-m", model, "-p", "x", "-n", "-1"}, "-n -1"},
 	} {
 		_, errs, code := ember(t, tc.args...)
 		if code == 0 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
@@ -101,6 +102,27 @@ func TestChat(t *testing.T) {
 	}
 	if strings.Count(errb.String(), "[prefill") != 3 {
 		t.Errorf("want three timed turns:\n%s", errb.String())
+	}
+}
+
+// TestChatContextFull: a turn that no longer fits --ctx is dropped with a
+// note on stderr and the chat goes on: a shorter next turn reuses the cache
+// the failed one left, and /reset starts over.
+func TestChatContextFull(t *testing.T) {
+	model := tinyModel(t)
+	isolate(t)
+	var out, errb strings.Builder
+	long := strings.Repeat("word ", 40)
+	in := strings.NewReader("Hi\n" + long + "\nOk\n/reset\nHi\n")
+	code := runIO([]string{"ember", "run", "-m", model, "-i", "-n", "4", "--temp", "0", "--backend", "cpu", "--ctx", "80"}, in, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if n := strings.Count(errb.String(), "no longer fits the context of 80 tokens"); n != 1 {
+		t.Errorf("%d context-full notes, want 1:\n%s", n, errb.String())
+	}
+	if n := strings.Count(errb.String(), "[prefill"); n != 3 {
+		t.Errorf("%d timed turns, want 3 (Hi, Ok, Hi after /reset):\n%s", n, errb.String())
 	}
 }
 

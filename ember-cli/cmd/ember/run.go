@@ -97,6 +97,9 @@ func runAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("run takes no arguments (got %q); pass the prompt with -p", c.Args().First())
 	}
+	if n := c.Int("n"); n < 0 {
+		return fmt.Errorf("-n %d: want the number of tokens to generate, 0 or more", n)
+	}
 	interactive := c.Bool("interactive")
 	promptText := c.String("prompt")
 	if promptText == "-" {
@@ -177,12 +180,11 @@ func (r *runner) turn(ids []int32) ([]int32, error) {
 	})
 	r.out.WriteString(stream.Flush())
 	r.out.Flush()
-	// Everything generated except a final end token was fed back through the model.
-	fed := st.Generated
-	if st.StopEOS || len(fed) > 0 && r.s.Pos() < len(r.fed)+len(fed) {
-		fed = fed[:len(fed)-1]
-	}
-	r.fed = append(r.fed, fed...)
+	// The cache holds the first Pos() ids of the prompt and what was
+	// generated: every generated id but the last was fed back, and a failed
+	// prefill or decode left the session where it was before the call.
+	r.fed = append(r.fed, st.Generated...)
+	r.fed = r.fed[:min(r.s.Pos(), len(r.fed))]
 	if err != nil {
 		return st.Generated, err
 	}
@@ -238,7 +240,13 @@ func (r *runner) chat(in io.Reader) error {
 		}
 		msgs = append(msgs, tokenizer.Message{Role: "user", Content: line})
 		if err := r.reply(&msgs); err != nil {
-			return err
+			if !errors.Is(err, qwen3.ErrContextFull) {
+				return err
+			}
+			// The conversation no longer fits: drop this turn and let the
+			// user start over rather than ending the chat.
+			msgs = msgs[:len(msgs)-1]
+			fmt.Fprintf(r.c.App.ErrWriter, "ember: the conversation no longer fits the context of %d tokens (--ctx); /reset starts a new one\n", r.s.Ctx())
 		}
 	}
 }
