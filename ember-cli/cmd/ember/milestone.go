@@ -18,6 +18,7 @@ import (
 	"github.com/ember-infer/ember/ember-core/engine"
 	"github.com/ember-infer/ember/ember-core/hub"
 	"github.com/ember-infer/ember/ember-core/memplan"
+	"github.com/ember-infer/ember/ember-core/qwen3"
 	"github.com/ember-infer/ember/ember-core/snapshot"
 	report "github.com/ember-infer/ember/ember-report"
 )
@@ -250,6 +251,12 @@ func milestoneAction(c *cli.Context, kind string) error {
 		if s := c.String("splits"); s != "" {
 			if splits, err = parseSplits(s); err != nil {
 				return err
+			}
+			// A split the model cannot take would only fail in every run.
+			for _, sp := range splits {
+				if err := qwen3.CheckSplit(layers, 2, sp); err != nil {
+					return fmt.Errorf("--splits %q: %v", s, err)
+				}
 			}
 		}
 		for _, sp := range splits {

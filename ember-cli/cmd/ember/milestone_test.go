@@ -261,3 +261,24 @@ func TestReportDeltaMalformed(t *testing.T) {
 	}
 	mustExist(t, base, "stage12_delta_vs_baseline.csv", "stage12_delta_vs_baseline.md")
 }
+
+// TestMilestoneSplitsChecked: --splits the model cannot take are refused
+// before any run starts, naming the split and the model's layer count.
+func TestMilestoneSplitsChecked(t *testing.T) {
+	model := tinyModel(t)
+	base := isolate(t)
+	beEmber(t)
+	for _, tc := range []struct{ splits, want string }{
+		{"3,3;5,5", "covers 10 layers but the model has 6"},
+		{"2,2,2", "has 3 parts but there are 2 devices"},
+	} {
+		out := filepath.Join(base, "sweep")
+		_, errs, code := ember(t, "milestone", "split", "-m", model, "--gpus", "cpu:0,cpu:1", "--splits", tc.splits, "--prompt-lens", "8", "--decode-steps", "2", "--out-dir", out)
+		if code == 0 || !strings.Contains(errs, "--splits") || !strings.Contains(errs, tc.want) {
+			t.Errorf("--splits %q: exit %d, stderr %q; want an error containing %q", tc.splits, code, errs, tc.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("--splits %q: the sweep started (%s exists)", tc.splits, out)
+		}
+	}
+}
