@@ -56,13 +56,18 @@ func (r Run) Args(chunk int) []string {
 		a = append(a, "--decode-with-sampling")
 	}
 	if len(r.Split) > 0 {
-		parts := make([]string, len(r.Split))
-		for i, n := range r.Split {
-			parts[i] = strconv.Itoa(n)
-		}
-		a = append(a, "--split", strings.Join(parts, ","))
+		a = append(a, "--split", splitString(r.Split))
 	}
 	return a
+}
+
+// splitString is [18 18] → "18,18", as --split and the split column write it.
+func splitString(split []int) string {
+	parts := make([]string, len(split))
+	for i, n := range split {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
 }
 
 // Runner starts one try: it runs `ember profile` with args, sends its output to
@@ -165,9 +170,13 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 	csvPath := RunCSV(o.OutDir, r.ID)
 	if o.SkipExisting {
 		if rs, err := rows.ReadStageFile(csvPath); err == nil {
-			samples, _ := rows.ReadSampleFile(samplesPath(csvPath))
-			fmt.Fprintf(o.Progress, "reusing finished run %s (%s)\n", r.ID, csvPath)
-			return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunkOf(rs, r.ChunkLen), Reused: true}, nil
+			if why := r.mismatch(rs); why != "" {
+				fmt.Fprintf(o.Progress, "not reusing run %s (%s): %s\n", r.ID, csvPath, why)
+			} else {
+				samples, _ := rows.ReadSampleFile(samplesPath(csvPath))
+				fmt.Fprintf(o.Progress, "reusing finished run %s (%s)\n", r.ID, csvPath)
+				return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunkOf(rs, r.ChunkLen), Reused: true}, nil
+			}
 		}
 	}
 	chunk := r.ChunkLen
@@ -213,6 +222,36 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 			return failed(r, chunk, code, report.HintRuntimeError, logPath), nil
 		}
 	}
+}
+
+// mismatch says why rows, found in the folder under r's ID, are not a
+// measurement of r (an earlier sweep with other flags), or "" when they are.
+// Their chunk may be r's halved by out-of-memory retries.
+func (r Run) mismatch(rs []rows.StageRow) string {
+	if len(rs) == 0 {
+		return "it holds no rows"
+	}
+	split := splitString(r.Split)
+	for _, row := range rs {
+		c := row.Config
+		chunkOK := c.ChunkLen == r.ChunkLen
+		for ch := r.ChunkLen / 2; !chunkOK && ch >= 1; ch /= 2 {
+			chunkOK = c.ChunkLen == ch
+		}
+		switch {
+		case c.PromptLen != r.PromptLen || c.DecodeSteps != r.DecodeSteps:
+			return fmt.Sprintf("it measured prompt %d and %d decode steps, this run wants %d and %d", c.PromptLen, c.DecodeSteps, r.PromptLen, r.DecodeSteps)
+		case c.Overlap != r.Overlap:
+			return fmt.Sprintf("it measured overlap %v, this run wants %v", c.Overlap, r.Overlap)
+		case c.DecodeSampling != r.Sampling:
+			return fmt.Sprintf("it measured decode sampling %v, this run wants %v", c.DecodeSampling, r.Sampling)
+		case split != "" && c.Split != split:
+			return fmt.Sprintf("it measured split %s, this run wants %s", c.Split, split)
+		case !chunkOK:
+			return fmt.Sprintf("it measured chunk %d, this run wants %d (or half of it after out-of-memory retries)", c.ChunkLen, r.ChunkLen)
+		}
+	}
+	return ""
 }
 
 func failed(r Run, chunk, code int, hint, log string) Outcome {

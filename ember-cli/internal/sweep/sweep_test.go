@@ -46,7 +46,8 @@ func (f *fakeProfile) run(_ context.Context, args []string, log io.Writer) (int,
 		return ExitOOM, nil
 	}
 	pl, _ := strconv.Atoi(arg(args, "--prompt-len"))
-	cfg := rows.Config{Mode: rows.ModeSingle, GPUs: 1, Split: "6", PromptLen: pl, DecodeSteps: 4, ChunkLen: chunk}
+	ds, _ := strconv.Atoi(arg(args, "--decode-steps"))
+	cfg := rows.Config{Mode: rows.ModeSingle, GPUs: 1, Split: "6", PromptLen: pl, DecodeSteps: ds, ChunkLen: chunk}
 	pre, dec := cfg, cfg
 	pre.Phase, dec.Phase = rows.PhasePrefill, rows.PhaseDecodePerToken
 	rs := []rows.StageRow{{Config: pre, WallMS: 10}, {Config: dec, WallMS: 1}}
@@ -166,5 +167,46 @@ func TestResume(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "[2/2] p32 ok") {
 		t.Errorf("progress lacks the count:\n%s", progress.String())
+	}
+}
+
+// TestReuseOnlyMatchingRuns: a finished run is reused only when its rows
+// measured what the run asks for; a chunk halved by out-of-memory retries
+// still counts, other decode steps or a larger chunk do not.
+func TestReuseOnlyMatchingRuns(t *testing.T) {
+	dir := t.TempDir()
+	first := &fakeProfile{fitChunk: 128}
+	if _, err := Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, Run: first.run}, matrix()[:1]); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Run)
+		reused bool
+		why    string
+	}{
+		{"same", func(*Run) {}, true, ""},
+		{"decode steps", func(r *Run) { r.DecodeSteps = 8 }, false, "it measured prompt 16 and 4 decode steps, this run wants 16 and 8"},
+		{"sampling", func(r *Run) { r.Sampling = true }, false, "decode sampling false"},
+		{"chunk", func(r *Run) { r.ChunkLen = 64 }, false, "it measured chunk 128, this run wants 64"},
+	} {
+		r := matrix()[0]
+		tc.change(&r)
+		f := &fakeProfile{fitChunk: 512}
+		var progress strings.Builder
+		outs, err := Execute(context.Background(), Options{OutDir: dir, SkipExisting: true, Run: f.run, Progress: &progress}, []Run{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outs[0].Reused != tc.reused || (len(f.calls) == 0) != tc.reused {
+			t.Errorf("%s: reused %v after %d calls, want reused %v:\n%s", tc.name, outs[0].Reused, len(f.calls), tc.reused, progress.String())
+		}
+		if tc.why != "" && !strings.Contains(progress.String(), tc.why) {
+			t.Errorf("%s: progress does not say %q:\n%s", tc.name, tc.why, progress.String())
+		}
+		// Put the first sweep's run back for the next case.
+		if _, err := Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, Run: first.run}, matrix()[:1]); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
