@@ -121,6 +121,11 @@ func checkAction(c *cli.Context) error {
 		Ctx: min(max(len(ids)+c.Int("greedy")+1, 16), cfg.MaxPositionEmbeddings), Chunk: c.Int("chunk"),
 		Overlap: c.Bool("overlap"), KVDType: kv, AllLogits: dump != "" || against != "",
 	}
+	if c.IsSet("ctx") {
+		// By default the cache holds just the prompt and --greedy; --ctx
+		// sizes it as it does for run (a prompt longer is an error).
+		opt.Ctx = sessionCtx(c, e)
+	}
 	if dump != "" {
 		opt.Hidden = layers
 		opt.OnHidden = func(index, start, n int, h []float32) { hidden[index] = append(hidden[index], h...) }

@@ -76,6 +76,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"run", "-m", model, "-p", "x", "--device-mem", "1MiB", "--backend", "cpu"}, "out of memory on cpu:0"},
 		{[]string{"run", "-p", "x"}, "no model"},
 		{[]string{"run", "-m", model, "-p", "x", "-n", "-1"}, "-n -1"},
+		{[]string{"check", "-m", model, "-p", "Hello, my name is", "--ctx", "2", "--backend", "cpu"}, "context limit of 2"},
 	} {
 		_, errs, code := ember(t, tc.args...)
 		if code == 0 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
