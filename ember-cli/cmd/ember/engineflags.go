@@ -23,7 +23,7 @@ func modelFlags() []cli.Flag {
 		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "cpu, cuda or auto (CUDA when available, else CPU)"},
 		&cli.StringFlag{Name: "devices", Usage: "device list, e.g. cpu:0,cpu:1 or 0,1 (default: one device)"},
 		&cli.StringFlag{Name: "device-mem", Usage: "memory budget per device, e.g. 2GiB or 2GiB,1GiB (CPU default: unlimited)"},
-		&cli.StringFlag{Name: "split", Usage: "layers per device, e.g. 14,14 (default: even)"},
+		&cli.StringFlag{Name: "split", Usage: "layers per device, e.g. 14,14 (default: the planner's most balanced split that fits --device-mem; even when unlimited)"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device (default: all cores)"},
 		&cli.StringFlag{Name: "kv-dtype", Value: "bf16", Usage: "KV cache type: f32, f16 or bf16"},
 	}
