@@ -205,6 +205,11 @@ func Open(o Options) (*Engine, error) {
 	}
 	e.Backend = backend
 	split := o.Split
+	if split != nil {
+		if err := qwen3.CheckSplit(snap.Config.NumHiddenLayers, len(e.Devices), split); err != nil {
+			return nil, fmt.Errorf("--split: %w", err)
+		}
+	}
 	if split == nil {
 		if split, err = planSplit(snap, e.Devices, backend, o); err != nil {
 			return nil, err
@@ -251,6 +256,15 @@ func planSplit(snap *snapshot.Snapshot, devs []device.Device, backend string, o 
 	plan, err := memplan.Compute(pm, opt)
 	if err != nil {
 		return nil, err
+	}
+	if !plan.Fits {
+		// Nothing fits with this chunk's activations. Prefer a split whose
+		// weights and caches fit with the smallest step, so the model loads
+		// and a smaller --chunk (or a sweep's OOM retry) can still run it.
+		opt.Chunk = 1
+		if small, err := memplan.Compute(pm, opt); err == nil && small.Fits {
+			return small.Split, nil
+		}
 	}
 	return plan.Split, nil
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/ember-infer/ember/ember-core/cpu"
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/hub"
+	"github.com/ember-infer/ember/ember-core/memplan"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 	"github.com/ember-infer/ember/ember-core/sampling"
+	"github.com/ember-infer/ember/ember-core/snapshot"
 	"github.com/ember-infer/ember/ember-core/synth"
 )
 
@@ -222,5 +224,44 @@ func TestGenerateSamplesOnDevice(t *testing.T) {
 	}
 	if draws != 0 {
 		t.Errorf("with a repetition penalty the device drew %d tokens; the penalty needs the host", draws)
+	}
+}
+
+// TestPlannerSplitFallsBackToSmallestStep: when no split fits the devices with
+// a 512-token chunk's activations, the default split is one whose weights and
+// caches fit with the smallest step, so the model still loads.
+func TestPlannerSplitFallsBackToSmallestStep(t *testing.T) {
+	dir := tinyDir(t)
+	snap, err := snapshot.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	pm, err := memplan.FromSnapshot(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := int64(64 << 20)
+	one, err := memplan.Compute(pm, memplan.Options{Ctx: 256, Batch: 1, Chunk: 1, Split: []int{5, 1},
+		Devices: []memplan.Device{{ID: 0, Capacity: big}, {ID: 1, Capacity: big}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := one.Devices[1].Total + 1024 // room for one layer, lm_head and caches at chunk 1
+	at512, err := memplan.Compute(pm, memplan.Options{Ctx: 256, Batch: 1, Chunk: 512,
+		Devices: []memplan.Device{{ID: 0, Capacity: big}, {ID: 1, Capacity: small}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at512.Fits {
+		t.Fatalf("the fixture is wrong: split %v fits at chunk 512", at512.Split)
+	}
+	e, err := Open(Options{Model: dir, Devices: "0,1", DeviceMem: []int64{big, small}, Ctx: 256, Chunk: 512, Env: noEnv()})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer e.Close()
+	if e.Model.Split[1] != 1 {
+		t.Errorf("split %v, want the last device to take one layer", e.Model.Split)
 	}
 }
