@@ -73,6 +73,13 @@ func acquire(ordinal int) (*physical, error) {
 	return p, nil
 }
 
+// retain takes one more reference to an acquired GPU.
+func (p *physical) retain() {
+	phys.mu.Lock()
+	p.refs++
+	phys.mu.Unlock()
+}
+
 func (p *physical) release() {
 	phys.mu.Lock()
 	defer phys.mu.Unlock()
@@ -249,8 +256,7 @@ func Open(ordinals []int, mem []int64) ([]*Device, error) {
 			budget = mem[i]
 		}
 		d, err := newDevice(p, name, budget, sharers[o])
-		if err != nil {
-			p.release()
+		if err != nil { // newDevice has released p
 			return fail(err)
 		}
 		devs = append(devs, d)
@@ -261,33 +267,33 @@ func Open(ordinals []int, mem []int64) ([]*Device, error) {
 	return devs, nil
 }
 
+// newDevice makes a logical device on p, taking over the reference the
+// caller acquired: on failure the half-made device is closed, which frees
+// what it got and releases p once.
 func newDevice(p *physical, name string, budget int64, sharers int) (*Device, error) {
 	d := &Device{name: name, serial: int(serials.Add(1)), phys: p, live: map[*tensor]struct{}{},
 		rope: map[ropeKey]devBuf{}, decodeMM: map[mmKey]bool{}, openStage: -1}
 	d.seg.reset()
-	if err := check("cuStreamCreate", C.ember_stream_create(p.ctx, &d.compute)); err != nil {
-		return nil, err
-	}
-	if err := check("cuStreamCreate", C.ember_stream_create(p.ctx, &d.copy)); err != nil {
-		C.ember_stream_destroy(p.ctx, d.compute)
-		return nil, err
-	}
-	free, total, err := d.gpuMemInfo()
-	if err != nil {
-		d.destroyStreams()
-		return nil, err
-	}
-	if budget <= 0 {
-		budget = max(0, free-headroom) / int64(sharers)
-	}
-	d.budget = budget
-	_ = total
 	ok := false
 	defer func() {
 		if !ok {
 			d.Close()
 		}
 	}()
+	if err := check("cuStreamCreate", C.ember_stream_create(p.ctx, &d.compute)); err != nil {
+		return nil, err
+	}
+	if err := check("cuStreamCreate", C.ember_stream_create(p.ctx, &d.copy)); err != nil {
+		return nil, err
+	}
+	free, _, err := d.gpuMemInfo()
+	if err != nil {
+		return nil, err
+	}
+	if budget <= 0 {
+		budget = max(0, free-headroom) / int64(sharers)
+	}
+	d.budget = budget
 	if d.workspace, err = d.internalAlloc(workspaceBytes, "the cuBLAS workspace"); err != nil {
 		return nil, err
 	}
@@ -398,6 +404,10 @@ func (d *Device) Close() error {
 	if d.graphs != nil {
 		d.graphs.clear(d)
 	}
+	if d.blas != nil { // before its workspace is freed
+		C.ember_cublas_destroy(ctx, d.blas)
+		d.blas = nil
+	}
 	for t := range d.live {
 		t.freed.Store(true)
 		if t.ptr != 0 {
@@ -406,13 +416,11 @@ func (d *Device) Close() error {
 	}
 	d.live = nil
 	for _, b := range d.internal {
-		C.ember_mem_free(ctx, C.CUdeviceptr(b.ptr))
+		if b.ptr != 0 {
+			C.ember_mem_free(ctx, C.CUdeviceptr(b.ptr))
+		}
 	}
 	d.internal = nil
-	if d.blas != nil {
-		C.ember_cublas_destroy(ctx, d.blas)
-		d.blas = nil
-	}
 	for _, r := range []*ring{&d.small, &d.large} {
 		r.free(d)
 	}

@@ -237,6 +237,9 @@ func (c *graphCache) clear(x executor) {
 
 // settled notes that every replay's marks have been read.
 func (c *graphCache) settled() {
+	if c == nil { // a device that failed to open before making its cache
+		return
+	}
 	for _, e := range c.entries {
 		e.pending = false
 	}

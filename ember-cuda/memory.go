@@ -170,19 +170,22 @@ const (
 // waiting for the slot's last copy.
 func (d *Device) take(r *ring, count, size int) (*slot, error) {
 	if r.slots == nil {
-		r.slots = make([]slot, count)
-		for i := range r.slots {
+		slots := make([]slot, 0, count)
+		for range count {
 			b, err := d.hostAlloc(size)
 			if err != nil {
+				(&ring{slots: slots}).free(d) // no slot of a half-made ring is ever used
 				return nil, err
 			}
 			var e C.ulonglong
 			if err := check("cuEventCreate", C.ember_event_create(d.phys.ctx, &e)); err != nil {
 				d.hostFree(&b)
+				(&ring{slots: slots}).free(d)
 				return nil, err
 			}
-			r.slots[i] = slot{buf: b, ev: uint64(e)}
+			slots = append(slots, slot{buf: b, ev: uint64(e)})
 		}
+		r.slots, r.next = slots, 0
 	}
 	s := &r.slots[r.next]
 	r.next = (r.next + 1) % len(r.slots)

@@ -595,7 +595,14 @@ func (d *Device) SampleSorted(out, vals, idx device.Tensor, temp, topP, minP flo
 	if !(temp > 0) || !(u >= 0 && u < 1) {
 		return d.errorf(op, "temperature %v must be positive and u %v in [0, 1)", temp, u)
 	}
-	return d.issue(true, func(s *segment) {
+	// u changes every step, and a graph's key includes every argument but
+	// positions: inside the step's segment it would make each step's key new
+	// and nothing would ever be captured. The draw therefore ends the segment
+	// (which may replay as a graph) and launches on its own.
+	if err := d.flush(); err != nil {
+		return err
+	}
+	return d.issue(false, func(s *segment) {
 		k := s.launch(d.fn("sample_sorted_f32"), dim3{1, 1, 1}, dim3{32, 1, 1}, 0)
 		k.tensor(ot).tensor(vt).tensor(it).i32(vt.cols).f32(temp).f32(topP).f32(minP).f64(u).done()
 	})

@@ -305,12 +305,18 @@ func (d *Device) resolve() error {
 
 // syncLocked waits for everything issued on the device, reads the timing
 // marks, and reports an error a kernel raised since the last check.
+//
+// It also runs when newDevice fails half-way (through Close): then it only
+// waits for the streams that exist and reads no error flag that does not.
 func (d *Device) syncLocked() error {
-	if d.closed {
+	if d.closed || d.compute == nil || d.copy == nil {
 		return nil
 	}
 	err := d.flush()
-	ops := []op{{kind: opD2H, src: d.errFlag.ptr, host: uint64(uintptr(d.errHost.p)), bytes: 4}}
+	var ops []op
+	if d.errFlag.ptr != 0 && d.errHost.p != nil {
+		ops = append(ops, op{kind: opD2H, src: d.errFlag.ptr, host: uint64(uintptr(d.errHost.p)), bytes: 4})
+	}
 	m, ok, merr := d.markOp(stageIdle)
 	err = firstErr(err, merr)
 	if ok {
@@ -326,6 +332,9 @@ func (d *Device) syncLocked() error {
 // kernelError reports (and clears) the flags kernels raised; the flag was
 // copied to errHost by the last sync.
 func (d *Device) kernelError() error {
+	if d.errHost.p == nil {
+		return nil
+	}
 	b := d.errHost.bytes()
 	flags := getI32(b)
 	if flags == 0 {
@@ -353,7 +362,7 @@ func (d *Device) Sync() error {
 }
 
 // p2pSpan is a copy's interval on a copy stream, between two events of p's
-// context.
+// context. A span of another GPU holds a reference to it (retain) until read.
 type p2pSpan struct {
 	p    *physical
 	a, b uint64
@@ -372,6 +381,9 @@ func (d *Device) resolveP2P() error {
 		}
 		iv.p.putEvent(iv.a)
 		iv.p.putEvent(iv.b)
+		if iv.p != d.phys {
+			iv.p.release()
+		}
 	}
 	d.p2p = d.p2p[:0]
 	return err

@@ -326,6 +326,9 @@ func (d *Device) copyAfter(dst, src *tensor, srcReady, dstReady uint64) (uint64,
 	if err := d.launchBatch(d.copy, up, nil, nil); err != nil {
 		return 0, err
 	}
+	// s0 and s1 belong to the source GPU's context, which must outlive them
+	// even if every device on it closes before this one reads them.
+	from.phys.retain()
 	d.p2p = append(d.p2p, p2pSpan{p: from.phys, a: s0, b: s1}, p2pSpan{p: d.phys, a: start, b: end})
 	return done, nil
 }

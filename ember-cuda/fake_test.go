@@ -1,0 +1,178 @@
+package cuda
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/ember-infer/ember/ember-core/device"
+	"github.com/ember-infer/ember/ember-cuda/fakedriver"
+)
+
+// Tests on a working fake driver (fakedriver.Options.Working): nothing runs,
+// but every call succeeds, so the bookkeeping of opening, using and closing
+// devices is checked without a GPU.
+
+// fakeGPUs points the loader at a working fake driver and a fake cuBLAS.
+func fakeGPUs(t *testing.T, o fakedriver.Options) {
+	t.Helper()
+	o.Working = true
+	if o.Devices == 0 {
+		o.Devices = 1
+	}
+	t.Setenv("EMBER_LIBCUDA", fakeDriver(t, o))
+	forgetCUBLAS(t)
+	blas, err := fakedriver.BuildCUBLAS(t.TempDir())
+	if err != nil {
+		t.Skipf("no C compiler for a fake cuBLAS: %v", err)
+	}
+	t.Setenv("EMBER_CUBLAS", blas)
+}
+
+// fakeCount reads one of the fake driver's Counter* attributes for GPU 0.
+func fakeCount(attr int) int {
+	var p physical // GPU 0
+	return deviceAttr(p.dev, attr)
+}
+
+// noLeaks fails unless everything the fake driver handed out was given back.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	for _, c := range []struct {
+		attr int
+		what string
+	}{
+		{fakedriver.CounterDeviceAllocs, "device allocations"},
+		{fakedriver.CounterHostAllocs, "pinned host allocations"},
+		{fakedriver.CounterEvents, "events"},
+		{fakedriver.CounterStreams, "streams"},
+		{fakedriver.CounterModules, "modules"},
+		{fakedriver.CounterContextRefs, "retained contexts of GPU 0"},
+		{fakedriver.CounterGraphs, "graphs"},
+		{fakedriver.CounterGraphExecs, "graph executables"},
+	} {
+		if n := fakeCount(c.attr); n != 0 {
+			t.Errorf("%d %s still live", n, c.what)
+		}
+	}
+	if devicesOpen() {
+		t.Error("a GPU is still held after every device closed")
+	}
+}
+
+func TestFakeOpenUseClose(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	x, err := d.Alloc(device.F32, 2, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := d.LoadWeight("w", device.BF16, make([]byte, 2*32*64), 32, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.Alloc(device.F32, 2, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Upload(x, make([]float32, 128)); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EMBER_DECODE_GEMM", "gemv")
+	if err := d.MatMul(out, x, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Download(make([]float32, 64), out); err != nil {
+		t.Fatal(err)
+	}
+	d.Free(x)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t)
+}
+
+// A device that cannot get its own buffers (here the cuBLAS workspace, over
+// a 1 MiB budget) fails to open with the out-of-memory error, gives back
+// what it took and releases its GPU once, also when another device on the
+// same GPU opened before it.
+func TestFakeOpenFailsCleanly(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	for _, mem := range [][]int64{{1 << 20}, {256 << 20, 1 << 20}} {
+		ordinals := make([]int, len(mem))
+		_, err := Open(ordinals, mem)
+		if !errors.Is(err, device.ErrOutOfMemory) {
+			t.Fatalf("Open(%v, %v): %v, want out of memory", ordinals, mem, err)
+		}
+		noLeaks(t)
+	}
+}
+
+// A staged copy (no peer access) leaves the source GPU's events for the
+// destination to read at its next sync; closing the source device first must
+// neither break that sync nor leak the events.
+func TestFakeStagedCopySourceClosedFirst(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{Devices: 2})
+	devs, err := Open([]int{0, 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := devs[0], devs[1]
+	src, err := a.Alloc(device.F32, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := b.Alloc(device.F32, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if PeerAccess(0, 1) {
+		t.Fatal("the fake GPUs have peer access")
+	}
+	if err := b.CopyFrom(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(); err != nil {
+		t.Errorf("Sync after the source device closed: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noLeaks(t)
+}
+
+// Sampled decode draws with a new uniform number every step; the step's
+// other launches must still be captured once and replayed.
+func TestFakeSampledDecodeReplays(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{Graphs: true})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	defer d.Close()
+	logits, _ := d.Alloc(device.F32, 1, 1000)
+	vals, _ := d.Alloc(device.F32, 1, 8)
+	idx, _ := d.Alloc(device.I32, 1, 8)
+	tok, _ := d.Alloc(device.I32, 1)
+	for step := range 5 {
+		if err := d.TopK(vals, idx, logits, 8); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.SampleSorted(tok, vals, idx, 0.7, 0.9, 0, float64(step)/7); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Download(make([]int32, 1), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, captured, replays, failures := d.GraphStats(); captured != 1 || replays != 4 || failures != 0 {
+		t.Errorf("graph stats: %d captured, %d replays, %d failures; want 1, 4, 0", captured, replays, failures)
+	}
+}
