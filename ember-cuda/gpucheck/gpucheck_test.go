@@ -81,6 +81,18 @@ func TestSampleRefMatchesHostSampler(t *testing.T) {
 		for i := range logits {
 			logits[i] = float32(r.NormFloat64() * 2)
 		}
+		// Some rows have NaN and -Inf entries (fewer than vocab-40, so that
+		// the host's top-k still sorts), and a few nothing but.
+		switch trial % 10 {
+		case 4, 5, 6:
+			for range 1 + r.IntN(vocab/4) {
+				logits[r.IntN(vocab)] = [2]float32{float32(math.NaN()), float32(math.Inf(-1))}[r.IntN(2)]
+			}
+		case 7:
+			for i := range logits {
+				logits[i] = [2]float32{float32(math.NaN()), float32(math.Inf(-1))}[r.IntN(2)]
+			}
+		}
 		p := sampling.Params{Temperature: 0.3 + r.Float32(), TopK: 1 + r.IntN(40), Seed: uint64(trial)}
 		if trial%2 == 0 {
 			p.TopP = 0.2 + 0.7*r.Float32()

@@ -580,12 +580,19 @@ func checkSampling(e *opEnv) {
 	const vocab, k = 151936, 40
 	for _, tc := range []struct {
 		temp, topP, minP float32
-	}{{1, 0, 0}, {0.7, 0.9, 0}, {1.3, 0.5, 0.05}, {0.2, 1, 0.1}} {
+		holes            bool // a quarter of the logits NaN or -Inf
+	}{{1, 0, 0, false}, {0.7, 0.9, 0, false}, {1.3, 0.5, 0.05, false}, {0.2, 1, 0.1, false}, {0.8, 0.95, 0.02, true}} {
 		name := fmt.Sprintf("TopK %d + SampleSorted temp %g top-p %g min-p %g", k, tc.temp, tc.topP, tc.minP)
+		if tc.holes {
+			name += ", NaN/-Inf"
+		}
 		e.run(name, func() error {
 			logits := make([]float32, vocab)
 			for i := range logits {
 				logits[i] = float32(e.r.NormFloat64() * 3)
+				if tc.holes && i%4 == 1 {
+					logits[i] = [2]float32{float32(math.NaN()), float32(math.Inf(-1))}[e.r.IntN(2)]
+				}
 			}
 			x, err := e.tensors(device.F32, logits, 1, vocab)
 			if err != nil {

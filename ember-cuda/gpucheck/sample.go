@@ -2,29 +2,33 @@ package gpucheck
 
 import (
 	"math"
-	"sort"
+
+	"github.com/ember-infer/ember/ember-core/sampling"
 )
 
 // sampleRef is the host side of SampleSorted's contract: the top k logits
-// (best first, ties by lower id), divided by temp, then top-p, then min-p as
-// ember-core/sampling applies them to sorted candidates, then the draw with
-// u in [0, 1): the first candidate whose cumulative weight passes u times the
-// total.
+// (best first, ties by lower id, NaN last, as TopK ranks them), divided by
+// temp, then top-p, then min-p as ember-core/sampling applies them to sorted
+// candidates, then the draw with u in [0, 1): the first candidate whose
+// cumulative weight passes u times the total. NaN weighs nothing, as the host
+// sampler reads it as -Inf; when the best candidate is -Inf or NaN, every
+// logit is, and the answer is the host sampler's: index 0.
 func sampleRef(logits []float32, k int, temp, topP, minP float32, u float64) int32 {
-	idx := make([]int32, len(logits))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	idx = idx[:k]
+	idx := sampling.TopK(logits, k, nil)
 	s := make([]float32, k)
 	for j, i := range idx {
 		s[j] = logits[i] / temp
 	}
 	m := float64(s[0])
+	if !(m > math.Inf(-1)) {
+		return 0
+	}
 	w := func(j int) float64 {
-		if float64(s[j]) == m {
+		switch {
+		case float64(s[j]) == m:
 			return 1
+		case s[j] != s[j]:
+			return 0
 		}
 		return math.Exp(float64(s[j]) - m)
 	}

@@ -83,27 +83,38 @@ __device__ void topk_rows(float* vals, int* idx, const float* x, int d, int k) {
     }
 }
 
+// weight is a candidate's softmax weight relative to the best scaled logit
+// m: 1 at the maximum (+Inf included), 0 for NaN, which the host sampler
+// turns into -Inf (exp would make it NaN and poison every sum).
+__device__ __forceinline__ double weight(float s, double m) {
+    if ((double)s == m) return 1.0;
+    if (s != s) return 0.0;
+    return exp((double)s - m);
+}
+
 // sample_sorted draws one token from k candidates sorted best first (the
 // output of topk_rows): logits divided by temp, then top-p (the smallest prefix
 // whose mass reaches top_p; off at 0 or 1), then min-p (drop weights below
 // min_p times the largest; off at 0), then a draw with the host's uniform u in
 // [0, 1). It runs on one thread: k is small and the sums want one order (f64,
-// best first) to match the host sampler.
+// best first) to match the host sampler. When the best candidate is -Inf or
+// NaN, so is every logit of the row, and the host sampler answers its argmax
+// with NaN read as -Inf: index 0.
 __device__ void sample_sorted(int* out, const float* vals, const int* idx, int k, float temp, float top_p, float min_p, double u) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     const double m = (double)(vals[0] / temp);
-    double z = 0.0;
-    for (int j = 0; j < k; j++) {
-        const float s = vals[j] / temp;
-        z += (double)s == m ? 1.0 : exp((double)s - m);
+    if (!(m > -INFINITY)) {
+        out[0] = 0;
+        return;
     }
+    double z = 0.0;
+    for (int j = 0; j < k; j++) z += weight(vals[j] / temp, m);
     int kept = k;
     if (top_p > 0.0f && top_p < 1.0f) {
         const double target = (double)top_p * z;
         double cum = 0.0;
         for (int j = 0; j < k; j++) {
-            const float s = vals[j] / temp;
-            cum += (double)s == m ? 1.0 : exp((double)s - m);
+            cum += weight(vals[j] / temp, m);
             if (cum >= target) { kept = j + 1; break; }
         }
     }
@@ -114,16 +125,12 @@ __device__ void sample_sorted(int* out, const float* vals, const int* idx, int k
         kept = j;
     }
     double zk = 0.0;
-    for (int j = 0; j < kept; j++) {
-        const float s = vals[j] / temp;
-        zk += (double)s == m ? 1.0 : exp((double)s - m);
-    }
+    for (int j = 0; j < kept; j++) zk += weight(vals[j] / temp, m);
     const double target = u * zk;
     double cum = 0.0;
     int pick = idx[0];
     for (int j = 0; j < kept; j++) {
-        const float s = vals[j] / temp;
-        const double w = (double)s == m ? 1.0 : exp((double)s - m);
+        const double w = weight(vals[j] / temp, m);
         if (w == 0.0) continue;
         cum += w;
         pick = idx[j];
