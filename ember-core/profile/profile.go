@@ -107,7 +107,16 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 		}
 		history = append(history[:0], prompt...)
 		var dec Measurement
-		next := sampling.Argmax(s.Logits())
+		var next int32
+		if o.Sampling {
+			t0 := time.Now()
+			next = smp.Sample(s.Logits(), history)
+			d := time.Since(t0)
+			pst.Wall += d
+			pst.Stages[device.StageSampling] += d
+		} else {
+			next = sampling.Argmax(s.Logits())
+		}
 		for range o.DecodeSteps {
 			history = append(history, next)
 			var st qwen3.Stats

@@ -111,6 +111,11 @@ func checkAction(c *cli.Context) error {
 		if layers, err = parseIntList("layers", c.String("layers")); err != nil {
 			return err
 		}
+		for _, l := range layers {
+			if l < 0 || l > cfg.NumHiddenLayers {
+				return fmt.Errorf("--layers %q: hidden state %d is outside 0..%d (0 = embeddings, %d = after the final norm)", c.String("layers"), l, cfg.NumHiddenLayers, cfg.NumHiddenLayers)
+			}
+		}
 	}
 	dump, against := c.String("dump"), c.String("against")
 	if against != "" && against != "cpu" {

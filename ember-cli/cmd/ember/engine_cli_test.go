@@ -75,6 +75,11 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"run", "-m", model, "-p", "x", "--top-p", "2"}, "TopP is 2"},
 		{[]string{"run", "-m", model, "-p", "x", "--device-mem", "1MiB", "--backend", "cpu"}, "out of memory on cpu:0"},
 		{[]string{"run", "-p", "x"}, "no model"},
+		{[]string{"run", "-m", model, "-p", "-", "-i"}, "-p - and -i both read stdin"},
+		{[]string{"run", "-m", model, "-p", "x", "--threads", "-3"}, "--threads -3"},
+		{[]string{"check", "-m", model, "-p", "x", "--layers", "0,99"}, `--layers "0,99": hidden state 99 is outside 0..6`},
+		{[]string{"profile", "-m", model, "--csv", "/nonexistent/dir/x.csv"}, "directory /nonexistent/dir does not exist"},
+		{[]string{"run", "-m", model, "-p", "x", "--devices", "0,1", "--split", "3"}, "--split: split [3] has 1 parts but there are 2 devices"},
 		{[]string{"run", "-m", model, "-p", "x", "-n", "-1"}, "-n -1"},
 		{[]string{"check", "-m", model, "-p", "Hello, my name is", "--ctx", "2", "--backend", "cpu"}, "context limit of 2"},
 	} {

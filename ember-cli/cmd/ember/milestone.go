@@ -314,7 +314,11 @@ func milestoneAction(c *cli.Context, kind string) error {
 	}
 	sweepErr := err
 	rs, samples, fails := sweep.Collect(outs)
-	meta := report.Meta{Model: model, Backend: c.String("backend"), Devices: devices, Time: now, Command: invocation(c)}
+	backend := c.String("backend")
+	if prefix, _, _ := engine.ParseDevices(devices); backend == "auto" && prefix != "" {
+		backend = prefix // cpu:0,cpu:1 runs the CPU backend whatever --backend says
+	}
+	meta := report.Meta{Model: model, Backend: backend, Devices: devices, Time: now, Command: invocation(c)}
 	switch kind {
 	case "stage1":
 		err = report.WriteStage1(out, report.Stage1Input{Meta: meta, Rows: rs, Samples: samples, Failures: fails})
@@ -343,7 +347,17 @@ func milestoneAction(c *cli.Context, kind string) error {
 		return err
 	}
 	fmt.Fprintf(progress, "ember: wrote %s (%d runs, %d failed)\n", out, len(outs), len(fails))
+	if sweepErr == nil && len(rs) == 0 && len(fails) > 0 {
+		return fmt.Errorf("every run of the sweep failed; see %s", filepath.Join(out, failuresFile(kind)))
+	}
 	return sweepErr
+}
+
+func failuresFile(kind string) string {
+	if kind == "split" {
+		return report.SplitFailures
+	}
+	return report.Stage1Failures
 }
 
 // sweepRunner runs this binary's profile verb. EMBER_PROFILE_EXE overrides the

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -78,6 +80,14 @@ func profileAction(c *cli.Context) error {
 	}
 	if err := opt.Validate(); err != nil {
 		return err
+	}
+	for _, p := range []string{c.String("csv"), c.String("samples-csv")} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+			return fmt.Errorf("--csv/--samples-csv %s: directory %s does not exist", p, filepath.Dir(p))
+		}
 	}
 	e, err := openEngine(c, false)
 	if err != nil {

@@ -103,6 +103,9 @@ func runAction(c *cli.Context) error {
 	interactive := c.Bool("interactive")
 	promptText := c.String("prompt")
 	if promptText == "-" {
+		if interactive {
+			return errors.New("-p - and -i both read stdin; give the first message with -p TEXT")
+		}
 		b, err := io.ReadAll(c.App.Reader)
 		if err != nil {
 			return fmt.Errorf("reading the prompt from stdin: %w", err)
