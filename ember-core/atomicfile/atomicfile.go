@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -18,10 +19,15 @@ func WriteFile(path string, data []byte) error {
 	})
 }
 
-// WriteWith atomically replaces path with what fill writes. When fill or any
-// step fails, path is untouched and the temp file is removed.
+// WriteWith atomically replaces path with what fill writes (through a 1 MiB
+// buffer, so fill may write in small pieces). The file is made readable by all
+// (0644), synced, renamed into place, and the directory synced where the
+// platform allows. When fill fails its error is returned as is, for the caller
+// to put in context; other failures name path. Either way path is untouched
+// and the temp file is removed.
 func WriteWith(path string, fill func(w io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -31,20 +37,26 @@ func WriteWith(path string, fill func(w io.Writer) error) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err = fill(tmp); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err = fill(bw); err != nil {
+		return err
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	for _, step := range []func() error{bw.Flush, func() error { return tmp.Chmod(0o644) }, tmp.Sync, tmp.Close, func() error { return os.Rename(tmp.Name(), path) }} {
+		if err = step(); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
 	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
+	syncDir(dir)
 	return nil
+}
+
+// syncDir makes a rename in dir durable where the platform allows syncing a
+// directory; failure is ignored because the data itself is already synced.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	d.Sync()
+	d.Close()
 }

@@ -3,8 +3,8 @@ package npy
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+
+	"github.com/ember-infer/ember/ember-core/atomicfile"
 )
 
 // chunkElems is how many elements are encoded per write: 256 KiB at a time, so a
@@ -33,32 +33,16 @@ func writeFile[T element](path string, data []T, shape []int) (err error) {
 	if n, ok := count(shape); !ok || n != len(data) {
 		return newError(ErrShape, "npy: write %s: shape %s does not hold the %d values given", path, shapeString(shape), len(data))
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	var fillErr error
+	err = atomicfile.WriteWith(path, func(w io.Writer) error {
+		fillErr = encode(w, data, shape)
+		return fillErr
+	})
+	if fillErr != nil {
+		return fmt.Errorf("npy: write %s: %w", path, fillErr)
+	}
 	if err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := encode(f, data, shape); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	// CreateTemp makes the file private; a dump is an ordinary file.
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("npy: write %s: %w", path, err)
+		return fmt.Errorf("npy: %w", err)
 	}
 	return nil
 }

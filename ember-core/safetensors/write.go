@@ -1,7 +1,6 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -10,9 +9,10 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/ember-infer/ember/ember-core/atomicfile"
 )
 
 // Spec describes a tensor to be written.
@@ -226,53 +226,19 @@ func WriteIndex(path string, weightMap map[string]string, totalSize int64) error
 	})
 }
 
-// writeAtomic writes a file through write into a temporary file next to path, syncs
-// it and renames it over path, so readers see the old file or the whole new one.
-func writeAtomic(path string, write func(w io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+// writeAtomic writes a file through write with atomicfile, naming the file in
+// every error.
+func writeAtomic(path string, write func(w io.Writer) error) error {
+	var fillErr error
+	err := atomicfile.WriteWith(path, func(w io.Writer) error {
+		fillErr = write(w)
+		return fillErr
+	})
+	switch {
+	case fillErr != nil:
+		return prefixError(fmt.Sprintf("safetensors %s: ", path), fillErr)
+	case err != nil:
+		return fmt.Errorf("safetensors: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(bw); err != nil {
-		return prefixError(fmt.Sprintf("safetensors %s: ", path), err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	syncDir(dir)
 	return nil
-}
-
-// syncDir makes a rename in dir durable where the platform allows syncing a
-// directory; failure is ignored because the data itself is already synced.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }
