@@ -154,6 +154,12 @@ func concat(parts ...[]string) []string {
 	return out
 }
 
+// SamplesPath is where the per-iteration samples of a raw stage CSV go by
+// default: out.csv → out.samples.csv.
+func SamplesPath(csvPath string) string {
+	return strings.TrimSuffix(csvPath, ".csv") + ".samples.csv"
+}
+
 // Fixed formats v with the given number of decimals, printing a value that
 // rounds to zero as zero rather than "-0.000".
 func Fixed(v float64, decimals int) string {

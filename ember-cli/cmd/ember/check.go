@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -58,22 +57,6 @@ of 2^-5, and where the argmax agrees; the exit status is 1 when it fails.`,
 	}
 }
 
-func parseIntList(flag, s string) ([]int, error) {
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		n, err := strconv.Atoi(part)
-		if err != nil {
-			return nil, fmt.Errorf("--%s %q: %q is not an integer", flag, s, part)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 func checkAction(c *cli.Context) error {
 	if c.IsSet("prompt") == c.IsSet("tokens") {
 		return errors.New("check needs exactly one of -p TEXT or --tokens 1,2,3")
@@ -90,7 +73,7 @@ func checkAction(c *cli.Context) error {
 	cfg := e.Snapshot.Config
 	var ids []int32
 	if c.IsSet("tokens") {
-		ns, err := parseIntList("tokens", c.String("tokens"))
+		ns, err := parseInts("tokens", c.String("tokens"))
 		if err != nil {
 			return err
 		}
@@ -108,7 +91,7 @@ func checkAction(c *cli.Context) error {
 	}
 	layers := []int{0, cfg.NumHiddenLayers}
 	if c.IsSet("layers") {
-		if layers, err = parseIntList("layers", c.String("layers")); err != nil {
+		if layers, err = parseInts("layers", c.String("layers")); err != nil {
 			return err
 		}
 		for _, l := range layers {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,20 +140,12 @@ func autoSplits(layers int) [][]int {
 	if h := layers / 2; !seen[h] && h >= 1 {
 		firsts = append(firsts, h)
 	}
-	sortInts(firsts)
+	slices.Sort(firsts)
 	out := make([][]int, len(firsts))
 	for i, a := range firsts {
 		out[i] = []int{a, layers - a}
 	}
 	return out
-}
-
-func sortInts(xs []int) {
-	for i := 1; i < len(xs); i++ {
-		for j := i; j > 0 && xs[j] < xs[j-1]; j-- {
-			xs[j], xs[j-1] = xs[j-1], xs[j]
-		}
-	}
 }
 
 // parseSplits reads "12,24;18,18".
@@ -203,11 +196,11 @@ func milestoneAction(c *cli.Context, kind string) error {
 	if err != nil {
 		return err
 	}
-	prompts, err := parseIntList("prompt-lens", c.String("prompt-lens"))
+	prompts, err := parseInts("prompt-lens", c.String("prompt-lens"))
 	if err != nil {
 		return err
 	}
-	steps, err := parseIntList("decode-steps", c.String("decode-steps"))
+	steps, err := parseInts("decode-steps", c.String("decode-steps"))
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,9 @@ func (s planSettings) options(split []int) memplan.Options {
 		Split: split, Overhead: s.overhead, Workspace: memplan.CUBLASWorkspace}
 }
 
-func planInts(flag, s string) ([]int, error) {
+// parseInts reads a flag's list of non-negative integers, separated by
+// commas (or + in a split such as 18+18).
+func parseInts(flag, s string) ([]int, error) {
 	var out []int
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '+' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(part))
@@ -133,14 +135,14 @@ func readPlanSettings(c *cli.Context) (planSettings, error) {
 		s.overhead = o
 	}
 	if sp := c.String("split"); sp != "" && !strings.EqualFold(sp, "auto") {
-		if s.split, err = planInts("split", sp); err != nil {
+		if s.split, err = parseInts("split", sp); err != nil {
 			return s, err
 		}
 	}
 	var ids []int
 	switch {
 	case c.IsSet("devices"):
-		if ids, err = planInts("devices", c.String("devices")); err != nil {
+		if ids, err = parseInts("devices", c.String("devices")); err != nil {
 			return s, err
 		}
 		seen := map[int]bool{}

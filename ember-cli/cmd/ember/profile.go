@@ -120,18 +120,10 @@ func profileAction(c *cli.Context) error {
 	}
 	sp := c.String("samples-csv")
 	if sp == "" && path != "" {
-		sp = samplesPath(path)
+		sp = rows.SamplesPath(path)
 	}
 	if sp != "" {
 		return rows.WriteSampleFile(sp, samples)
 	}
 	return nil
-}
-
-// samplesPath is out.csv → out.samples.csv.
-func samplesPath(csvPath string) string {
-	if len(csvPath) > 4 && csvPath[len(csvPath)-4:] == ".csv" {
-		return csvPath[:len(csvPath)-4] + ".samples.csv"
-	}
-	return csvPath + ".samples.csv"
 }

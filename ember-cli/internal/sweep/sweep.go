@@ -173,7 +173,7 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 			if why := r.mismatch(rs); why != "" {
 				fmt.Fprintf(o.Progress, "not reusing run %s (%s): %s\n", r.ID, csvPath, why)
 			} else {
-				samples, _ := rows.ReadSampleFile(samplesPath(csvPath))
+				samples, _ := rows.ReadSampleFile(rows.SamplesPath(csvPath))
 				fmt.Fprintf(o.Progress, "reusing finished run %s (%s)\n", r.ID, csvPath)
 				return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunkOf(rs, r.ChunkLen), Reused: true}, nil
 			}
@@ -184,7 +184,7 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 	for try := 1; ; try++ {
 		logPath := filepath.Join(o.OutDir, "logs", fmt.Sprintf("%s.try%d.log", r.ID, try))
 		var log bytes.Buffer
-		args := append(append(append([]string{}, o.Base...), r.Args(chunk)...), "--csv", csvPath, "--samples-csv", samplesPath(csvPath))
+		args := append(append(append([]string{}, o.Base...), r.Args(chunk)...), "--csv", csvPath, "--samples-csv", rows.SamplesPath(csvPath))
 		fmt.Fprintf(&log, "$ ember profile %s\n", report.ShellQuote(args))
 		code, err := o.Run(ctx, args, &log)
 		fmt.Fprintf(&log, "exit status %d\n", code)
@@ -199,7 +199,7 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 			if err != nil {
 				return failed(r, chunk, code, report.HintRuntimeError, logPath), nil
 			}
-			samples, _ := rows.ReadSampleFile(samplesPath(csvPath))
+			samples, _ := rows.ReadSampleFile(rows.SamplesPath(csvPath))
 			return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunk}, nil
 		}
 		switch code {
@@ -268,10 +268,6 @@ func appendLog(path, s string) {
 	}
 	defer f.Close()
 	f.WriteString(s)
-}
-
-func samplesPath(csvPath string) string {
-	return strings.TrimSuffix(csvPath, ".csv") + ".samples.csv"
 }
 
 func chunkOf(rs []rows.StageRow, fallback int) int {
