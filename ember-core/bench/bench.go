@@ -177,8 +177,14 @@ func WeightBytesPerToken(m *qwen3.Model) int64 {
 
 // Result is one benchmark run.
 type Result struct {
-	Threads                 int     `json:"threads"`
-	PromptLen               int     `json:"prompt_len"`
+	Threads   int `json:"threads"`
+	Devices   int `json:"devices"`
+	PromptLen int `json:"prompt_len"`
+	// PrefillChunks is how many chunks the prefill ran in (Options.Chunk),
+	// Overlap whether the devices overlapped them (two or more devices and
+	// chunks).
+	PrefillChunks           int     `json:"prefill_chunks"`
+	Overlap                 bool    `json:"overlap"`
 	DecodeSteps             int     `json:"decode_steps"`
 	PrefillTokS             float64 `json:"prefill_tok_s"`
 	DecodeTokS              float64 `json:"decode_tok_s"`
@@ -203,7 +209,9 @@ type Options struct {
 	PromptLen   int
 	DecodeSteps int
 	Chunk       int
-	KVDType     device.DType
+	// Overlap overlaps the devices' prefill chunks (with two or more devices).
+	Overlap bool
+	KVDType device.DType
 	// BandwidthBytes is the buffer the read-bandwidth probe sums (default 512 MiB).
 	BandwidthBytes int
 	// PrefillRuns is how many times the prefill is timed, the fastest kept
@@ -226,7 +234,7 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 		o.BandwidthBytes = 512 << 20
 	}
 	ctx := o.PromptLen + o.DecodeSteps
-	s, err := m.NewSession(qwen3.SessionOptions{Ctx: ctx, Chunk: o.Chunk, KVDType: o.KVDType})
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: ctx, Chunk: o.Chunk, Overlap: o.Overlap, KVDType: o.KVDType})
 	if err != nil {
 		return Result{}, err
 	}
@@ -277,7 +285,10 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	runtime.ReadMemStats(&ms1)
 	r := Result{
 		Threads:             o.Threads,
+		Devices:             len(m.Split),
 		PromptLen:           o.PromptLen,
+		PrefillChunks:       pst.Chunks,
+		Overlap:             o.Overlap && len(m.Split) > 1 && pst.Chunks > 1,
 		DecodeSteps:         o.DecodeSteps,
 		PrefillTokS:         float64(o.PromptLen) / pst.Wall.Seconds(),
 		DecodeTokS:          float64(o.DecodeSteps) / decode.Seconds(),

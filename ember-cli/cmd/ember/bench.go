@@ -21,11 +21,13 @@ Examples:
   ember bench --backend cpu -m /tmp/q06 --threads 2 --json`,
 		Description: `Prefills --prompt-len tokens (--prefill-runs times, fastest kept), decodes
 --decode-steps tokens greedily, then measures, with the same thread count in
-the same run, the machine's memory read bandwidth and its float32 FMA peak. Decode's effective weight bandwidth
-(weight bytes read per token × tok/s) is reported as a fraction of the first,
-prefill's GFLOP/s as a fraction of the second: the ratios are what to compare
-between machines and commits. The CPU kernels in use (AVX2 assembly or pure
-Go; EMBER_NOASM=1 forces Go) are named, and both probes use the same ones.`,
+the same run, the machine's memory read bandwidth and its float32 FMA peak.
+Decode's effective weight bandwidth (weight bytes read per token × tok/s) is
+reported as a fraction of the first, prefill's GFLOP/s as a fraction of the
+second: the ratios are what to compare between machines and commits. The CPU
+kernels in use (AVX-512 or AVX2 assembly, or pure Go) are named, and both
+probes use the same ones; EMBER_KERNELS=avx2 or =go (or EMBER_NOASM=1) caps
+them, to compare kernel sets on one machine.`,
 		Flags: append(engineFlags(),
 			&cli.IntFlag{Name: "prompt-len", Value: 512, Usage: "prefill tokens"},
 			&cli.IntFlag{Name: "decode-steps", Value: 32, Usage: "decode steps"},
@@ -48,7 +50,7 @@ Go; EMBER_NOASM=1 forces Go) are named, and both probes use the same ones.`,
 			}
 			r, err := bench.Run(e.Model, bench.Options{
 				Threads: threads, PromptLen: c.Int("prompt-len"), DecodeSteps: c.Int("decode-steps"),
-				Chunk: c.Int("chunk"), KVDType: kv, PrefillRuns: c.Int("prefill-runs"),
+				Chunk: c.Int("chunk"), Overlap: c.Bool("overlap"), KVDType: kv, PrefillRuns: c.Int("prefill-runs"),
 			})
 			if err != nil {
 				return err
@@ -62,7 +64,8 @@ Go; EMBER_NOASM=1 forces Go) are named, and both probes use the same ones.`,
 			fmt.Fprintf(w, "model            %s (%s, %d device(s))\n", e.Snapshot.Dir, e.Backend, len(e.Devices))
 			fmt.Fprintf(w, "threads          %d\n", r.Threads)
 			fmt.Fprintf(w, "cpu kernels      %s\n", r.Kernels)
-			fmt.Fprintf(w, "prefill          %.1f tok/s (%d tokens), %.1f GFLOP/s\n", r.PrefillTokS, r.PromptLen, r.PrefillGFLOPs)
+			fmt.Fprintf(w, "prefill          %.1f tok/s (%d tokens in %d chunk(s)%s), %.1f GFLOP/s\n",
+				r.PrefillTokS, r.PromptLen, r.PrefillChunks, map[bool]string{true: ", overlapped"}[r.Overlap], r.PrefillGFLOPs)
 			fmt.Fprintf(w, "machine FMA peak %.1f GFLOP/s (f32, %d threads, same run)\n", r.FMAPeakGFLOPs, r.Threads)
 			fmt.Fprintf(w, "prefill fraction %.3f of FMA peak\n", r.PrefillFMAFraction)
 			fmt.Fprintf(w, "decode           %.2f tok/s (%d steps, %.1f allocs/step)\n", r.DecodeTokS, r.DecodeSteps, r.DecodeAllocsPerStep)

@@ -27,6 +27,21 @@ func TestBenchJSON(t *testing.T) {
 	if got, want := r["prefill_fma_fraction"], r["prefill_gflops"].(float64)/r["fma_peak_gflops"].(float64); got != want {
 		t.Errorf("prefill_fma_fraction = %v, want %v", got, want)
 	}
+	if r["devices"] != 1.0 || r["prefill_chunks"] != 1.0 || r["overlap"] != false {
+		t.Errorf("one device, 8 tokens in one 512-token chunk: devices %v, prefill_chunks %v, overlap %v", r["devices"], r["prefill_chunks"], r["overlap"])
+	}
+	// --chunk and --overlap reach the prefill: 16 tokens in chunks of 4 over
+	// two devices.
+	out, _ = mustEmber(t, "bench", "--backend", "cpu", "-m", repoPath(t, "testdata", "models", "tiny-qwen3"),
+		"--devices", "cpu:0,cpu:1", "--split", "3,3", "--chunk", "4", "--overlap",
+		"--threads", "1", "--prompt-len", "16", "--decode-steps", "2", "--json")
+	r = nil
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	if r["devices"] != 2.0 || r["prefill_chunks"] != 4.0 || r["overlap"] != true {
+		t.Errorf("--chunk 4 --overlap on 2 devices: devices %v, prefill_chunks %v, overlap %v", r["devices"], r["prefill_chunks"], r["overlap"])
+	}
 	human, _ := mustEmber(t, "bench", "--backend", "cpu", "-m", repoPath(t, "testdata", "models", "tiny-qwen3"),
 		"--threads", "1", "--prompt-len", "8", "--decode-steps", "2")
 	for _, s := range []string{"machine FMA peak", "prefill fraction", "decode fraction", "cpu kernels"} {
