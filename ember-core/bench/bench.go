@@ -79,16 +79,20 @@ func sum(xs []uint64) uint64 {
 // FMAPeak measures the float32 multiply-add peak of threads goroutines, in
 // flop/s: each runs a loop of independent multiply-adds with no memory
 // operands, about 50 ms a pass, best of three passes. Where the CPU device runs
-// its AVX2 kernels the loop is twelve 8-lane VFMADD231PS chains — the
-// instruction the GEMM kernel is built on, so prefill GFLOP/s over this is the
-// fraction of the machine's peak that prefill reaches. Elsewhere it is a Go
-// loop of eight float32 a·b+c chains, the peak the pure-Go kernels could reach.
+// its AVX-512 kernels the loop is sixteen 16-lane VFMADD231PS chains, where it
+// runs the AVX2 ones twelve 8-lane chains — the instruction the GEMM kernel is
+// built on, so prefill GFLOP/s over this is the fraction of the machine's peak
+// that prefill reaches. Elsewhere it is a Go loop of eight float32 a·b+c
+// chains, the peak the pure-Go kernels could reach.
 func FMAPeak(threads int) float64 {
 	if threads < 1 {
 		threads = runtime.GOMAXPROCS(0)
 	}
 	loop, flopsPerIter := fmaLoopGo, 16.0
-	if cpu.SIMD() {
+	switch cpu.SIMDWidth() {
+	case 16:
+		loop, flopsPerIter = func(n int) { fmaLoop512(n) }, 512
+	case 8:
 		loop, flopsPerIter = func(n int) { fmaLoop(n) }, 192
 	}
 	// Calibrate one goroutine's iterations for about 50 ms.

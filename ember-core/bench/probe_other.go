@@ -7,4 +7,6 @@ package bench
 
 func fmaLoop(n int) { panic("bench: assembly probes are not built") }
 
+func fmaLoop512(n int) { panic("bench: assembly probes are not built") }
+
 func readSum(p *byte, n int) uint64 { panic("bench: assembly probes are not built") }

@@ -9,20 +9,22 @@ import (
 
 // BenchmarkMatMul multiplies by a Qwen3-0.6B MLP-sized weight [3072, 1024]
 // for one row (decode) and 512 rows (a prefill chunk), with the assembly
-// kernels and with the pure-Go ones. SetBytes is the weight's bytes, so MB/s
-// is the weight bandwidth a decode step gets; GFLOP/s counts 2·n·o·k.
+// kernels (AVX-512 and AVX2, where the CPU has them) and with the pure-Go
+// ones. SetBytes is the weight's bytes, so MB/s is the weight bandwidth a
+// decode step gets; GFLOP/s counts 2·n·o·k.
 //
 //	go test -run '^$' -bench MatMul -cpu 1,2 ./ember-core/cpu
 func BenchmarkMatMul(b *testing.B) {
 	const o, k = 3072, 1024
-	for _, kern := range []string{"asm", "go"} {
-		if kern == "asm" && !useAsm {
+	for _, ks := range []int{kernelsAVX512, kernelsAVX2, kernelsGo} {
+		if ks == kernelsAVX512 && !haveAVX512 || ks == kernelsAVX2 && !haveAVX2 {
 			continue
 		}
+		kern := kernelSetNames[ks]
 		for _, dt := range []device.DType{device.BF16, device.F16, device.F32} {
 			for _, n := range []int{1, 512} {
 				b.Run(fmt.Sprintf("%s/%v/n=%d", kern, dt, n), func(b *testing.B) {
-					withAsm(kern == "asm", func() {
+					withKernels(ks, func() {
 						d := New(Options{})
 						w, _ := weight(b, d, "w", dt, randVals(newRand(1), o*k, 1), o, k)
 						x := upload(b, d, device.F32, randVals(newRand(2), n*k, 1), n, k)

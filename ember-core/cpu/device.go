@@ -11,10 +11,11 @@
 // the device's worker pool.
 //
 // The device needs no cgo. Its inner loops (dot products, the prefill GEMM
-// tile, attention's weighted sums, exp) run as AVX2 + FMA + F16C assembly on
-// amd64 CPUs that have those extensions, chosen at start-up; everywhere else —
-// other GOARCHes, older CPUs, the purego build tag, or EMBER_NOASM=1 — they
-// run as plain Go, which is also the reference the assembly is tested against.
+// tile, attention's weighted sums, exp) run as AVX-512 or AVX2 + FMA + F16C
+// assembly on amd64 CPUs that have those extensions, the best chosen at
+// start-up (EMBER_KERNELS=avx2|go caps the choice); everywhere else — other
+// GOARCHes, older CPUs, the purego build tag, or EMBER_NOASM=1 — they run as
+// plain Go, which is also the reference the assembly is tested against.
 // Kernels says which are in use. Either way results are deterministic: the
 // thread count, the rows of a MatMul and the chunking of a prefill never change
 // an output's bits.

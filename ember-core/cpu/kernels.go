@@ -6,38 +6,109 @@ import (
 	"os"
 )
 
-// The inner loops of MatMul and Attention, with two implementations each:
-// AVX2 + FMA + F16C assembly (kernels_amd64.s), chosen at start-up when the
-// CPU has those extensions, and the pure-Go loops below, which are the
-// fallback on every other machine and GOARCH and the reference the assembly is
-// tested against (kernels_test.go).
+// The inner loops of MatMul and Attention, with three implementations each:
+// AVX-512 (F, BW, VL) assembly (kernels512_amd64.s) and AVX2 + FMA + F16C
+// assembly (kernels_amd64.s), the best the CPU has chosen at start-up, and the
+// pure-Go loops below, which are the fallback on every other machine and
+// GOARCH and the reference both assembly paths are tested against
+// (kernels_test.go).
+//
+// Where the CPU also has AVX512_BF16, EMBER_KERNELS=avx512bf16 makes decode's
+// matrix-vector products over bfloat16 weights use VDPBF16PS on x split into
+// three bfloat16 parts (dotRowsDPBF16), which keeps float32 accuracy but sums
+// in its own order: a decoded row then no longer has the bits the same row
+// gets in a prefill GEMM (it agrees to rounding). It is not the default
+// because of that, and because decode is bound by reading the weights, which
+// this does not change; a bfloat16 GEMM tile would not help prefill either,
+// as exact products need three VDPBF16PS per 32 columns where the widened
+// panel needs two FMAs.
 //
 // Each implementation is deterministic on its own: an output element's value
 // never depends on the thread count, on how many rows a MatMul has, or on
-// where in a tile it falls. The two implementations sum in different orders
-// (eight FMA lanes against four float32 accumulators) and agree to about 1e-6
-// relative to Σ|x·w|.
+// where in a tile it falls. The implementations sum dot products in different
+// orders (sixteen FMA lanes, eight FMA lanes, four float32 accumulators) and
+// agree to about 1e-6 relative to Σ|x·w|. The attention weighted sums, the
+// widening loops, exp and SwiGLU give the same bits on both assembly paths
+// (exp and SwiGLU have only the AVX2 version).
 
-// useAsm selects the assembly kernels. Tests flip it to compare the two.
-var useAsm = haveAVX2 && !asmDisabled()
+// useAsm selects the assembly kernels and use512 their AVX-512 versions (only
+// with useAsm). Tests flip them to compare the implementations.
+// useDPBF16 selects dotRowsDPBF16 for decode over bfloat16 weights (only with
+// use512).
+var (
+	useAsm    = haveAVX2 && kernelCap() >= kernelsAVX2
+	use512    = useAsm && haveAVX512 && kernelCap() >= kernelsAVX512
+	useDPBF16 = use512 && haveAVX512BF16 && kernelCap() >= kernelsAVX512BF16
+)
 
-// asmDisabled reports whether EMBER_NOASM asks for the pure-Go kernels
-// (any value but "" or "0").
-func asmDisabled() bool {
-	v := os.Getenv("EMBER_NOASM")
-	return v != "" && v != "0"
+// Kernel sets, in the order a process may be capped at.
+const (
+	kernelsGo = iota
+	kernelsAVX2
+	kernelsAVX512
+	kernelsAVX512BF16
+)
+
+// kernelCap returns the most capable kernel set the environment allows:
+// avx512 by default, EMBER_KERNELS=go|avx2|avx512|avx512bf16 sets it, and
+// EMBER_NOASM (any value but "" or "0") means go.
+func kernelCap() int {
+	if v := os.Getenv("EMBER_NOASM"); v != "" && v != "0" {
+		return kernelsGo
+	}
+	switch os.Getenv("EMBER_KERNELS") {
+	case "go":
+		return kernelsGo
+	case "avx2":
+		return kernelsAVX2
+	case "avx512bf16":
+		return kernelsAVX512BF16
+	}
+	return kernelsAVX512
 }
 
-// SIMD reports whether this process's CPU devices run the AVX2 + FMA + F16C
-// assembly kernels (and so whether a probe should measure that instruction set).
+// kernelSet returns the kernel set in use.
+func kernelSet() int {
+	switch {
+	case useDPBF16:
+		return kernelsAVX512BF16
+	case use512:
+		return kernelsAVX512
+	case useAsm:
+		return kernelsAVX2
+	}
+	return kernelsGo
+}
+
+// SIMD reports whether this process's CPU devices run assembly kernels (and so
+// whether a probe should measure with vector instructions).
 func SIMD() bool { return useAsm }
 
+// SIMDWidth is the float32 lanes of the kernels in use: 16 for AVX-512, 8 for
+// AVX2, 1 for pure Go. The bench probes measure with the same width.
+func SIMDWidth() int {
+	switch {
+	case use512:
+		return 16
+	case useAsm:
+		return 8
+	}
+	return 1
+}
+
 // Kernels names the inner loops this process's CPU devices run:
-// "avx2+fma+f16c" for the assembly, or "go" followed by why the assembly is not
-// in use (not built for this GOARCH or with the purego tag, the CPU lacks an
-// extension, or EMBER_NOASM is set).
+// "avx512f+bw+vl+bf16", "avx512f+bw+vl" or "avx2+fma+f16c" for the assembly
+// (with the cap when the CPU has AVX-512 but runs AVX2), or "go" followed by
+// why the assembly is not in use (not built for this GOARCH or with the purego
+// tag, the CPU lacks an extension, or EMBER_NOASM / EMBER_KERNELS asks for Go).
 func Kernels() string {
 	switch {
+	case useDPBF16:
+		return "avx512f+bw+vl+bf16"
+	case use512:
+		return "avx512f+bw+vl"
+	case useAsm && haveAVX512:
+		return "avx2+fma+f16c (EMBER_KERNELS=avx2)"
 	case useAsm:
 		return "avx2+fma+f16c"
 	case !asmBuilt:
@@ -45,7 +116,7 @@ func Kernels() string {
 	case !haveAVX2:
 		return "go (CPU lacks AVX2, FMA or F16C)"
 	default:
-		return "go (EMBER_NOASM is set)"
+		return "go (EMBER_NOASM or EMBER_KERNELS=go is set)"
 	}
 }
 
@@ -86,7 +157,11 @@ func dotRowsF32(out, x, w []float32, stride int) {
 		clear(out)
 		return
 	}
-	if useAsm {
+	switch {
+	case use512:
+		dots512F32(&out[0], &x[0], &w[0], k, stride, rows)
+		return
+	case useAsm:
 		mask, _ := tailArgs(k)
 		dotsF32(&out[0], &x[0], &w[0], k, stride, rows, mask)
 		return
@@ -108,6 +183,10 @@ func dotRows16(out, x []float32, w []uint16, stride int, bf bool) {
 		return
 	}
 	switch {
+	case use512 && bf:
+		dots512BF16(&out[0], &x[0], &w[0], k, stride, rows)
+	case use512:
+		dots512F16(&out[0], &x[0], &w[0], k, stride, rows)
 	case useAsm && k >= 8:
 		mask, perm := tailArgs(k)
 		if bf {
@@ -136,6 +215,67 @@ func dotRows16(out, x []float32, w []uint16, stride int, bf bool) {
 	}
 }
 
+// dpBlock is dotRowsDPBF16's column block: one VDPBF16PS covers 32 columns.
+const dpBlock = 32
+
+// splitXLen is the length of splitX3's output for a row of k columns.
+func splitXLen(k int) int { return 3 * dpBlock * ((k + dpBlock - 1) / dpBlock) }
+
+// splitX3 splits x into three bfloat16 parts, hi = bf16(x), mid = bf16(x −
+// hi), lo = bf16(x − hi − mid), each rounded to nearest even, so that
+// hi + mid + lo = x exactly for every finite x whose parts are not subnormal
+// (|x| above about 1e-36): a bfloat16 holds 8 significant bits and each
+// remainder at most 16, then 8. dst (splitXLen(len(x)) elements) gets, per
+// 32-column block, hi[32], mid[32], lo[32], zero past len(x). It returns false,
+// leaving dst unspecified, when x holds an Inf or NaN, which the parts cannot
+// carry (Inf − Inf is NaN), or a value that rounds to a bfloat16 Inf (above
+// about 3.39e38); callers then use the widening kernel.
+func splitX3(dst []uint16, x []float32) bool {
+	dst = dst[:splitXLen(len(x))]
+	for b := 0; b*dpBlock < len(dst)/3; b++ {
+		blk := dst[b*3*dpBlock : (b+1)*3*dpBlock]
+		for i := range dpBlock {
+			c := b*dpBlock + i
+			if c >= len(x) {
+				blk[i], blk[dpBlock+i], blk[2*dpBlock+i] = 0, 0, 0
+				continue
+			}
+			v := x[c]
+			if v-v != 0 {
+				return false
+			}
+			hi := f32ToBF16(v)
+			if hi&0x7fff == 0x7f80 {
+				return false
+			}
+			r := v - bf16ToF32(hi)
+			mid := f32ToBF16(r)
+			lo := f32ToBF16(r - bf16ToF32(mid))
+			blk[i], blk[dpBlock+i], blk[2*dpBlock+i] = hi, mid, lo
+		}
+	}
+	return true
+}
+
+// dotRowsDPBF16 sets out[r] = Σ_i x[i]·w[r*stride+i] for i < k and bfloat16
+// rows w, with xs = splitX3(x): VDPBF16PS on each part, the three sums kept
+// apart and added last. Only with useDPBF16.
+func dotRowsDPBF16(out []float32, xs []uint16, w []uint16, k, stride int) {
+	rows := len(out)
+	checkRows("dotRowsDPBF16", len(w), rows, k, stride)
+	if len(xs) < splitXLen(k) {
+		panic(fmt.Sprintf("cpu: dotRowsDPBF16: %d split elements for %d columns, want %d", len(xs), k, splitXLen(k)))
+	}
+	if rows == 0 {
+		return
+	}
+	if k == 0 {
+		clear(out)
+		return
+	}
+	dotsDPBF16(&out[0], &xs[0], &w[0], k, stride, rows)
+}
+
 // gemmF32 sets out[i*ldo+j] = Σ_p a[i*lda+p]·b[j*k+p] for i < n, j < m: n
 // rows of a (lda apart) against m rows of b (packed, row length k). Each
 // element is summed exactly as dotRowsF32 sums it, so a row of a batch equals
@@ -148,7 +288,20 @@ func gemmF32(out []float32, ldo int, a []float32, lda, n int, b []float32, m, k 
 	checkRows("gemmF32 b", len(b), m, k, k)
 	checkRows("gemmF32 out", len(out), n, m, ldo)
 	i := 0
-	if useAsm && k > 0 {
+	if use512 && k > 0 {
+		m4 := m &^ 3
+		for ; i+4 <= n; i += 4 {
+			if m4 > 0 {
+				gemm512(&out[i*ldo], ldo, &a[i*lda], lda, &b[0], k, m4, k)
+			}
+			if m4 < m {
+				for r := i; r < i+4; r++ {
+					dotRowsF32(out[r*ldo+m4:r*ldo+m], a[r*lda:r*lda+k], b[m4*k:], k)
+				}
+			}
+		}
+	}
+	if useAsm && !use512 && k > 0 {
 		mask, _ := tailArgs(k)
 		m3 := m - m%3
 		for ; i+4 <= n; i += 4 {
@@ -174,9 +327,18 @@ func wsumRowsF32(out, e, v []float32, stride int) {
 	checkRows("wsumRowsF32", len(v), len(e), cols, stride)
 	c8 := 0
 	if useAsm && len(e) > 0 {
+		// Both assembly paths run one FMA chain per column in t order, so a
+		// column's bits do not depend on which one took it.
 		c8 = cols &^ 7
-		if c8 > 0 {
-			wsumF32(&out[0], &e[0], &v[0], stride, len(e), c8)
+		c16 := 0
+		if use512 {
+			c16 = cols &^ 15
+			if c16 > 0 {
+				wsum512F32(&out[0], &e[0], &v[0], stride, len(e), c16)
+			}
+		}
+		if c8 > c16 {
+			wsumF32(&out[c16], &e[0], &v[c16], stride, len(e), c8-c16)
 		}
 	}
 	if c8 == cols {
@@ -196,12 +358,21 @@ func wsumRows16(out, e []float32, v []uint16, stride int, bf bool) {
 	c8 := 0
 	if useAsm && len(e) > 0 {
 		c8 = cols &^ 7
-		if c8 > 0 {
-			if bf {
-				wsumBF16(&out[0], &e[0], &v[0], stride, len(e), c8)
-			} else {
-				wsumF16(&out[0], &e[0], &v[0], stride, len(e), c8)
+		c16 := 0
+		if use512 {
+			c16 = cols &^ 15
+			switch {
+			case c16 > 0 && bf:
+				wsum512BF16(&out[0], &e[0], &v[0], stride, len(e), c16)
+			case c16 > 0:
+				wsum512F16(&out[0], &e[0], &v[0], stride, len(e), c16)
 			}
+		}
+		switch {
+		case c8 > c16 && bf:
+			wsumBF16(&out[c16], &e[0], &v[c16], stride, len(e), c8-c16)
+		case c8 > c16:
+			wsumF16(&out[c16], &e[0], &v[c16], stride, len(e), c8-c16)
 		}
 	}
 	if c8 == cols {
@@ -222,6 +393,14 @@ func wsumRows16(out, e []float32, v []uint16, stride int, bf bool) {
 // Widening is exact, so the assembly and Go give the same bits.
 func decode16(dst []float32, src []uint16, bf bool) {
 	src = src[:len(dst)]
+	if use512 && len(dst) > 0 {
+		if bf {
+			widen512BF16(&dst[0], &src[0], len(dst))
+		} else {
+			widen512F16(&dst[0], &src[0], len(dst))
+		}
+		return
+	}
 	n8 := 0
 	if useAsm {
 		n8 = len(dst) &^ 7

@@ -45,3 +45,42 @@ func expShift(w *float32, m float32, n int)
 
 //go:noescape
 func siluMul(out *float32, gate *float32, u *float32, n int)
+
+// The AVX-512 kernels (kernels512_amd64.s) need F (512-bit float ops, opmask
+// registers), BW (16-bit element moves and widening) and VL (masked 256-bit
+// loads); x/sys/cpu reports them only when the OS saves the ZMM and opmask
+// state.
+var haveAVX512 = haveAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
+
+//go:noescape
+func dots512F32(out *float32, x *float32, w *float32, k int, stride int, rows int)
+
+//go:noescape
+func dots512BF16(out *float32, x *float32, w *uint16, k int, stride int, rows int)
+
+//go:noescape
+func dots512F16(out *float32, x *float32, w *uint16, k int, stride int, rows int)
+
+//go:noescape
+func gemm512(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, m int, k int)
+
+//go:noescape
+func wsum512F32(out *float32, e *float32, v *float32, stride int, ctx int, cols int)
+
+//go:noescape
+func wsum512BF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int)
+
+//go:noescape
+func wsum512F16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int)
+
+//go:noescape
+func widen512BF16(dst *float32, src *uint16, n int)
+
+//go:noescape
+func widen512F16(dst *float32, src *uint16, n int)
+
+// The VDPBF16PS decode kernel also needs AVX512_BF16.
+var haveAVX512BF16 = haveAVX512 && cpu.X86.HasAVX512BF16
+
+//go:noescape
+func dotsDPBF16(out *float32, xs *uint16, w *uint16, k int, stride int, rows int)

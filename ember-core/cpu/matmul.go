@@ -16,7 +16,9 @@ const matmulPanelFloats = 32 << 10
 // Work is split over blocks of weight rows (output columns). With one input
 // row (decode) the weights are read in place, F16/BF16 widened in registers,
 // four weight rows at a time against the one x row: decode is bound by
-// reading the weights, and this reads each byte once. With more rows
+// reading the weights, and this reads each byte once (with AVX512_BF16,
+// bfloat16 weights are not widened: VDPBF16PS takes them against x split into
+// three bfloat16 parts, see dotRowsDPBF16). With more rows
 // (prefill) each block is widened once into a packed f32 panel in the
 // worker's scratch, and a 4×3 register-tiled kernel multiplies every four x
 // rows against it, three panel rows at a time, so the panel is read from L2
@@ -66,6 +68,14 @@ func (d *Device) MatMul(out, x, w device.Tensor) error {
 		}
 	}
 	d.jobs.matmul = matmulJob{d: d, x: xt.f32, out: ct.f32, w: wt, n: n, k: k, o: o, rowsPer: rowsPer}
+	if n == 1 && wt.dt == device.BF16 && useDPBF16 {
+		// Split x once for every worker; an x with an Inf or NaN takes the
+		// widening kernel instead.
+		xs := d.opBuf.halves(splitXLen(k))
+		if splitX3(xs, xt.f32[:k]) {
+			d.jobs.matmul.xs = xs
+		}
+	}
 	d.pool.run((o+rowsPer-1)/rowsPer, &d.jobs.matmul)
 	d.jobs.matmul = matmulJob{}
 	return nil
@@ -76,6 +86,7 @@ func (d *Device) MatMul(out, x, w device.Tensor) error {
 type matmulJob struct {
 	d       *Device
 	x, out  []float32
+	xs      []uint16 // x split for dotRowsDPBF16, or nil
 	w       *tensor
 	n, k, o int
 	rowsPer int
@@ -87,9 +98,12 @@ func (j *matmulJob) run(worker, b int) {
 	j1 := min(j0+j.rowsPer, j.o)
 	if j.n == 1 {
 		out, x := j.out[j0:j1], j.x[:k]
-		if w.dt == device.F32 {
+		switch {
+		case w.dt == device.F32:
 			dotRowsF32(out, x, w.f32[j0*k:j1*k], k)
-		} else {
+		case j.xs != nil:
+			dotRowsDPBF16(out, j.xs, w.u16[j0*k:j1*k], k, k)
+		default:
 			dotRows16(out, x, w.u16[j0*k:j1*k], k, w.dt == device.BF16)
 		}
 		return

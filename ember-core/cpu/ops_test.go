@@ -73,7 +73,10 @@ func TestMatMul(t *testing.T) {
 				}
 				checkClose(t, "out", got, want, tol)
 
-				// One row at a time (decode) gives the same bits as the batch (prefill).
+				// One row at a time (decode) gives the same bits as the batch
+				// (prefill), except where the VDPBF16PS decode kernel sums bf16
+				// rows in its own order: then within the tolerance.
+				sameBits := !(useDPBF16 && dt == device.BF16)
 				d := New(Options{Threads: 3})
 				w, _ := weight(t, d, "w", dt, randVals(newRand(2), s.o*s.k, 1), s.o, s.k)
 				for i := range s.n {
@@ -82,7 +85,11 @@ func TestMatMul(t *testing.T) {
 					if err := d.MatMul(out, x, w); err != nil {
 						t.Fatal(err)
 					}
-					checkBitwise(t, fmt.Sprintf("row %d alone vs in the batch", i), download(t, d, out), got[i*s.o:(i+1)*s.o])
+					if sameBits {
+						checkBitwise(t, fmt.Sprintf("row %d alone vs in the batch", i), download(t, d, out), got[i*s.o:(i+1)*s.o])
+					} else {
+						checkClose(t, fmt.Sprintf("row %d alone", i), download(t, d, out), want[i*s.o:(i+1)*s.o], tol[i*s.o:(i+1)*s.o])
+					}
 				}
 			})
 		}

@@ -101,6 +101,14 @@ type scratch struct {
 	g []float32
 	h []float32
 	i []int32
+	u []uint16
+}
+
+func (s *scratch) halves(n int) []uint16 {
+	if cap(s.u) < n {
+		s.u = make([]uint16, n)
+	}
+	return s.u[:n]
 }
 
 func (s *scratch) floats(n int) []float32 {

@@ -174,9 +174,17 @@ func TestMatchesReference(t *testing.T) {
 
 // TestKVCache checks that prefill(p) then decode(t1..tn) gives, at every step,
 // the logits prefill(p+t1..tn) gives at that position (max abs diff ≤ 1e-4).
+// With the CPU's opt-in VDPBF16PS decode kernel (EMBER_KERNELS=avx512bf16)
+// decode's projections differ from prefill's in the last bits, and a bf16 KV
+// cache can round a K or V element the other way (one bf16 step, 2⁻⁸
+// relative): there the bound is 1e-3 (measured under emulation: 2.3e-4).
 func TestKVCache(t *testing.T) {
 	for _, name := range []string{"tiny", "head128"} {
 		for _, kv := range []device.DType{device.F32, device.BF16} {
+			tolerance := 1e-4
+			if kv == device.BF16 && strings.HasSuffix(cpu.Kernels(), "+bf16") {
+				tolerance = 1e-3
+			}
 			t.Run(fmt.Sprintf("%s/%s", name, kv), func(t *testing.T) {
 				tm := load(t, name)
 				V := tm.cfg.VocabSize
@@ -196,7 +204,7 @@ func TestKVCache(t *testing.T) {
 				compare := func(pos int, got []float32) {
 					t.Helper()
 					for v := range V {
-						if d := math.Abs(float64(got[v] - want[pos*V+v])); d > 1e-4 {
+						if d := math.Abs(float64(got[v] - want[pos*V+v])); d > tolerance {
 							t.Fatalf("position %d token %d: %g after decode, %g after whole prefill", pos, v, got[v], want[pos*V+v])
 						}
 					}
