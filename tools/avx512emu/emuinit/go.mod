@@ -1,0 +1,3 @@
+module emuinit
+
+go 1.26
