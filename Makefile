@@ -4,7 +4,7 @@ PKGS := ./ember-core/... ./ember-cuda/... ./ember-report/... ./ember-cli/...
 BIN  := bin/ember
 FUZZTIME ?= 10s
 
-.PHONY: build test vet fuzz bench demo clean
+.PHONY: build test vet fuzz bench demo clean test-avx512
 
 build:
 	go build -o $(BIN) ./ember-cli/cmd/ember
@@ -58,3 +58,10 @@ kernels:
 # benchmark. Without a GPU it prints "no GPU" and succeeds.
 gpu-check: build
 	$(BIN) gpu-check
+
+# test-avx512 runs the CPU-kernel packages' tests on an emulated AVX-512 CPU,
+# with the default kernels and with EMBER_KERNELS=avx512bf16, after checking the
+# guest really runs the AVX-512 kernels. tools/avx512emu/setup.sh builds the
+# emulator once (into EMBER_EMU_DIR). Slow (~70x native), so not in `make test`.
+test-avx512:
+	tools/avx512emu/test.sh bin/avx512 ./ember-core/cpu ./ember-core/qwen3 ./ember-core/bench ./ember-core/engine
