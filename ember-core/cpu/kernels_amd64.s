@@ -11,16 +11,23 @@
 // packed f32 panel first (prefill) therefore give the same bits, and so does a
 // 4×3 GEMM tile, a 4-row group and a single row.
 //
-// The 4-row dot loops prefetch the same columns of the next group of four
-// rows: a decode step reads each weight row once, as four short streams a row
-// apart, and the hardware prefetchers alone leave about a third of the read
-// bandwidth unused on them (measured on Zen 3).
+// The 4-row dot loops read a group of four rows as four streams a row apart,
+// which the hardware prefetchers alone serve at about three quarters of one
+// sequential stream's bandwidth (measured on Zen 3). So they also prefetch,
+// one 64-byte line an iteration (a group has as many lines as iterations),
+// the memory PFAHEAD bytes past the next group, in address order: the memory
+// system sees one sequential stream ahead of the four. Against prefetching
+// the same columns of the next group's four rows this read a 128 MiB bf16
+// matrix 4–25 % faster (five runs, one thread).
 //
 // Tails: f32 operands are read with VMASKMOVPS, which never touches the masked
 // lanes' memory. 16-bit rows are read as the 8 elements that end at the row's
 // end (so k ≥ 8 is required when k%8 ≠ 0) and moved down with VPERMD.
 
 #include "textflag.h"
+
+// PFAHEAD is how far past the next group of rows the dot loops prefetch.
+#define PFAHEAD 8192
 
 // HSUM reduces the 8 lanes of Y (whose low half is X) into X's lane 0 in the
 // order above; T is a scratch X register.
@@ -154,9 +161,10 @@ f32done:
 
 // DOTS16 is the body of dotsBF16 and dotsF16 once their arguments are in
 // registers (R10 out, SI x, DI w, R12 k, R8 stride, R9 rows, AX mask, BX perm);
-// LD widens 8 elements. Register use then: SI x, DI the group's first row, R8 stride in bytes, R9 rows left, R10
-// out, R11 end of x's full vectors, R12 tail offset (2t-16 bytes; -16 when
-// there is no tail), Y15 tail mask, Y14 tail permutation.
+// LD widens 8 elements. Register use then: SI x, DI the group's first row, R8
+// stride in bytes, R9 rows left, R10 out, R11 end of x's full vectors, R12
+// tail offset (2t-16 bytes; -16 when there is no tail), R14 the prefetch
+// cursor (ABI0 code may use R14), Y15 tail mask, Y14 tail permutation.
 #define DOTS16(LD, Lgroup, Lsingle, Lgtail, Lgloop, Lgsum, Lsloop, Lstail, Lssum, Ldone) \
 	SHLQ $1, R8 \
 	MOVQ R12, R11 \
@@ -180,13 +188,13 @@ Lgroup: \
 	VXORPS Y1, Y1, Y1 \
 	VXORPS Y2, Y2, Y2 \
 	VXORPS Y3, Y3, Y3 \
+	LEAQ PFAHEAD(BX)(R8*2), R14 \
+	ADDQ R8, R14 \
 	CMPQ R13, R11 \
 	JAE  Lgtail \
 Lgloop: \
-	PREFETCHT0 (AX)(R8*4) \
-	PREFETCHT0 (BX)(R8*4) \
-	PREFETCHT0 (CX)(R8*4) \
-	PREFETCHT0 (DX)(R8*4) \
+	PREFETCHT0 (R14) \
+	ADDQ $64, R14 \
 	VMOVUPS (R13), Y4 \
 	LD((AX), Y5) \
 	LD((BX), Y6) \
