@@ -67,6 +67,17 @@ func kernelCap() int {
 	return kernelsAVX512
 }
 
+// CheckEnv reports an EMBER_KERNELS value kernelCap does not understand (it
+// then uses the default), as one sentence for a command to stop on.
+func CheckEnv() error {
+	switch v := os.Getenv("EMBER_KERNELS"); v {
+	case "", "go", "avx2", "avx512", "avx512bf16":
+		return nil
+	default:
+		return fmt.Errorf("EMBER_KERNELS=%q is not a CPU kernel set: want go, avx2, avx512 or avx512bf16", v)
+	}
+}
+
 // kernelSet returns the kernel set in use.
 func kernelSet() int {
 	switch {

@@ -327,6 +327,9 @@ func TestKernelCap(t *testing.T) {
 		if got := kernelCap(); got != c.want {
 			t.Errorf("EMBER_NOASM=%q EMBER_KERNELS=%q: cap %s, want %s", c.noasm, c.kernels, kernelSetNames[got], kernelSetNames[c.want])
 		}
+		if err := CheckEnv(); (err != nil) != (c.kernels == "avx1024") {
+			t.Errorf("EMBER_KERNELS=%q: CheckEnv() = %v", c.kernels, err)
+		}
 	}
 }
 

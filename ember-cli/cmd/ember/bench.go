@@ -27,7 +27,8 @@ reported as a fraction of the first, prefill's GFLOP/s as a fraction of the
 second: the ratios are what to compare between machines and commits. The CPU
 kernels in use (AVX-512 or AVX2 assembly, or pure Go) are named, and both
 probes use the same ones; EMBER_KERNELS=avx2 or =go (or EMBER_NOASM=1) caps
-them, to compare kernel sets on one machine.`,
+them, to compare kernel sets on one machine, and EMBER_KERNELS=avx512bf16 opts
+into the VDPBF16PS decode kernel on CPUs with AVX512_BF16.`,
 		Flags: append(engineFlags(),
 			&cli.IntFlag{Name: "prompt-len", Value: 512, Usage: "prefill tokens"},
 			&cli.IntFlag{Name: "decode-steps", Value: 32, Usage: "decode steps"},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ember-infer/ember/ember-core/cpu"
 	"github.com/ember-infer/ember/ember-core/device"
 )
 
@@ -62,6 +63,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideVersion:    true,
 		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
+		Before:         func(*cli.Context) error { return cpu.CheckEnv() },
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return fmt.Errorf("unknown command %q (see ember --help)", c.Args().First())

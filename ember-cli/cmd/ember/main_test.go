@@ -99,3 +99,16 @@ func TestErrorsAreOneSentence(t *testing.T) {
 		}
 	}
 }
+
+// TestBadKernelsEnv: a mistyped EMBER_KERNELS stops every command with one
+// sentence instead of silently running the default kernels.
+func TestBadKernelsEnv(t *testing.T) {
+	isolate(t)
+	t.Setenv("EMBER_KERNELS", "avx-512")
+	out, errs, code := ember(t, "presets")
+	if code != 1 || out != "" || !strings.Contains(errs, `EMBER_KERNELS="avx-512"`) || strings.Count(errs, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	t.Setenv("EMBER_KERNELS", "avx2")
+	mustEmber(t, "presets")
+}
