@@ -83,6 +83,18 @@
 	VMOVDQU16.Z addr, K1, H \
 	VCVTPH2PS   H, V
 
+// ROWS4 multiplies the x vector X by 16 columns at offset WO of each of the
+// group's four rows (AX BX CX DX), loaded with L, into Z0…Z3.
+#define ROWS4(L, WO, X) \
+	L(WO(AX), Z6, Y6) \
+	L(WO(BX), Z7, Y7) \
+	L(WO(CX), Z8, Y8) \
+	L(WO(DX), Z9, Y9) \
+	VFMADD231PS Z6, X, Z0 \
+	VFMADD231PS Z7, X, Z1 \
+	VFMADD231PS Z8, X, Z2 \
+	VFMADD231PS Z9, X, Z3
+
 // DOTS is the body of dots512F32/BF16/F16 with the arguments in registers:
 // R10 out, SI x, DI w, R12 k, R8 stride (elements), R9 rows. ES is the weight
 // element size in bytes, SH its log2, PF the prefetch of an iteration's worth
@@ -120,22 +132,8 @@ Lpair: \
 	PF \
 	VMOVUPS (R13), Z4 \
 	VMOVUPS 64(R13), Z5 \
-	LD((AX), Z6, Y6) \
-	LD((BX), Z7, Y7) \
-	LD((CX), Z8, Y8) \
-	LD((DX), Z9, Y9) \
-	VFMADD231PS Z6, Z4, Z0 \
-	VFMADD231PS Z7, Z4, Z1 \
-	VFMADD231PS Z8, Z4, Z2 \
-	VFMADD231PS Z9, Z4, Z3 \
-	LD(16*ES(AX), Z6, Y6) \
-	LD(16*ES(BX), Z7, Y7) \
-	LD(16*ES(CX), Z8, Y8) \
-	LD(16*ES(DX), Z9, Y9) \
-	VFMADD231PS Z6, Z5, Z0 \
-	VFMADD231PS Z7, Z5, Z1 \
-	VFMADD231PS Z8, Z5, Z2 \
-	VFMADD231PS Z9, Z5, Z3 \
+	ROWS4(LD, 0, Z4) \
+	ROWS4(LD, 16*ES, Z5) \
 	ADDQ $128, R13 \
 	ADDQ $(32*ES), AX \
 	ADDQ $(32*ES), BX \
@@ -146,14 +144,7 @@ Lone: \
 	CMPQ R13, R11 \
 	JAE  Ltail \
 	VMOVUPS (R13), Z4 \
-	LD((AX), Z6, Y6) \
-	LD((BX), Z7, Y7) \
-	LD((CX), Z8, Y8) \
-	LD((DX), Z9, Y9) \
-	VFMADD231PS Z6, Z4, Z0 \
-	VFMADD231PS Z7, Z4, Z1 \
-	VFMADD231PS Z8, Z4, Z2 \
-	VFMADD231PS Z9, Z4, Z3 \
+	ROWS4(LD, 0, Z4) \
 	ADDQ $64, R13 \
 	ADDQ $(16*ES), AX \
 	ADDQ $(16*ES), BX \
@@ -163,14 +154,7 @@ Ltail: \
 	KORTESTW K1, K1 \
 	JZ   Lsum \
 	VMOVUPS.Z (R13), K1, Z4 \
-	LT((AX), Z6, Y6) \
-	LT((BX), Z7, Y7) \
-	LT((CX), Z8, Y8) \
-	LT((DX), Z9, Y9) \
-	VFMADD231PS Z6, Z4, Z0 \
-	VFMADD231PS Z7, Z4, Z1 \
-	VFMADD231PS Z8, Z4, Z2 \
-	VFMADD231PS Z9, Z4, Z3 \
+	ROWS4(LT, 0, Z4) \
 Lsum: \
 	HSUM16(Z0, Y0, X0) \
 	HSUM16(Z1, Y1, X1) \
