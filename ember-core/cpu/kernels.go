@@ -49,6 +49,19 @@ const (
 	kernelsAVX512BF16
 )
 
+// kernelSetNames are the kernel sets' EMBER_KERNELS names.
+var kernelSetNames = map[int]string{kernelsGo: "go", kernelsAVX2: "avx2", kernelsAVX512: "avx512", kernelsAVX512BF16: "avx512bf16"}
+
+// kernelSetNamed returns the kernel set EMBER_KERNELS names.
+func kernelSetNamed(name string) (int, bool) {
+	for ks, n := range kernelSetNames {
+		if n == name {
+			return ks, true
+		}
+	}
+	return 0, false
+}
+
 // kernelCap returns the most capable kernel set the environment allows:
 // avx512 by default, EMBER_KERNELS=go|avx2|avx512|avx512bf16 sets it, and
 // EMBER_NOASM (any value but "" or "0") means go.
@@ -56,13 +69,8 @@ func kernelCap() int {
 	if v := os.Getenv("EMBER_NOASM"); v != "" && v != "0" {
 		return kernelsGo
 	}
-	switch os.Getenv("EMBER_KERNELS") {
-	case "go":
-		return kernelsGo
-	case "avx2":
-		return kernelsAVX2
-	case "avx512bf16":
-		return kernelsAVX512BF16
+	if ks, ok := kernelSetNamed(os.Getenv("EMBER_KERNELS")); ok {
+		return ks
 	}
 	return kernelsAVX512
 }
@@ -70,12 +78,11 @@ func kernelCap() int {
 // CheckEnv reports an EMBER_KERNELS value kernelCap does not understand (it
 // then uses the default), as one sentence for a command to stop on.
 func CheckEnv() error {
-	switch v := os.Getenv("EMBER_KERNELS"); v {
-	case "", "go", "avx2", "avx512", "avx512bf16":
+	v := os.Getenv("EMBER_KERNELS")
+	if _, ok := kernelSetNamed(v); ok || v == "" {
 		return nil
-	default:
-		return fmt.Errorf("EMBER_KERNELS=%q is not a CPU kernel set: want go, avx2, avx512 or avx512bf16", v)
 	}
+	return fmt.Errorf("EMBER_KERNELS=%q is not a CPU kernel set: want go, avx2, avx512 or avx512bf16", v)
 }
 
 // kernelSet returns the kernel set in use.

@@ -34,9 +34,6 @@ func withKernels(ks int, f func()) {
 	f()
 }
 
-// kernelSetNames names the kernel sets in subtests.
-var kernelSetNames = map[int]string{kernelsGo: "go", kernelsAVX2: "avx2", kernelsAVX512: "avx512", kernelsAVX512BF16: "avx512bf16"}
-
 // haveKernels reports whether the CPU can run kernel set ks, and if not why.
 func haveKernels(ks int) (bool, string) {
 	switch {
