@@ -41,24 +41,33 @@ type Stage14Input struct {
 	Now time.Time
 }
 
+// Validate checks the numeric settings with upstream's messages, before any
+// file is read.
+func (in Stage14Input) Validate() error {
+	switch {
+	case in.PromptLen <= 0 || in.DecodeSteps <= 0:
+		return fmt.Errorf("--prompt-len and --decode-steps must be > 0")
+	case in.NumPrompts <= 0 || in.NumCandidates <= 0:
+		return fmt.Errorf("--num-prompts and --num-candidates must be > 0")
+	case in.NumRounds <= 0:
+		return fmt.Errorf("--num-rounds must be > 0")
+	case in.NumGPUs <= 0:
+		return fmt.Errorf("--num-gpus must be > 0")
+	case !(in.LocalityRatio >= 0 && in.LocalityRatio <= 1):
+		return fmt.Errorf("--locality-recompute-ratio must be in [0,1]")
+	case in.RefreshK < 0:
+		return fmt.Errorf("--periodic-refresh-k must be >= 0")
+	}
+	return nil
+}
+
 // Stage14 computes the per-round and cumulative cost of three strategies
 // (naive, prefix_only, update_locality) and returns upstream's four files:
 // stage14_per_round.csv, stage14_summary.csv, stage14_summary.md and
 // stage14_p1_input.md. Its errors are upstream's messages.
 func Stage14(in Stage14Input) ([]File, error) {
-	switch {
-	case in.PromptLen <= 0 || in.DecodeSteps <= 0:
-		return nil, fmt.Errorf("--prompt-len and --decode-steps must be > 0")
-	case in.NumPrompts <= 0 || in.NumCandidates <= 0:
-		return nil, fmt.Errorf("--num-prompts and --num-candidates must be > 0")
-	case in.NumRounds <= 0:
-		return nil, fmt.Errorf("--num-rounds must be > 0")
-	case in.NumGPUs <= 0:
-		return nil, fmt.Errorf("--num-gpus must be > 0")
-	case !(in.LocalityRatio >= 0 && in.LocalityRatio <= 1):
-		return nil, fmt.Errorf("--locality-recompute-ratio must be in [0,1]")
-	case in.RefreshK < 0:
-		return nil, fmt.Errorf("--periodic-refresh-k must be >= 0")
+	if err := in.Validate(); err != nil {
+		return nil, err
 	}
 	row := -1
 	for i := range in.Base {
