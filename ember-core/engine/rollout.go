@@ -118,7 +118,7 @@ func (e *Engine) Rollout(s *qwen3.Session, prompt []int32, o RolloutOptions) ([]
 	if o.Params.Temperature > 0 {
 		k = max(k, o.Params.TopK)
 	}
-	st.OnDevice = k <= maxDeviceTopK && o.Params.CanSampleTop(k) && s.CanTopKOnDevice()
+	st.OnDevice = k <= maxDeviceTopK && k <= vocab && o.Params.CanSampleTop(k) && s.CanTopKOnDevice()
 
 	cands := make([]Candidate, o.N)
 	histories := make([][]int32, o.N)
