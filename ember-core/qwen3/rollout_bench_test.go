@@ -71,15 +71,15 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// BenchmarkBatchDecode interleaves a one-sequence decode step with an
-// eight-sequence batched step (each sequence at position 64) and reports
-// both throughputs and their ratio from the medians of the same run; each
-// step is rewound afterwards so every step measures the same positions.
+// BenchmarkBatchDecode interleaves a one-sequence decode step with batched
+// steps of eight and sixteen sequences (each at position 64) and reports the
+// throughputs and their ratios to B = 1 from the medians of the same run;
+// each step is rewound afterwards so every step measures the same positions.
 //
 //	EMBER_BENCH_MODEL=/tmp/q06 go test -run '^$' -bench BatchDecode -benchtime 20x ./ember-core/qwen3
 func BenchmarkBatchDecode(b *testing.B) {
 	m := rolloutBenchModel(b)
-	const B, P = 8, 64
+	const B, P = 16, 64
 	s, err := m.NewSession(SessionOptions{Ctx: P + 2, Chunk: P, KVDType: device.BF16, Batch: B})
 	if err != nil {
 		b.Fatal(err)
@@ -118,19 +118,23 @@ func BenchmarkBatchDecode(b *testing.B) {
 		rewind(seqs)
 		return d
 	}
-	step(all[:1]) // make the views of both shapes before timing
+	step(all[:1]) // make the views of every shape before timing
+	step(all[:8])
 	step(all)
-	var one, eight []time.Duration
+	var one, eight, sixteen []time.Duration
 	b.ResetTimer()
 	for range b.N {
 		one = append(one, step(all[:1]))
-		eight = append(eight, step(all))
+		eight = append(eight, step(all[:8]))
+		sixteen = append(sixteen, step(all))
 	}
 	b.StopTimer()
-	t1, t8 := 1/median(one).Seconds(), B/median(eight).Seconds()
+	t1, t8, t16 := 1/median(one).Seconds(), 8/median(eight).Seconds(), 16/median(sixteen).Seconds()
 	b.ReportMetric(t1, "tok/s@B=1")
 	b.ReportMetric(t8, "tok/s@B=8")
+	b.ReportMetric(t16, "tok/s@B=16")
 	b.ReportMetric(t8/t1, "B8/B1")
+	b.ReportMetric(t16/t1, "B16/B1")
 }
 
 // BenchmarkPrefixPrefill interleaves an uncached prefill of a 2048-token
