@@ -22,12 +22,13 @@ func readFile(t *testing.T, path string) string {
 // TestMilestonePrefixCache: two prefix lengths run in the order given and the
 // sweep lists them by prefix_len; every raw row adds up (with = once +
 // suffixes, to the printed 3 decimals) and its theoretical savings are
-// upstream's formula worked by hand: 32 × (2 − 1) / (2 × 48) = 33.333 %.
+// upstream's formula worked by hand: 32 × (2 − 1) / (2 × 48) = 33.333 %,
+// and 48 × 1 / (2 × 48) = 50 % for the whole prompt.
 func TestMilestonePrefixCache(t *testing.T) {
 	dir := isolate(t)
 	out := filepath.Join(dir, "s13")
 	stdout, _ := mustEmber(t, "milestone", "prefix-cache", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0,cpu:1", "--split", "2,4",
-		"--prompt-len", "48", "--prefix-lens", "32,0", "--num-docs", "2", "--chunk-len", "16", "--out-dir", out)
+		"--prompt-len", "48", "--prefix-lens", "32,0,48", "--num-docs", "2", "--chunk-len", "16", "--out-dir", out)
 	if !strings.Contains(stdout, "[run 1] prefix_len=32\n[run 2] prefix_len=0\n") || !strings.Contains(stdout, "(0 failed runs)") {
 		t.Errorf("stdout:\n%s", stdout)
 	}
@@ -35,7 +36,7 @@ func TestMilestonePrefixCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sweep) != 2 || sweep[0]["prefix_len"] != "0" || sweep[1]["prefix_len"] != "32" {
+	if len(sweep) != 3 || sweep[0]["prefix_len"] != "0" || sweep[1]["prefix_len"] != "32" || sweep[2]["prefix_len"] != "48" {
 		t.Fatalf("sweep rows %v", sweep)
 	}
 	for _, r := range sweep {
@@ -48,6 +49,10 @@ func TestMilestonePrefixCache(t *testing.T) {
 	}
 	if sweep[1]["theoretical_savings_pct"] != "33.333" || sweep[1]["suffix_len"] != "16" {
 		t.Errorf("prefix 32 row %v", sweep[1])
+	}
+	// The whole prompt shared: nothing is left to prefill per doc.
+	if sweep[2]["suffix_len"] != "0" || sweep[2]["cache_suffix_total_ms"] != "0.000" || sweep[2]["theoretical_savings_pct"] != "50.000" {
+		t.Errorf("prefix 48 row %v", sweep[2])
 	}
 	for _, f := range []string{"stage13_raw_001_prefix_32.csv", "stage13_raw_002_prefix_0.csv", "stage13_prefix_cache_summary.md", "stage13_p1_input.md", "logs/run_001.log", "logs/run_002.log"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
