@@ -55,13 +55,6 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 		return err
 	}
 	defer e.Close()
-	s, err := e.Model.NewSession(qwen3.SessionOptions{
-		Ctx: sessionCtx(c, e), Chunk: c.Int("chunk"), Overlap: c.Bool("overlap"), KVDType: kv, Batch: n,
-	})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	text := promptText
 	if c.Bool("chat") {
 		var msgs []tokenizer.Message
@@ -75,6 +68,19 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 	if len(prompt) == 0 {
 		return errors.New("the prompt encodes to no tokens")
 	}
+	// Every candidate holds its own KV: unless --ctx says otherwise, size it
+	// for the prompt and -n tokens, not the default 4096 positions.
+	ctx := sessionCtx(c, e)
+	if !c.IsSet("ctx") {
+		ctx = min(ctx, len(prompt)+c.Int("n"))
+	}
+	s, err := e.Model.NewSession(qwen3.SessionOptions{
+		Ctx: ctx, Chunk: c.Int("chunk"), Overlap: c.Bool("overlap"), KVDType: kv, Batch: n,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
 	o := engine.RolloutOptions{N: n, MaxNew: c.Int("n"), Params: samplingParams(c, e), TopLogprobs: c.Int("top-logprobs")}
 	if err := o.Params.Validate(); err != nil {
 		return err
