@@ -293,3 +293,13 @@ type ResidualNormer interface {
 type TokenSampler interface {
 	SampleSorted(out, vals, idx Tensor, temp, topP, minP float32, u float64) error
 }
+
+// LogSumExper is offered by devices that reduce rows of logits on the device:
+// out[i] = log Σ_j exp(x[i][j]) for x F32 [n, d] and out F32 [n]. NaN entries
+// weigh nothing (as in sampling); a row with no number above -Inf gives -Inf.
+// With TopK it gives token log-probabilities (x[i][j] − out[i]) while only k
+// values and one normalizer per row cross back to the host. The model falls
+// back to downloading the logits where a device lacks it.
+type LogSumExper interface {
+	LogSumExp(out, x Tensor) error
+}

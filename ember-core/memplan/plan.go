@@ -52,6 +52,10 @@ type Options struct {
 	Ctx int
 	// Batch is the number of sequences decoded together.
 	Batch int
+	// PrefixCacheTokens is the positions of prompt prefixes the prefix KV cache
+	// may keep (its byte budget, counted per device for the layers the device
+	// holds); 0: no prefix cache.
+	PrefixCacheTokens int
 	// Chunk is the prefill chunk length; 0 means unchunked (the whole prompt at once).
 	Chunk int
 	// Split gives the number of layers on each device, in order; nil means choose
@@ -67,11 +71,13 @@ type Options struct {
 
 // DevicePlan is one device's share of a plan. All sizes are bytes.
 type DevicePlan struct {
-	Device      int      `json:"device"`
-	FirstLayer  int      `json:"first_layer"`
-	Layers      int      `json:"layers"`
-	Weights     int64    `json:"weights_bytes"`
-	KV          int64    `json:"kv_bytes"`
+	Device     int   `json:"device"`
+	FirstLayer int   `json:"first_layer"`
+	Layers     int   `json:"layers"`
+	Weights    int64 `json:"weights_bytes"`
+	KV         int64 `json:"kv_bytes"`
+	// PrefixCache is the prefix KV cache's budget on this device.
+	PrefixCache int64    `json:"prefix_cache_bytes"`
 	Activations int64    `json:"activation_bytes"`
 	Buffers     []Buffer `json:"activation_buffers"`
 	Workspace   int64    `json:"workspace_bytes"`
@@ -144,6 +150,8 @@ func (o *Options) validate(m *Model) error {
 		return bad("context length %d, want a positive number", o.Ctx)
 	case o.Batch <= 0:
 		return bad("batch %d, want a positive number", o.Batch)
+	case o.PrefixCacheTokens < 0:
+		return bad("prefix cache of %d tokens, want 0 or more", o.PrefixCacheTokens)
 	case o.Chunk < 0:
 		return bad("prefill chunk %d, want 0 (unchunked) or a positive number", o.Chunk)
 	case o.Overhead < 0 || o.Workspace < 0:
@@ -313,7 +321,8 @@ func planSplit(m *Model, o Options, split []int) *Plan {
 		d.KV = m.KVBytes(n, o.Ctx, o.Batch)
 		d.Buffers = Activations(m.Config, o.Batch, o.Ctx, o.Chunk, role)
 		d.Activations = SumBytes(d.Buffers)
-		d.Total = d.Weights + d.KV + d.Activations + d.Workspace + d.Overhead
+		d.PrefixCache = m.KVBytes(n, o.PrefixCacheTokens, 1)
+		d.Total = d.Weights + d.KV + d.PrefixCache + d.Activations + d.Workspace + d.Overhead
 		d.Free = d.Capacity - d.Total
 		d.Fits = d.Free >= 0
 		if !d.Fits {

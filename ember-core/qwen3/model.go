@@ -191,8 +191,7 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 		d.HeadRMSNorm(w.k, l.KNorm, hd, m.eps),
 		d.RoPE(w.q, hd, w.pos, theta),
 		d.RoPE(w.k, hd, w.pos, theta),
-		d.KVAppend(kv.k, kv.v, w.k, w.v, start),
-		d.Attention(w.attn, w.q, kv.k, kv.v, start, c.NumAttentionHeads, c.NumKeyValueHeads, hd),
+		m.appendAttend(d, w, kv, start),
 		d.MatMul(w.h, w.attn, l.O),
 
 		stage(d, device.StageRMSNorm),
@@ -205,6 +204,33 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 		d.MatMul(w.h, w.gate, l.Down),
 		d.Add(w.x, w.x, w.h),
 	)
+}
+
+// appendAttend appends the chunk's k and v to its cache at start and attends
+// over it. On a batched decode step (kv.rows) every row is a sequence of its
+// own: row i appends to and attends over kv.rows[i] at w.rowPos[i].
+func (m *Model) appendAttend(d device.Device, w *rows, kv *layerCache, start int) error {
+	c := m.Config
+	heads, kvHeads, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	if kv.rows == nil {
+		return firstErr(
+			d.KVAppend(kv.k, kv.v, w.k, w.v, start),
+			d.Attention(w.attn, w.q, kv.k, kv.v, start, heads, kvHeads, hd),
+		)
+	}
+	if err := w.rowViews(d); err != nil {
+		return err
+	}
+	for i, seq := range kv.rows {
+		p := w.rowPos[i]
+		if err := firstErr(
+			d.KVAppend(seq.k, seq.v, w.kRow[i], w.vRow[i], p),
+			d.Attention(w.attnRow[i], w.qRow[i], seq.k, seq.v, p, heads, kvHeads, hd),
+		); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addNorm is x += r; out = RMSNorm(x)·w, fused where the device can.

@@ -35,7 +35,13 @@ type SessionOptions struct {
 	Hidden []int
 	// OnHidden receives rows start..start+n-1 of hidden state index (n × hidden
 	// values). It is called from the device's goroutine, in chunk order per index.
+	// Batched decode steps (DecodeBatch) do not report hidden states.
 	OnHidden func(index, start, n int, h []float32)
+	// Batch is how many sequences the session holds (0 means 1), each with its
+	// own KV caches and position: the candidates of a rollout. Prefill, Decode
+	// and the rest run on the selected sequence (Select); DecodeBatch steps
+	// several sequences at once.
+	Batch int
 }
 
 // Stats is what one Prefill or Decode call measured.
@@ -52,8 +58,12 @@ type Session struct {
 	opt    SessionOptions
 	rows   int // workspace rows: the largest chunk
 	stages []*stageState
-	pos    int
+	pos    int // the selected sequence's position
 	owned  []device.Tensor
+
+	cur    int   // the selected sequence
+	seqPos []int // every sequence's position; seqPos[cur] is stale, pos is current
+	batch  batchState
 
 	greedy    int32 // DecodeGreedy's or DecodeSample's token
 	sampling  DeviceSampling
@@ -66,15 +76,22 @@ type Session struct {
 	job     job
 }
 
-type layerCache struct{ k, v device.Tensor }
+// layerCache is one layer's K and V cache of one sequence. On a batched
+// decode step the stand-in for a layer has no k, v of its own: rows[i] is
+// the cache of the sequence that row i of the step belongs to.
+type layerCache struct {
+	k, v device.Tensor
+	rows []*layerCache
+}
 
 // stageState is one device's part of a session: its layers' caches and its
 // workspace (two slots of the residual stream so that, with overlap, the
 // previous device can hand over chunk i+1 while this one works on chunk i).
 type stageState struct {
 	dev    device.Device
-	layers []int // model layer indices on this device
-	caches []layerCache
+	layers []int            // model layer indices on this device
+	caches []layerCache     // the selected sequence's: seqs[cur]
+	seqs   [][]layerCache   // per sequence, per layer
 	slot   [2]device.Tensor // x: [rows, hidden] residual stream
 	h      device.Tensor    // [rows, hidden]
 	q      device.Tensor    // [rows, heads*hd]
@@ -102,6 +119,13 @@ type stageState struct {
 	// Top-k candidates for DecodeSample, last device only, made on first use.
 	candVals, candIdx device.Tensor
 	candK             int
+
+	// A batched decode step's per-layer stand-ins (layerCache.rows), and on
+	// the last device its top-k values, indices and log-sum-exp per row
+	// ([Batch, topK], [Batch]), made on first use.
+	batchKV               []layerCache
+	topVals, topIdx, topZ device.Tensor
+	topK                  int
 }
 
 // rows are views of a stage's workspace for one chunk of n rows, and the
@@ -113,6 +137,11 @@ type rows struct {
 	posHost, idsHost                   any           // posBuf[:n], idsBuf[:n]
 	// head's views: the last row of x and of h, h's first row, one row of logits.
 	xLast, hLast, hFirst, logits1 device.Tensor
+	// On a batched decode step, each row's position (what posHost holds) and
+	// one-row views of q, k, v and attn (made on first use), for the
+	// per-sequence append and attention.
+	rowPos                    []int
+	qRow, kRow, vRow, attnRow []device.Tensor
 }
 
 // NewSession allocates KV caches and workspaces on every device of m. When a
@@ -143,6 +172,13 @@ func (m *Model) NewSession(opt SessionOptions) (*Session, error) {
 	if s.rows == 0 || s.rows > opt.Ctx {
 		s.rows = opt.Ctx
 	}
+	if opt.Batch < 0 {
+		return nil, fmt.Errorf("batch of %d sequences is negative", opt.Batch)
+	}
+	s.opt.Batch = max(1, opt.Batch)
+	s.seqPos = make([]int, s.opt.Batch)
+	// A batched decode step runs one row per sequence through the workspace.
+	s.rows = max(s.rows, s.opt.Batch)
 	if err := s.alloc(); err != nil {
 		s.Close()
 		return nil, err
@@ -171,12 +207,18 @@ func (s *Session) alloc() error {
 		st.argmaxHost = st.argmaxBuf
 		for range m.Split[k] {
 			st.layers = append(st.layers, layer)
-			st.caches = append(st.caches, layerCache{
-				k: get(d, s.opt.KVDType, s.opt.Ctx, c.KVDim()),
-				v: get(d, s.opt.KVDType, s.opt.Ctx, c.KVDim()),
-			})
 			layer++
 		}
+		st.seqs = make([][]layerCache, s.opt.Batch)
+		for b := range st.seqs {
+			for range st.layers {
+				st.seqs[b] = append(st.seqs[b], layerCache{
+					k: get(d, s.opt.KVDType, s.opt.Ctx, c.KVDim()),
+					v: get(d, s.opt.KVDType, s.opt.Ctx, c.KVDim()),
+				})
+			}
+		}
+		st.caches = st.seqs[0]
 		st.slot[0] = get(d, device.F32, R, c.HiddenSize)
 		st.slot[1] = get(d, device.F32, R, c.HiddenSize)
 		st.h = get(d, device.F32, R, c.HiddenSize)
@@ -191,7 +233,7 @@ func (s *Session) alloc() error {
 			st.ids = get(d, device.I32, R)
 		}
 		if k == len(m.Devices)-1 {
-			n := 1
+			n := s.opt.Batch // a batched step's logits: one row per sequence
 			if s.opt.AllLogits {
 				n = R
 			}
@@ -211,6 +253,7 @@ func (s *Session) alloc() error {
 func (s *Session) Close() {
 	for _, st := range s.stages {
 		st.freeCandidates()
+		st.freeBatchTop()
 	}
 	for _, t := range s.owned {
 		t.Device().Free(t)
@@ -225,7 +268,7 @@ func (s *Session) Pos() int { return s.pos }
 // Ctx is the session's context limit.
 func (s *Session) Ctx() int { return s.opt.Ctx }
 
-// Reset empties the conversation; caches are overwritten from position 0.
+// Reset empties the selected sequence; its caches are overwritten from position 0.
 func (s *Session) Reset() { s.pos = 0 }
 
 // Rewind moves the session back to pos (≤ Pos()), keeping the cache before it:
@@ -389,9 +432,10 @@ type job struct {
 	s       *Session
 	ids     []int32
 	chunks  []span
-	base    int  // position of ids[0]
-	prefill bool // a Prefill call (all logits may be kept), not a decode step
-	pick    pick // how the last device finishes: logits, argmax or a draw
+	base    int   // position of ids[0]
+	prefill bool  // a Prefill call (all logits may be kept), not a decode step
+	pick    pick  // how the last device finishes: logits, argmax or a draw
+	rowPos  []int // a batched decode step's position per row (DecodeBatch), or nil
 }
 
 // sequential runs each chunk through every device in turn: no overlap.
@@ -549,8 +593,13 @@ func (j *job) compute(k, ci int) error {
 	if err != nil {
 		return err
 	}
+	w.rowPos = j.rowPos
 	for i := range sp.n {
-		st.posBuf[i] = int32(sp.start + i)
+		if j.rowPos != nil {
+			st.posBuf[i] = int32(j.rowPos[i])
+		} else {
+			st.posBuf[i] = int32(sp.start + i)
+		}
 	}
 	if err := d.Upload(w.pos, w.posHost); err != nil {
 		return err
@@ -570,7 +619,11 @@ func (j *job) compute(k, ci int) error {
 		}
 	}
 	for li, layer := range st.layers {
-		if err := s.m.forwardLayer(s.m.Layers[layer], w, &st.caches[li], sp.start); err != nil {
+		kv := &st.caches[li]
+		if j.rowPos != nil {
+			kv = &st.batchKV[li]
+		}
+		if err := s.m.forwardLayer(s.m.Layers[layer], w, kv, sp.start); err != nil {
 			return fmt.Errorf("layer %d on %s: %w", layer, d.Name(), err)
 		}
 		if layer+1 < s.m.Config.NumHiddenLayers { // index L is the final-normed state, observed in head
@@ -591,6 +644,9 @@ func (j *job) head(st *stageState, ci int, w *rows) error {
 	s, d := j.s, st.dev
 	m := s.m
 	sp := j.chunks[ci]
+	if j.rowPos != nil {
+		return j.batchHead(st, w)
+	}
 	L := m.Config.NumHiddenLayers
 	last := ci == len(j.chunks)-1
 	all := s.opt.AllLogits && j.prefill
@@ -711,7 +767,7 @@ func (j *job) handOver(k, ci int) error {
 
 func (j *job) observe(st *stageState, index int, sp span, h device.Tensor) error {
 	s := j.s
-	if s.opt.OnHidden == nil || !contains(s.opt.Hidden, index) {
+	if s.opt.OnHidden == nil || !contains(s.opt.Hidden, index) || j.rowPos != nil {
 		return nil
 	}
 	n := sp.n * s.m.Config.HiddenSize

@@ -22,6 +22,7 @@ type Sampler struct {
 	edge   []int32                  // top-p: the candidates of the bin where the nucleus ends
 	w      []float64                // softmax weights of cand, relative to the largest
 	mass   [nucleusBins + 1]float64 // top-p: probability mass per bin
+	topRow []float32                // SampleTop: the candidates' scaled logits
 }
 
 // New returns a Sampler for logits vectors of length vocab, with its buffers

@@ -34,7 +34,7 @@ Examples:
   ember milestone stage1 --model Qwen/Qwen3-4B-Instruct-2507 --gpus 0,1
   ember milestone split --model Qwen/Qwen3-4B-Instruct-2507 --gpus 0,1 --splits "9,27;18,18"
   ember milestone split -m testdata/models/tiny-qwen3 --gpus cpu:0,cpu:1 --prompt-lens 64 --decode-steps 8 --chunk-len 16`,
-		Subcommands: []*cli.Command{stage1Command(), splitCommand()},
+		Subcommands: []*cli.Command{stage1Command(), splitCommand(), prefixCacheCommand(), multiCandidateCommand(), cumulativeCommand()},
 	}
 }
 

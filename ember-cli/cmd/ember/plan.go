@@ -68,6 +68,7 @@ func planFlags() []cli.Flag {
 		&cli.StringFlag{Name: "gpu-mem", Value: planDefaultGPUMem, Usage: "memory per GPU, one size for all or one per GPU (12GiB,10GiB; units KiB MiB GiB KB MB GB or bytes), or free: what NVML reports free now"},
 		&cli.IntFlag{Name: "ctx", Value: planDefaultCtx, Usage: "context length the KV cache and attention scores are sized for"},
 		&cli.IntFlag{Name: "batch", Value: 1, Usage: "sequences decoded together"},
+		&cli.IntFlag{Name: "prefix-cache", Usage: "token positions the prefix KV cache may keep (counted per device for its layers; shown in KV)"},
 		&cli.IntFlag{Name: "chunk", Value: planDefaultChunk, Usage: "prefill chunk length; 0 = unchunked (scores heads × ctx × ctx)"},
 		&cli.StringFlag{Name: "split", Value: "auto", Usage: "layers per GPU, e.g. 18,18 or 18+18; auto picks the most balanced split that fits"},
 		&cli.StringFlag{Name: "overhead", Value: "300MiB", Usage: "runtime overhead per GPU (CUDA context, modules, allocator slack)"},
@@ -80,13 +81,14 @@ type planSettings struct {
 	devices  []memplan.Device
 	ctx      int
 	batch    int
+	prefix   int // prefix-cache tokens
 	chunk    int
 	split    []int // nil = auto
 	overhead int64
 }
 
 func (s planSettings) options(split []int) memplan.Options {
-	return memplan.Options{Devices: s.devices, Ctx: s.ctx, Batch: s.batch, Chunk: s.chunk,
+	return memplan.Options{Devices: s.devices, Ctx: s.ctx, Batch: s.batch, Chunk: s.chunk, PrefixCacheTokens: s.prefix,
 		Split: split, Overhead: s.overhead, Workspace: memplan.CUBLASWorkspace}
 }
 
@@ -196,6 +198,9 @@ func readPlanSettings(c *cli.Context) (planSettings, error) {
 		return s, fmt.Errorf("--batch %d: want a positive batch", s.batch)
 	case s.chunk < 0:
 		return s, fmt.Errorf("--chunk %d: want 0 (unchunked) or a positive chunk length", s.chunk)
+	}
+	if s.prefix = c.Int("prefix-cache"); s.prefix < 0 {
+		return s, fmt.Errorf("--prefix-cache %d: want 0 or more token positions", s.prefix)
 	}
 	if s.split != nil && len(s.split) != len(s.devices) {
 		return s, fmt.Errorf("--split %s has %d parts for %d GPUs", c.String("split"), len(s.split), len(s.devices))
@@ -437,7 +442,7 @@ func planRowLines(r planModelRow) []string {
 		}
 		lines = append(lines, head+fmt.Sprintf("%d\t%d-%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
 			d.Device, d.FirstLayer, d.FirstLayer+d.Layers-1,
-			memplan.FormatSize(d.Weights), memplan.FormatSize(d.KV), memplan.FormatSize(d.Activations),
+			memplan.FormatSize(d.Weights), kvCell(d), memplan.FormatSize(d.Activations),
 			memplan.FormatSize(d.Workspace+d.Overhead), memplan.FormatSize(d.Total),
 			memplan.FormatSize(d.Capacity), memplan.FormatSize(d.Free)))
 	}
@@ -502,4 +507,13 @@ func writePlanBuffers(w io.Writer, r planModelRow) {
 		}
 		tw.Flush()
 	}
+}
+
+// kvCell is the KV column: the sessions' caches, plus the prefix cache's
+// budget when there is one.
+func kvCell(d memplan.DevicePlan) string {
+	if d.PrefixCache == 0 {
+		return memplan.FormatSize(d.KV)
+	}
+	return memplan.FormatSize(d.KV) + " + " + memplan.FormatSize(d.PrefixCache) + " prefix"
 }

@@ -30,7 +30,7 @@ Examples:
 Sampling defaults come from the model's generation_config.json; flags override
 them, and --temp 0 is greedy. --chat wraps the prompt in the Qwen3 chat template;
 -i starts an interactive chat that keeps the KV cache between turns.`,
-		Flags: append(engineFlags(),
+		Flags: append(append(engineFlags(), candidateFlags()...),
 			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text (- reads stdin)"},
 			&cli.IntFlag{Name: "n", Value: 128, Usage: "most tokens to generate"},
 			&cli.Float64Flag{Name: "temp", Usage: "temperature; 0 = greedy (default: generation_config, else 0)"},
@@ -118,6 +118,9 @@ func runAction(c *cli.Context) error {
 	kv, err := kvDType(c)
 	if err != nil {
 		return err
+	}
+	if wantsCandidates(c) {
+		return runCandidates(c, promptText, kv)
 	}
 	e, err := openEngine(c, true)
 	if err != nil {
