@@ -257,7 +257,7 @@ func (r DeltaRow) change(metric string) (Change, bool) {
 // Markdown returns the delta markdown: the plain percentage table and, where
 // samples exist, the statistical one.
 func (d Delta) Markdown(m Meta) string {
-	md := markdownDoc("Stage 1.2 delta vs "+d.Baseline.Label, m)
+	md := markdownDoc("Stage 1.2 delta vs "+d.Baseline.Label+": Ember's statistics", m)
 	if d.Baseline.Path != "" {
 		fmt.Fprintf(md, "- baseline: %s (%s)\n", d.Baseline.Label, d.Baseline.Path)
 	}
@@ -295,10 +295,11 @@ func (d Delta) Markdown(m Meta) string {
 	return md.String()
 }
 
-// Files returns stage12_delta_vs_<label>.csv and .md.
+// Files returns ember_stage12_delta_vs_<label>.csv and .md (EmberDeltaCSV,
+// EmberDeltaMD); the upstream stage12_delta_vs_<label> files are Stage12Delta's.
 func (d Delta) Files(m Meta) []File {
 	return []File{
-		{SplitDeltaCSV(d.Baseline.Label), d.Table().CSV()},
-		{SplitDeltaMD(d.Baseline.Label), []byte(d.Markdown(m))},
+		{EmberDeltaCSV(d.Baseline.Label), d.Table().CSV()},
+		{EmberDeltaMD(d.Baseline.Label), []byte(d.Markdown(m))},
 	}
 }

@@ -2,7 +2,6 @@ package report
 
 import (
 	"errors"
-	"math"
 	"strings"
 	"testing"
 )
@@ -53,26 +52,5 @@ func TestParseLlamaBenchShapes(t *testing.T) {
 		if !errors.Is(err, ErrLlamaBench) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: error %v, want ErrLlamaBench with %q", c.name, err, c.msg)
 		}
-	}
-}
-
-func TestEmberOverLlama(t *testing.T) {
-	s := []SummaryRow{{RolloutTokS: 32}, {RolloutTokS: math.NaN()}}
-	l := &LlamaResult{PromptAvgNs: 150e6, GenAvgNs: 1280e6, GenTokens: 64}
-	if got := EmberOverLlama(s, l); got != 0.715 { // 32 / 44.755 = 0.71500
-		t.Errorf("ratio %v", got)
-	}
-	for _, c := range []struct {
-		s []SummaryRow
-		l *LlamaResult
-	}{{s, nil}, {s, &LlamaResult{Failed: "exit status 1"}}, {nil, l}} {
-		if got := EmberOverLlama(c.s, c.l); !math.IsNaN(got) {
-			t.Errorf("ratio %v, want NaN", got)
-		}
-	}
-	// A failed run with a multi-line reason stays one row, one line.
-	tb := VsLlama(nil, nil, "", &LlamaResult{Label: "single-device", Failed: "exit status 1:\n  out of memory\n"}, nil)
-	if r := tb.Rows[0]; r[len(r)-1] != "failed: exit status 1: out of memory" || r[2] != "n/a" {
-		t.Errorf("failed row %q", r)
 	}
 }
