@@ -332,7 +332,14 @@ func milestoneAction(c *cli.Context, kind string) error {
 					if !sampling {
 						extra = append(extra, samplingFlag)
 					}
-					runs = append(runs, sweep.Run{ID: strconv.Itoa(id), PromptLen: p, DecodeSteps: d, ChunkLen: chunk, Overlap: ov, Sampling: sampling, Split: split,
+					runSplit := split
+					if len(ids) != 2 && split != nil {
+						// Passed as upstream passes it; the profile puts every
+						// layer on the one device, so the rows say the total.
+						extra = append(extra, "--split", c.String("split"))
+						runSplit = nil
+					}
+					runs = append(runs, sweep.Run{ID: strconv.Itoa(id), PromptLen: p, DecodeSteps: d, ChunkLen: chunk, Overlap: ov, Sampling: sampling, Split: runSplit,
 						CSV: fmt.Sprintf("stage_raw_%03d.csv", id), Log: fmt.Sprintf("run_%03d_try%%d.log", id), Extra: extra})
 				}
 			}

@@ -413,3 +413,24 @@ func TestProfileDialect(t *testing.T) {
 		t.Errorf("cuda without a driver: exit %d, %q", code, errs)
 	}
 }
+
+// TestMilestoneStage1OneDeviceSplit: on one device upstream passes --split
+// and the profile ignores it (the split column is the layer total); the run
+// is still reused by a re-run.
+func TestMilestoneStage1OneDeviceSplit(t *testing.T) {
+	model := tinyModel(t)
+	base := isolate(t)
+	beEmber(t)
+	args := []string{"milestone", "stage1", "-m", model, "--gpus", "0", "--backend", "cpu", "--split", "3,3", "--prompt-lens", "8", "--decode-steps", "1",
+		"--iters", "1", "--warmup", "0", "--out-dir", filepath.Join(base, "one")}
+	mustEmber(t, args...)
+	if log := read(t, filepath.Join(base, "one", "logs", "run_001_try1.log")); !strings.Contains(log, "--split 3,3") {
+		t.Errorf("--split not passed:\n%s", log)
+	}
+	if r := readCSV(t, filepath.Join(base, "one", "stage1_summary.csv")); len(r) != 1 || r[0]["split"] != "6" || r[0]["gpus"] != "0" {
+		t.Errorf("summary %v", r)
+	}
+	if _, errs := mustEmber(t, args...); !strings.Contains(errs, "reusing finished run 1") {
+		t.Errorf("not reused:\n%s", errs)
+	}
+}
