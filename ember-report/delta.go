@@ -23,7 +23,9 @@ type Reference struct {
 }
 
 // LoadReference reads the stage12_split_summary.csv at path and, when a
-// stage12_raw_samples.csv lies beside it, its samples. An empty label becomes
+// stage12_raw_samples.csv lies beside it, its samples; keys of Ember's
+// summaries before the upstream dialect ("18,18" pipeline) are translated to
+// upstream's ("18+18" no_overlap). An empty label becomes
 // the name of the folder holding the summary. Malformed CSV is a
 // *rows.CSVError naming file, line and column.
 func LoadReference(path, label string) (Reference, error) {
@@ -34,6 +36,9 @@ func LoadReference(path, label string) (Reference, error) {
 	if label == "" {
 		label = filepath.Base(filepath.Dir(filepath.Clean(path)))
 	}
+	for i := range s {
+		s[i].Split, s[i].Mode = upstreamKey(s[i].Split, s[i].Mode)
+	}
 	ref := Reference{Label: label, Path: path, Summary: s}
 	sp := filepath.Join(filepath.Dir(path), SplitRawSamples)
 	ref.Samples, err = rows.ReadSampleFile(sp)
@@ -42,6 +47,10 @@ func LoadReference(path, label string) (Reference, error) {
 	}
 	if err != nil {
 		return Reference{}, err
+	}
+	for i := range ref.Samples {
+		c := &ref.Samples[i].Config
+		c.Split, c.Mode = upstreamKey(c.Split, c.Mode)
 	}
 	return ref, nil
 }

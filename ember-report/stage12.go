@@ -465,13 +465,7 @@ func LoadRefSummary(path, label string) (RefSummary, error) {
 	}
 	for _, r := range t.Rows {
 		if s, ok := r["split"]; ok {
-			r["split"] = strings.ReplaceAll(s, ",", "+")
-		}
-		switch r["mode"] {
-		case "pipeline", "single":
-			r["mode"] = rows.ModeNoOverlap
-		case "pipeline_overlap":
-			r["mode"] = rows.ModeOverlap
+			r["split"], r["mode"] = upstreamKey(s, r["mode"])
 		}
 	}
 	if strings.TrimSpace(label) == "" {
@@ -655,4 +649,18 @@ func Stage12Files(in Stage12Input) (Stage12Result, error) {
 	}
 	res.Files = append(res.Files, extra...)
 	return res, nil
+}
+
+// upstreamKey translates a split and mode of Ember's summaries before the
+// upstream dialect ("18,18", single / pipeline / pipeline_overlap) into
+// upstream's ("18+18", no_overlap / overlap); upstream keys pass unchanged.
+func upstreamKey(split, mode string) (string, string) {
+	split = strings.ReplaceAll(split, ",", "+")
+	switch mode {
+	case "pipeline", "single":
+		mode = rows.ModeNoOverlap
+	case "pipeline_overlap":
+		mode = rows.ModeOverlap
+	}
+	return split, mode
 }

@@ -295,3 +295,18 @@ func TestOldEmberBaseline(t *testing.T) {
 		t.Errorf("label %q rows %v", ref.Label, ref.Rows[:2])
 	}
 }
+
+// TestOldEmberReference: Ember's statistical delta reads the same old
+// summary and its samples under upstream keys too.
+func TestOldEmberReference(t *testing.T) {
+	ref, err := LoadReference(fixture("baseline/stage12_split_summary.csv"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := ref.Summary[1].Key; k.Split != "18+18" || k.Mode != "overlap" {
+		t.Errorf("summary key %v", k)
+	}
+	if len(ref.Samples) == 0 || ref.Samples[0].Split != "18+18" || ref.Samples[0].Mode != "overlap" {
+		t.Errorf("samples %v", ref.Samples[:1])
+	}
+}
