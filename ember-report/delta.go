@@ -16,7 +16,7 @@ import (
 // Reference is a split summary that a run is compared with (a baseline, an
 // anchor, or the current run), with its per-iteration samples when it has them.
 type Reference struct {
-	Label   string // names the delta files: stage12_delta_vs_<Slug(Label)>
+	Label   string // names the delta files: ember_stage12_delta_vs_<UpstreamSlug(Label)>
 	Path    string // where the summary was read from, for the markdown; may be empty
 	Summary []SummaryRow
 	Samples []rows.SampleRow
