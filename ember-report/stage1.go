@@ -46,10 +46,13 @@ const (
 type Stage1Input struct {
 	Meta     Meta
 	ModelDir string
-	Now      time.Time
-	Runs     []SweepRun
-	Failures []Failure
-	Samples  []rows.SampleRow
+	// ModelLabel names the results in stage1_mainline_ready.md; "" is
+	// PrettyModelName(ModelDir). (Upstream's text always said "8B".)
+	ModelLabel string
+	Now        time.Time
+	Runs       []SweepRun
+	Failures   []Failure
+	Samples    []rows.SampleRow
 }
 
 // Stage1RawRowsOf is stage1_raw_rows.csv as the milestone script builds it:
@@ -298,7 +301,7 @@ func Stage1Files(in Stage1Input) ([]File, error) {
 	files = append(files, File{Stage1SummaryMD, []byte(Stage1SummaryMarkdown(in.ModelDir, in.Now, summary))})
 	files = append(files, File{Stage1Failures, RecTable{Header: Stage1FailuresHeader, Rows: failureRecs(fails)}.CSV()})
 	add(Stage1MainlineReady, append(slices.Clone(Stage1SummaryHeader), "coverage_note"), Stage1Mainline(summary))
-	files = append(files, File{Stage1MainlineReadyMD, []byte(Stage1MainlineMD(PrettyModelName(in.ModelDir), len(summary), fails))})
+	files = append(files, File{Stage1MainlineReadyMD, []byte(Stage1MainlineMD(cmp.Or(in.ModelLabel, PrettyModelName(in.ModelDir)), len(summary), fails))})
 	add(Stage1Fig2, Stage1Fig2Header, Stage1Fig2Of(summary))
 	add(Stage1P2Components, Stage1ComponentsHeader, Stage1Components(raw.Rows))
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,6 +92,7 @@ a line on stderr, unless --stop-on-error.`,
 			&cli.StringFlag{Name: "prompt-lens", Aliases: []string{"prompt-len"}, Value: "512,1024,2048,4096", Usage: "prompt lengths, comma separated"},
 			&cli.StringFlag{Name: "decode-steps", Value: "64,128,256", Usage: "decode steps, comma separated"},
 			&cli.StringFlag{Name: "split", Usage: "two-device layer split A,B (default: the profile's)"},
+			&cli.StringFlag{Name: "model-label", Usage: `the model's name in stage1_mainline_ready.md's "Use current <label> results" (default: the model's name; upstream always wrote 8B)`},
 		),
 		Action: func(c *cli.Context) error { return milestoneAction(c, "stage1") },
 	}
@@ -134,6 +136,7 @@ keys this run has is an error (stderr, exit 1) after the files are written.`,
 			&cli.StringFlag{Name: "anchor-summary", Usage: "a historical stage12_split_summary.csv for the P2 input"},
 			&cli.StringFlag{Name: "anchor-label", Usage: "label of the anchor"},
 			&cli.StringFlag{Name: "p2-note", Usage: "implementation note for stage12_p2_input.md"},
+			&cli.StringFlag{Name: "hardware", Usage: `what the devices are, for "Model: M (2x<hardware>)" of stage12_p2_input.md (default: the backend; upstream always wrote 3080Ti)`},
 		),
 		Action: func(c *cli.Context) error { return milestoneAction(c, "split") },
 	}
@@ -524,11 +527,11 @@ func milestoneAction(c *cli.Context, kind string) error {
 			}
 		}
 		all = append(all, fails...)
-		files, reportErr = report.Stage1Files(report.Stage1Input{Meta: meta, ModelDir: modelDir, Now: now, Runs: done, Failures: all, Samples: samples})
+		files, reportErr = report.Stage1Files(report.Stage1Input{Meta: meta, ModelDir: modelDir, ModelLabel: c.String("model-label"), Now: now, Runs: done, Failures: all, Samples: samples})
 	case "split":
 		in := report.Stage12Input{Meta: meta, ModelDir: modelDir, Now: now, Runs: done, Splits: splitOf, Failures: fails, Samples: samples,
 			Baseline: baseline, BaselineVsLlama: baseVsLlama, Anchor: anchor,
-			P2: report.P2Input{Hardware: fmt.Sprintf("%dx%s", len(ids), backend), PromptLen: prompts[0], DecodeSteps: steps[0], Note: c.String("p2-note")}}
+			P2: report.P2Input{Hardware: fmt.Sprintf("%dx%s", len(ids), cmp.Or(c.String("hardware"), backend)), PromptLen: prompts[0], DecodeSteps: steps[0], Note: c.String("p2-note")}}
 		if c.Bool("include-llama") && len(done) > 0 {
 			in.VsLlama = runLlama(c, out, prompts[0], steps[0], progress)
 		} else if t, err := report.ReadRecsFile(filepath.Join(out, report.SplitVsLlamaCSV)); err == nil {

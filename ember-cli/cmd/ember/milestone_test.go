@@ -89,7 +89,7 @@ func TestMilestoneSplit(t *testing.T) {
 		"--splits", "2,4;3,3;2,4", "--out-dir", out, "--build-dir", "build",
 		"--include-llama", "--llama-bin-dir", bin, "--llama-gguf", gguf,
 		"--anchor-summary", repoPath(t, "testdata", "report", "upstream", "anchor", "stage12_split_summary.csv"),
-		"--p2-note", "one-line implementation note")
+		"--p2-note", "one-line implementation note", "--hardware", "3080Ti")
 	if strings.Count(errs, "--build-dir build is ignored") != 1 || !strings.Contains(errs, "[4/4]") {
 		t.Errorf("stderr:\n%s", errs)
 	}
@@ -132,7 +132,7 @@ func TestMilestoneSplit(t *testing.T) {
 		t.Errorf("dual llama-bench log:\n%s", dual)
 	}
 	p2 := read(t, filepath.Join(out, "stage12_p2_input.md"))
-	for _, want := range []string{"Model: tiny-qwen3 (2xcpu)", "Setting: prompt_len=32, decode_steps=4, full split sweep", "## Delta vs anchor (historical anchor)",
+	for _, want := range []string{"Model: tiny-qwen3 (2x3080Ti)", "Setting: prompt_len=32, decode_steps=4, full split sweep", "## Delta vs anchor (historical anchor)",
 		"## Ember vs llama dual (same run)\n- llama dual rollout: 45.455 tok/s", "## Implementation note\n- one-line implementation note"} {
 		if !strings.Contains(p2, want) {
 			t.Errorf("stage12_p2_input.md lacks %q:\n%s", want, p2)
@@ -422,8 +422,11 @@ func TestMilestoneStage1OneDeviceSplit(t *testing.T) {
 	base := isolate(t)
 	beEmber(t)
 	args := []string{"milestone", "stage1", "-m", model, "--gpus", "0", "--backend", "cpu", "--split", "3,3", "--prompt-lens", "8", "--decode-steps", "1",
-		"--iters", "1", "--warmup", "0", "--out-dir", filepath.Join(base, "one")}
+		"--iters", "1", "--warmup", "0", "--out-dir", filepath.Join(base, "one"), "--model-label", "8B"}
 	mustEmber(t, args...)
+	if md := read(t, filepath.Join(base, "one", "stage1_mainline_ready.md")); !strings.Contains(md, "- Use current 8B results for Stage 1.1 mainline plots/tables.\n") {
+		t.Errorf("--model-label not used:\n%s", md)
+	}
 	if log := read(t, filepath.Join(base, "one", "logs", "run_001_try1.log")); !strings.Contains(log, "--split 3,3") {
 		t.Errorf("--split not passed:\n%s", log)
 	}
