@@ -437,3 +437,70 @@ func TestMilestoneStage1OneDeviceSplit(t *testing.T) {
 		t.Errorf("not reused:\n%s", errs)
 	}
 }
+
+// copyDir copies the files of src into a new dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), []byte(read(t, filepath.Join(src, e.Name()))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMilestoneContinuesUpstreamFolder: a folder upstream's split script left
+// (testdata/report/upstream/split_folder: runs 1 and 2 of split 3+3, prompt
+// 16, 2 decode steps, chunk 8, sampling on) is continued: both runs are
+// reused and the summary is computed from their cells.
+//
+//	run         prefill  decode/tok  rollout = prefill + 1 × 2  tok/s = 2000 / rollout  share
+//	no_overlap  10       1           12                         166.667                83.33
+//	overlap     8        1           10                         200.000                80.00
+//
+// prefill compute 0.5 + 1 + 4 + 3 + 0.5 = 9, transfer 0.25 + 0.125 + 0 = 0.375;
+// decode compute 0.125 + 0.125 + 0.25 + 0.25 + 0.075 = 0.825, transfer 0.05 + 0 + 0.025 = 0.075;
+// ratios 0.375 / 9 = 0.04167 → 0.0417 and 0.075 / 0.825 = 0.0909;
+// speedup 12 / 10 = 1.2000, hidden (12 − 10) / 12 = 16.667 % → 16.67.
+func TestMilestoneContinuesUpstreamFolder(t *testing.T) {
+	model := tinyModel(t)
+	base := isolate(t)
+	beEmber(t)
+	out := filepath.Join(base, "upstream")
+	copyDir(t, repoPath(t, "testdata", "report", "upstream", "split_folder"), out)
+	args := []string{"milestone", "split", "-m", model, "--gpus", "0,1", "--backend", "cpu", "--splits", "3,3", "--prompt-len", "16", "--decode-steps", "2",
+		"--chunk-len", "8", "--iters", "1", "--warmup", "0", "--out-dir", out}
+	_, errs := mustEmber(t, args...)
+	if strings.Count(errs, "reusing finished run") != 2 {
+		t.Fatalf("runs not reused:\n%s", errs)
+	}
+	crlf := func(lines ...string) string { return strings.Join(lines, "\r\n") + "\r\n" }
+	for name, want := range map[string]string{
+		"stage12_split_summary.csv": crlf("split,mode,prompt_len,decode_steps,prefill_wall_ms,decode_per_token_ms,rollout_total_ms_est,rollout_tok_s_est,prefill_share_pct,prefill_compute_ms,prefill_transfer_ms,decode_compute_per_tok_ms,decode_transfer_per_tok_ms",
+			"3+3,no_overlap,16,2,10.000,1.000,12.000,166.667,83.33,9.000,0.375,0.825,0.075",
+			"3+3,overlap,16,2,8.000,1.000,10.000,200.000,80.00,9.000,0.375,0.825,0.075"),
+		"stage12_transfer_vs_compute.csv": crlf("split,mode,prefill_transfer_compute_ratio,decode_transfer_compute_ratio,prefill_transfer_ms,prefill_compute_ms,decode_transfer_per_tok_ms,decode_compute_per_tok_ms",
+			"3+3,no_overlap,0.0417,0.0909,0.375,9.000,0.075,0.825", "3+3,overlap,0.0417,0.0909,0.375,9.000,0.075,0.825"),
+		"stage12_bubble_vs_split.csv": crlf("split,no_overlap_total_ms,overlap_total_ms,overlap_speedup_x,bubble_hidden_pct_est", "3+3,12.000,10.000,1.2000,16.67"),
+	} {
+		if got := read(t, filepath.Join(out, name)); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
+		}
+	}
+	// A run whose file measured other settings (4 decode steps) is measured again.
+	p := filepath.Join(out, "stage12_raw_002_split_3_3_overlap.csv")
+	os.WriteFile(p, []byte(strings.ReplaceAll(read(t, p), ",16,2,8,", ",16,4,8,")), 0o644)
+	_, errs = mustEmber(t, args...)
+	if !strings.Contains(errs, "not reusing run 2") || !strings.Contains(errs, "reusing finished run 1") {
+		t.Errorf("mismatched run reused:\n%s", errs)
+	}
+	if r := readCSV(t, p); r[0]["decode_steps"] != "2" {
+		t.Errorf("run 2 not remeasured: %v", r[0])
+	}
+}
