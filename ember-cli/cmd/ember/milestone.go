@@ -120,8 +120,8 @@ ember_stage12_report.md, ember_stage12_bubble.csv and
 ember_stage12_delta_vs_<label>.csv/.md. A baseline none of whose (split, mode)
 keys this run has is an error (stderr, exit 1) after the files are written.`,
 		Flags: append(sweepFlags("0,1"),
-			&cli.IntFlag{Name: "prompt-len", Aliases: []string{"prompt-lens"}, Value: 2048, Usage: "prompt length"},
-			&cli.IntFlag{Name: "decode-steps", Value: 128, Usage: "decode steps"},
+			&cli.StringFlag{Name: "prompt-len", Aliases: []string{"prompt-lens"}, Value: "2048", Usage: "prompt length (one)"},
+			&cli.StringFlag{Name: "decode-steps", Value: "128", Usage: "decode steps (one)"},
 			&cli.StringFlag{Name: "splits", Usage: `layer splits, e.g. "12,24;18,18" (default: auto)`},
 			&cli.BoolFlag{Name: "include-llama", Usage: "also run llama-bench and write stage12_vs_llama.csv/.md"},
 			&cli.StringFlag{Name: "llama-bin-dir", Usage: "llama.cpp build/bin holding llama-bench (also put on LD_LIBRARY_PATH)"},
@@ -225,6 +225,16 @@ func modelLayers(model string) (int, error) {
 		return p.Config.NumHiddenLayers, nil
 	}
 	return 0, err
+}
+
+// oneInt reads the single integer of a split flag; the split sweep measures
+// one prompt length and one decode step count, as upstream's script does.
+func oneInt(flag, s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("--%s %q: milestone split takes one integer (stage1 sweeps lists)", flag, s)
+	}
+	return n, nil
 }
 
 // resolveModel resolves the model argument to its snapshot folder, absolute
@@ -348,7 +358,14 @@ func milestoneAction(c *cli.Context, kind string) error {
 			}
 		}
 	case "split":
-		p, d := c.Int("prompt-len"), c.Int("decode-steps")
+		p, err := oneInt("prompt-len", c.String("prompt-len"))
+		if err != nil {
+			return err
+		}
+		d, err := oneInt("decode-steps", c.String("decode-steps"))
+		if err != nil {
+			return err
+		}
 		if p <= 0 {
 			return fmt.Errorf("--prompt-len %d: want more than 0", p)
 		}
