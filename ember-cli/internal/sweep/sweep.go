@@ -196,7 +196,7 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 	}
 	if o.SkipExisting {
 		if rs, err := rows.ReadStageFile(csvPath); err == nil {
-			if why := r.mismatch(rs); why != "" {
+			if why := r.mismatch(rs, o.MinChunk); why != "" {
 				fmt.Fprintf(o.Progress, "not reusing run %s (%s): %s\n", r.ID, csvPath, why)
 			} else {
 				samples, _ := rows.ReadSampleFile(rows.SamplesPath(csvPath))
@@ -273,16 +273,18 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 
 // mismatch says why rows, found in the folder under r's ID, are not a
 // measurement of r (an earlier sweep with other flags), or "" when they are.
-// Their chunk may be r's halved by out-of-memory retries.
-func (r Run) mismatch(rs []rows.StageRow) string {
+// Their chunk may be one of r's out-of-memory retries: halved, not below minChunk.
+func (r Run) mismatch(rs []rows.StageRow, minChunk int) string {
 	if len(rs) == 0 {
 		return "it holds no rows"
 	}
 	split := strings.ReplaceAll(splitString(r.Split), ",", "+") // the split column's A+B
 	for _, row := range rs {
 		c := row.Config
+		// The ladder: chunk, max(minChunk, chunk/2), … down to minChunk.
 		chunkOK := c.ChunkLen == r.ChunkLen
-		for ch := r.ChunkLen / 2; !chunkOK && ch >= 1; ch /= 2 {
+		for ch := r.ChunkLen; !chunkOK && ch > minChunk; {
+			ch = max(minChunk, ch/2)
 			chunkOK = c.ChunkLen == ch
 		}
 		switch {

@@ -237,4 +237,14 @@ func TestUpstreamLadderAndNames(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "stage_raw_001.csv")); err != nil {
 		t.Error(err)
 	}
+	// A run that finished at the clamped chunk 64 (100 → 64) is reused.
+	dir = t.TempDir()
+	f = &fakeProfile{fitChunk: 64}
+	if _, err := Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, MinChunk: 64, Run: f.run}, []Run{r}); err != nil {
+		t.Fatal(err)
+	}
+	outs, err = Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, MinChunk: 64, SkipExisting: true, Run: f.run}, []Run{r})
+	if err != nil || !outs[0].Reused || outs[0].Chunk != 64 {
+		t.Errorf("clamped run not reused: %v %+v", err, outs[0])
+	}
 }
