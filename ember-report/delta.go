@@ -16,14 +16,16 @@ import (
 // Reference is a split summary that a run is compared with (a baseline, an
 // anchor, or the current run), with its per-iteration samples when it has them.
 type Reference struct {
-	Label   string // names the delta files: stage12_delta_vs_<Slug(Label)>
+	Label   string // names the delta files: ember_stage12_delta_vs_<UpstreamSlug(Label)>
 	Path    string // where the summary was read from, for the markdown; may be empty
 	Summary []SummaryRow
 	Samples []rows.SampleRow
 }
 
 // LoadReference reads the stage12_split_summary.csv at path and, when a
-// stage12_raw_samples.csv lies beside it, its samples. An empty label becomes
+// stage12_raw_samples.csv lies beside it, its samples; keys of Ember's
+// summaries before the upstream dialect ("18,18" pipeline) are translated to
+// upstream's ("18+18" no_overlap). An empty label becomes
 // the name of the folder holding the summary. Malformed CSV is a
 // *rows.CSVError naming file, line and column.
 func LoadReference(path, label string) (Reference, error) {
@@ -34,6 +36,9 @@ func LoadReference(path, label string) (Reference, error) {
 	if label == "" {
 		label = filepath.Base(filepath.Dir(filepath.Clean(path)))
 	}
+	for i := range s {
+		s[i].Split, s[i].Mode = upstreamKey(s[i].Split, s[i].Mode)
+	}
 	ref := Reference{Label: label, Path: path, Summary: s}
 	sp := filepath.Join(filepath.Dir(path), SplitRawSamples)
 	ref.Samples, err = rows.ReadSampleFile(sp)
@@ -42,6 +47,10 @@ func LoadReference(path, label string) (Reference, error) {
 	}
 	if err != nil {
 		return Reference{}, err
+	}
+	for i := range ref.Samples {
+		c := &ref.Samples[i].Config
+		c.Split, c.Mode = upstreamKey(c.Split, c.Mode)
 	}
 	return ref, nil
 }
@@ -257,7 +266,7 @@ func (r DeltaRow) change(metric string) (Change, bool) {
 // Markdown returns the delta markdown: the plain percentage table and, where
 // samples exist, the statistical one.
 func (d Delta) Markdown(m Meta) string {
-	md := markdownDoc("Stage 1.2 delta vs "+d.Baseline.Label, m)
+	md := markdownDoc("Stage 1.2 delta vs "+d.Baseline.Label+": Ember's statistics", m)
 	if d.Baseline.Path != "" {
 		fmt.Fprintf(md, "- baseline: %s (%s)\n", d.Baseline.Label, d.Baseline.Path)
 	}
@@ -295,10 +304,11 @@ func (d Delta) Markdown(m Meta) string {
 	return md.String()
 }
 
-// Files returns stage12_delta_vs_<label>.csv and .md.
+// Files returns ember_stage12_delta_vs_<label>.csv and .md (EmberDeltaCSV,
+// EmberDeltaMD); the upstream stage12_delta_vs_<label> files are Stage12Delta's.
 func (d Delta) Files(m Meta) []File {
 	return []File{
-		{SplitDeltaCSV(d.Baseline.Label), d.Table().CSV()},
-		{SplitDeltaMD(d.Baseline.Label), []byte(d.Markdown(m))},
+		{EmberDeltaCSV(d.Baseline.Label), d.Table().CSV()},
+		{EmberDeltaMD(d.Baseline.Label), []byte(d.Markdown(m))},
 	}
 }

@@ -8,12 +8,12 @@ import (
 	"github.com/ember-infer/ember/ember-core/rows"
 )
 
-// decodeSamples returns decode_per_token samples of 18,18 pipeline, one per wall time.
+// decodeSamples returns decode_per_token samples of 18+18 no_overlap, one per wall time.
 func decodeSamples(walls ...float64) []rows.SampleRow {
 	var out []rows.SampleRow
 	for i, w := range walls {
 		out = append(out, rows.SampleRow{Iter: i, StageRow: rows.StageRow{
-			Config: rows.Config{Phase: rows.PhaseDecodePerToken, Mode: rows.ModePipeline, GPUs: 2, Split: "18,18", PromptLen: 512, DecodeSteps: 64, ChunkLen: 512},
+			Config: rows.Config{Phase: rows.PhaseDecodePerToken, Mode: rows.ModeNoOverlap, GPUs: "0+1", Split: "18+18", PromptLen: 512, DecodeSteps: 64, ChunkLen: 512},
 			WallMS: w,
 		}})
 	}
@@ -21,7 +21,7 @@ func decodeSamples(walls ...float64) []rows.SampleRow {
 }
 
 func compareDecode(base, cur []float64) (Change, bool) {
-	key := Key{"18,18", rows.ModePipeline, 512, 64}
+	key := Key{"18+18", rows.ModeNoOverlap, 512, 64}
 	d := Compare(
 		Reference{Label: "base", Summary: []SummaryRow{{Key: key}}, Samples: decodeSamples(base...)},
 		Reference{Label: "cur", Summary: []SummaryRow{{Key: key}}, Samples: decodeSamples(cur...)})
@@ -78,7 +78,7 @@ func TestMedianInterval(t *testing.T) {
 }
 
 func TestCompareWithoutSamples(t *testing.T) {
-	key := Key{"18,18", rows.ModePipeline, 512, 64}
+	key := Key{"18+18", rows.ModeNoOverlap, 512, 64}
 	only := Reference{Label: "b", Summary: []SummaryRow{{Key: key, PrefillWallMS: 100}}, Samples: decodeSamples(1, 2, 3)}
 	d := Compare(only, Reference{Label: "c", Summary: []SummaryRow{{Key: key, PrefillWallMS: 110}}})
 	if len(d.Rows) != 1 || len(d.Rows[0].Changes) != 0 {

@@ -161,29 +161,6 @@ func ShellQuote(args []string) string {
 	return strings.Join(out, " ")
 }
 
-// Slug turns a label into a file-name part: lower case letters, digits and
-// single underscores, e.g. "Before P2 (v1)" → "before_p2_v1". An empty result
-// becomes "unnamed".
-func Slug(label string) string {
-	var b strings.Builder
-	under := false
-	for _, r := range strings.ToLower(label) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			if under && b.Len() > 0 {
-				b.WriteByte('_')
-			}
-			under = false
-			b.WriteRune(r)
-		} else {
-			under = true
-		}
-	}
-	if b.Len() == 0 {
-		return "unnamed"
-	}
-	return b.String()
-}
-
 // File is one output file of a report, named relative to the report folder.
 type File struct {
 	Name string

@@ -49,25 +49,6 @@ func TestNumberFormats(t *testing.T) {
 	}
 }
 
-func TestSlug(t *testing.T) {
-	for in, want := range map[string]string{
-		"Before P2 (v1)":            "before_p2_v1",
-		"baseline":                  "baseline",
-		"  --weird__label--  ":      "weird_label",
-		"stage1_split_profile_0102": "stage1_split_profile_0102",
-		"Überholt":                  "berholt",
-		"":                          "unnamed",
-		"!!!":                       "unnamed",
-	} {
-		if got := Slug(in); got != want {
-			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if SplitDeltaCSV("Before P2 (v1)") != "stage12_delta_vs_before_p2_v1.csv" || SplitDeltaMD("x y") != "stage12_delta_vs_x_y.md" {
-		t.Errorf("delta file names %q %q", SplitDeltaCSV("Before P2 (v1)"), SplitDeltaMD("x y"))
-	}
-}
-
 func TestShellQuote(t *testing.T) {
 	got := ShellQuote([]string{"ember", "milestone", "split", "--splits", "12,24;18,18", "--p2-note", "it's fine", "", "--out-dir=reports/x"})
 	want := `ember milestone split --splits '12,24;18,18' --p2-note 'it'\''s fine' '' --out-dir=reports/x`

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -35,6 +36,27 @@ func FuzzParseLlamaBench(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if _, err := ParseLlamaBench(in); err != nil && !errors.Is(err, ErrLlamaBench) {
 			t.Fatalf("error %v does not wrap ErrLlamaBench", err)
+		}
+	})
+}
+
+// FuzzReadRecs: the DictReader-style reader never panics, and what it reads
+// writes back and reads again to the same records.
+func FuzzReadRecs(f *testing.F) {
+	f.Add([]byte("split,mode\r\n12+24,no_overlap\r\n"))
+	f.Add([]byte("a,b\n1\n1,2,3\n\"x,y\",\"q\"\"\"\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tb, err := ReadRecs(bytes.NewReader(data), "fuzz.csv")
+		if err != nil {
+			return
+		}
+		again, err := ReadRecs(bytes.NewReader(tb.CSV()), "again.csv")
+		if err != nil {
+			t.Fatalf("re-reading %q: %v", tb.CSV(), err)
+		}
+		if len(again.Rows) > len(tb.Rows) {
+			t.Fatalf("%d rows became %d", len(tb.Rows), len(again.Rows))
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 )
 
@@ -108,91 +107,42 @@ func (l LlamaResult) RolloutTokS() float64 {
 	return round(div(float64(l.GenTokens)*1000, l.RolloutTotalMS()), 3)
 }
 
-// VsLlamaHeader is the header of stage12_vs_llama.csv.
-var VsLlamaHeader = []string{"engine", "config", "prompt_len", "decode_steps", "prefill_ms", "prefill_tok_s",
-	"decode_per_token_ms", "decode_tok_s", "rollout_total_ms_est", "rollout_tok_s_est", "ember_best_over_this", "status"}
-
-// VsLlama returns stage12_vs_llama.csv: every row of Ember's split summary, the
-// baseline's best row when base is not nil, then the llama-bench runs given.
-// Ember's prefill_tok_s is prompt_len × 1000 / prefill_ms and decode_tok_s is
-// 1000 / decode_per_token_ms; llama's are its own avg_ts. ember_best_over_this
-// is the best Ember rollout tok/s over the row's. A failed llama run is a row
-// whose status is "failed: <reason>" and whose numbers are n/a.
-func VsLlama(summary []SummaryRow, base *SummaryRow, baseLabel string, single, dual *LlamaResult) Table {
-	t := Table{Header: VsLlamaHeader}
-	best, haveBest := Best(summary)
-	over := func(tokS float64) string {
-		if !haveBest {
-			return NA
-		}
-		return FormatRatio(div(best.RolloutTokS, tokS))
-	}
-	emberRow := func(engine string, r SummaryRow) []string {
-		return []string{engine, fmt.Sprintf("split=%s mode=%s", r.Split, r.Mode), itoa(r.PromptLen), itoa(r.DecodeSteps),
-			FormatMS(r.PrefillWallMS), FormatTokS(div(float64(r.PromptLen)*1000, r.PrefillWallMS)),
-			FormatMS(r.DecodePerTokenMS), FormatTokS(div(1000, r.DecodePerTokenMS)),
-			FormatMS(r.RolloutTotalMS), FormatTokS(r.RolloutTokS), over(r.RolloutTokS), StatusOK}
-	}
-	for _, r := range summary {
-		t.Rows = append(t.Rows, emberRow("ember", r))
-	}
-	if base != nil {
-		t.Rows = append(t.Rows, emberRow("ember ("+baseLabel+")", *base))
-	}
-	for _, l := range []*LlamaResult{single, dual} {
-		if l == nil {
-			continue
-		}
-		if l.Failed != "" {
-			t.Rows = append(t.Rows, []string{"llama.cpp", l.config(), NA, NA, NA, NA, NA, NA, NA, NA, NA, "failed: " + oneLine(l.Failed)})
-			continue
-		}
-		t.Rows = append(t.Rows, []string{"llama.cpp", l.config(), itoa(l.PromptTokens), itoa(l.GenTokens),
-			FormatMS(l.PrefillMS()), FormatTokS(l.PromptAvgTs), FormatMS(l.DecodePerTokenMS()), FormatTokS(l.GenAvgTs),
-			FormatMS(l.RolloutTotalMS()), FormatTokS(l.RolloutTokS()), over(l.RolloutTokS()), StatusOK})
-	}
-	return t
-}
-
-// config describes the llama run for the config column.
-func (l LlamaResult) config() string {
-	parts := []string{l.Label}
-	if l.SplitMode != "" {
-		parts = append(parts, "split_mode="+l.SplitMode)
-	}
-	if l.TensorSplit != "" {
-		parts = append(parts, "tensor_split="+l.TensorSplit)
-	}
-	return strings.TrimSpace(strings.Join(parts, " "))
-}
-
 // oneLine collapses whitespace so a reason fits one CSV cell and one table row.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// EmberOverLlama is the best Ember rollout tok/s over the llama run's, NaN
-// when either is missing or the run failed.
-func EmberOverLlama(summary []SummaryRow, l *LlamaResult) float64 {
-	best, ok := Best(summary)
-	if !ok || l == nil || l.Failed != "" {
-		return math.NaN()
+// ParseLlamaBenchUpstream reads llama-bench's output as the split script
+// does: the JSON array between the first "[" and the last "]" of stdout and
+// stderr together; the last entry with n_prompt > 0 and n_gen = 0 is the
+// prompt test, the last with n_prompt = 0 and n_gen > 0 the generation test.
+// Errors read as the script's; logPath is named in them.
+func ParseLlamaBenchUpstream(text, logPath string) (LlamaResult, error) {
+	lb, rb := strings.Index(text, "["), strings.LastIndex(text, "]")
+	if lb < 0 || rb < 0 || rb <= lb {
+		return LlamaResult{}, fmt.Errorf("failed to locate JSON payload in llama-bench output")
 	}
-	return round(div(best.RolloutTokS, l.RolloutTokS()), 4)
-}
-
-func vsLlamaMarkdown(m Meta, t Table, single, dual *LlamaResult) string {
-	md := markdownDoc("Stage 1.2 vs llama.cpp", m)
-	md.WriteString("\nllama.cpp numbers come from llama-bench's prompt-only (n_prompt > 0, n_gen = 0) and gen-only (n_prompt = 0, n_gen > 0) entries: prefill_ms = avg_ns / 1e6, decode_per_token_ms = avg_ns / 1e6 / n_gen; tok/s columns are llama-bench's avg_ts. Rollout is estimated as for Ember.\n\n")
-	md.WriteString(t.Markdown())
-	md.WriteString("\n")
-	for _, l := range []*LlamaResult{single, dual} {
-		if l == nil {
-			continue
-		}
-		if l.Failed != "" {
-			fmt.Fprintf(md, "- llama.cpp %s: failed: %s\n", l.Label, oneLine(l.Failed))
-			continue
-		}
-		fmt.Fprintf(md, "- llama.cpp %s: %s, %s on %s\n", l.Label, l.Model, l.Backends, l.GPUInfo)
+	var items []map[string]any
+	if err := json.Unmarshal([]byte(text[lb:rb+1]), &items); err != nil {
+		return LlamaResult{}, fmt.Errorf("unexpected llama-bench JSON: %v", err)
 	}
-	return md.String()
+	num := func(m map[string]any, k string) float64 {
+		if v, ok := m[k].(float64); ok {
+			return v
+		}
+		return 0
+	}
+	var pre, dec map[string]any
+	for _, it := range items {
+		np, ng := int(num(it, "n_prompt")), int(num(it, "n_gen"))
+		if np > 0 && ng == 0 {
+			pre = it
+		}
+		if np == 0 && ng > 0 {
+			dec = it
+		}
+	}
+	if pre == nil || dec == nil {
+		return LlamaResult{}, fmt.Errorf("llama-bench output missing prompt/gen entries; see %s", logPath)
+	}
+	return LlamaResult{PromptTokens: int(num(pre, "n_prompt")), PromptAvgNs: num(pre, "avg_ns"), PromptAvgTs: num(pre, "avg_ts"),
+		GenTokens: int(num(dec, "n_gen")), GenAvgNs: num(dec, "avg_ns"), GenAvgTs: num(dec, "avg_ts")}, nil
 }

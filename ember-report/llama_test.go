@@ -2,7 +2,6 @@ package report
 
 import (
 	"errors"
-	"math"
 	"strings"
 	"testing"
 )
@@ -56,23 +55,35 @@ func TestParseLlamaBenchShapes(t *testing.T) {
 	}
 }
 
-func TestEmberOverLlama(t *testing.T) {
-	s := []SummaryRow{{RolloutTokS: 32}, {RolloutTokS: math.NaN()}}
-	l := &LlamaResult{PromptAvgNs: 150e6, GenAvgNs: 1280e6, GenTokens: 64}
-	if got := EmberOverLlama(s, l); got != 0.715 { // 32 / 44.755 = 0.71500
-		t.Errorf("ratio %v", got)
+// TestParseLlamaBenchUpstream: the split script's reading of llama-bench's
+// output: the JSON between the first "[" and the last "]" of stdout and
+// stderr, the last prompt-only and the last gen-only entry.
+func TestParseLlamaBenchUpstream(t *testing.T) {
+	out := "load: 1 GPU\n[\n" +
+		`{"n_prompt": 512, "n_gen": 0, "avg_ns": 1e8, "avg_ts": 5120},` + "\n" +
+		`{"n_prompt": 0, "n_gen": 64, "avg_ns": 2e9, "avg_ts": 32},` + "\n" +
+		`{"n_prompt": 512, "n_gen": 0, "avg_ns": 2e8, "avg_ts": 2560},` + "\n" +
+		`{"n_prompt": 0, "n_gen": 64, "avg_ns": 1.6e9, "avg_ts": 40}` + "\n]\n\nstderr: done [ok]"
+	// The last "]" is stderr's "[ok]": as upstream, the payload then ends there and does not parse.
+	if _, err := ParseLlamaBenchUpstream(out, "x.log"); err == nil || !strings.HasPrefix(err.Error(), "unexpected llama-bench JSON") {
+		t.Errorf("payload to the last ]: %v", err)
 	}
-	for _, c := range []struct {
-		s []SummaryRow
-		l *LlamaResult
-	}{{s, nil}, {s, &LlamaResult{Failed: "exit status 1"}}, {nil, l}} {
-		if got := EmberOverLlama(c.s, c.l); !math.IsNaN(got) {
-			t.Errorf("ratio %v, want NaN", got)
+	r, err := ParseLlamaBenchUpstream(strings.TrimSuffix(out, "\n\nstderr: done [ok]"), "x.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The later entries win: 200 ms prompt, 1600 ms for 64 tokens at 40 tok/s.
+	// Per token 1600/64 = 25 ms; rollout 200 + 1600 = 1800 ms; 64000/1800 = 35.5556 tok/s.
+	m := r.upstreamMetrics(64)
+	if m.prefillMS != 200 || m.decodeTotalMS != 1600 || m.decodeTokS != 40 || m.decodePerTokMS != 25 || m.rolloutMS != 1800 || pyFixed(m.rolloutTokS, 3) != "35.556" {
+		t.Errorf("metrics %+v", m)
+	}
+	for _, c := range []struct{ in, want string }{
+		{"no json here", "failed to locate JSON payload in llama-bench output"},
+		{`[{"n_prompt": 512, "n_gen": 0, "avg_ns": 1, "avg_ts": 1}]`, "llama-bench output missing prompt/gen entries; see x.log"},
+	} {
+		if _, err := ParseLlamaBenchUpstream(c.in, "x.log"); err == nil || err.Error() != c.want {
+			t.Errorf("%q: %v, want %q", c.in, err, c.want)
 		}
-	}
-	// A failed run with a multi-line reason stays one row, one line.
-	tb := VsLlama(nil, nil, "", &LlamaResult{Label: "single-device", Failed: "exit status 1:\n  out of memory\n"}, nil)
-	if r := tb.Rows[0]; r[len(r)-1] != "failed: exit status 1: out of memory" || r[2] != "n/a" {
-		t.Errorf("failed row %q", r)
 	}
 }

@@ -228,7 +228,7 @@ func prefillShareChart(runs []Run) ([]byte, error) {
 	var ss []*series
 	layouts := map[string]bool{}
 	for _, r := range runs {
-		layouts[fmt.Sprintf("%d/%s", r.Prefill.GPUs, r.Prefill.Split)] = true
+		layouts[fmt.Sprintf("%s/%s", r.Prefill.GPUs, r.Prefill.Split)] = true
 	}
 	for _, r := range runs {
 		c := r.Config()
@@ -240,7 +240,7 @@ func prefillShareChart(runs []Run) ([]byte, error) {
 			name += ", sampling"
 		}
 		if len(layouts) > 1 {
-			name = fmt.Sprintf("%d GPU split %s %s", c.GPUs, c.Split, name)
+			name = fmt.Sprintf("GPUs %s split %s %s", c.GPUs, c.Split, name)
 		}
 		i := slices.IndexFunc(ss, func(s *series) bool { return s.name == name })
 		if i < 0 {
@@ -292,9 +292,9 @@ func prefillShareChart(runs []Run) ([]byte, error) {
 // full names of neighbouring bars would run into each other.
 func shortMode(mode string) string {
 	switch mode {
-	case rows.ModePipeline:
+	case rows.ModeNoOverlap:
 		return "pipe"
-	case rows.ModePipelineOverlap:
+	case rows.ModeOverlap:
 		return "overlap"
 	}
 	return mode

@@ -64,9 +64,9 @@ func safeFloat(v string, def float64) float64 {
 	return f
 }
 
-// pyInt is int(v) for the cells the scripts compare as integers; ok is false
+// pyIntOK is int(v) for the cells the scripts compare as integers; ok is false
 // where Python's int() would raise.
-func pyInt(v string) (int, bool) {
+func pyIntOK(v string) (int, bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	return n, err == nil
 }
@@ -79,20 +79,6 @@ func pyCSV(header []string, rows [][]string) []byte {
 	w.Write(header)
 	w.WriteAll(rows) // writing to a bytes.Buffer cannot fail
 	return b.Bytes()
-}
-
-// pyFixed is Python's f"{v:.{n}f}" (and C++'s std::fixed): nan, inf, -inf
-// for the non-finite.
-func pyFixed(v float64, n int) string {
-	switch {
-	case math.IsNaN(v):
-		return "nan"
-	case math.IsInf(v, 1):
-		return "inf"
-	case math.IsInf(v, -1):
-		return "-inf"
-	}
-	return strconv.FormatFloat(v, 'f', n, 64)
 }
 
 // pyRepr is Python's str(float): the shortest repr, with ".0" on integral
@@ -128,9 +114,6 @@ func pyRepr(v float64) string {
 	}
 	return s
 }
-
-// pyNow is datetime.now().isoformat(timespec='seconds').
-func pyNow(t time.Time) string { return t.Format("2006-01-02T15:04:05") }
 
 // pyToday is date.today().isoformat().
 func pyToday(t time.Time) string { return t.Format("2006-01-02") }

@@ -93,7 +93,7 @@ func PairRuns(rs []rows.StageRow) ([]Run, error) {
 // compareConfig orders configurations as reports list them.
 func compareConfig(a, b rows.Config) int {
 	return cmp.Or(
-		cmp.Compare(a.GPUs, b.GPUs),
+		strings.Compare(a.GPUs, b.GPUs),
 		CompareSplits(a.Split, b.Split),
 		cmp.Compare(a.Mode, b.Mode),
 		compareBool(a.DecodeSampling, b.DecodeSampling),
@@ -115,7 +115,7 @@ func compareBool(a, b bool) int {
 }
 
 // CompareSplits orders split strings by their layer counts read as numbers
-// ("9,27" < "12,24" < "18,18"); splits that are not comma-separated integers
+// ("9+27" < "12+24" < "18+18"; "," separates as well as "+"); splits that are not comma-separated integers
 // sort after those that are, by text.
 func CompareSplits(a, b string) int {
 	na, oka := splitNumbers(a)
@@ -133,7 +133,7 @@ func CompareSplits(a, b string) int {
 
 func splitNumbers(s string) ([]int, bool) {
 	var out []int
-	for _, p := range strings.Split(s, ",") {
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '+' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil {
 			return nil, false
@@ -158,6 +158,7 @@ const (
 // ChunkLen is the last (smallest) chunk tried.
 type Failure struct {
 	RunID       string
+	Split       string // "A+B" of a split run; stage1_failures.csv has no split column
 	PromptLen   int
 	DecodeSteps int
 	Overlap     bool
@@ -165,19 +166,6 @@ type Failure struct {
 	ReturnCode  int
 	ErrorHint   string // HintOOM, HintRuntimeUnavailable or HintRuntimeError
 	LogPath     string
-}
-
-// FailuresHeader is the header of stage1_failures.csv and stage12_failures.csv.
-var FailuresHeader = []string{"run_id", "prompt_len", "decode_steps", "overlap", "chunk_len", "return_code", "error_hint", "log_path"}
-
-// FailuresTable returns the failures CSV table, in the order given.
-func FailuresTable(fs []Failure) Table {
-	t := Table{Header: FailuresHeader}
-	for _, f := range fs {
-		t.Rows = append(t.Rows, []string{f.RunID, strconv.Itoa(f.PromptLen), strconv.Itoa(f.DecodeSteps),
-			boolCell(f.Overlap), strconv.Itoa(f.ChunkLen), strconv.Itoa(f.ReturnCode), f.ErrorHint, f.LogPath})
-	}
-	return t
 }
 
 func checkFailures(fs []Failure) error {

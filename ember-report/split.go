@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/ember-infer/ember/ember-core/rows"
 )
@@ -44,11 +43,11 @@ const (
 )
 
 // SplitDeltaCSV and SplitDeltaMD name the delta files against a labelled
-// summary: stage12_delta_vs_<Slug(label)>.csv/.md.
-func SplitDeltaCSV(label string) string { return "stage12_delta_vs_" + Slug(label) + ".csv" }
+// summary: stage12_delta_vs_<UpstreamSlug(label)>.csv/.md.
+func SplitDeltaCSV(label string) string { return "stage12_delta_vs_" + UpstreamSlug(label) + ".csv" }
 
 // SplitDeltaMD is the markdown twin of SplitDeltaCSV.
-func SplitDeltaMD(label string) string { return "stage12_delta_vs_" + Slug(label) + ".md" }
+func SplitDeltaMD(label string) string { return "stage12_delta_vs_" + UpstreamSlug(label) + ".md" }
 
 // Key identifies a row of the split summary: one split × mode at one prompt
 // length and decode step count.
@@ -111,7 +110,7 @@ func SummaryOf(r Run) SummaryRow {
 // SplitSummary returns one summary row per run, ordered by split (numerically),
 // mode, prompt length and decode steps. Two runs with the same key (runs that
 // differ only in overlap, chunk, GPU count or sampling) are an error: give
-// them distinct modes, as rows.ModePipelineOverlap does for overlap.
+// them distinct modes, as rows.ModeOverlap does for overlap.
 func SplitSummary(runs []Run) ([]SummaryRow, error) {
 	seen := map[Key]rows.Config{}
 	var out []SummaryRow
@@ -260,50 +259,26 @@ func Best(s []SummaryRow) (SummaryRow, bool) {
 	return best, ok
 }
 
-// SplitInput is what a stage 1.2 sweep hands the report. Rows, Samples and
-// Failures are as for Stage1Input. The rest is optional:
-//   - LlamaSingle / LlamaDual: llama-bench results (ParseLlamaBench, or a
-//     LlamaResult with Failed set); either one non-nil adds stage12_vs_llama.csv/.md.
-//   - BaselineVsLlama: also list the baseline's best row in stage12_vs_llama.
-//   - Baseline / Anchor: earlier summaries (LoadReference); each adds
-//     stage12_delta_vs_<label>.csv/.md.
-//   - P2Note: the one-line implementation note of stage12_p2_input.md, which is
-//     written whenever Baseline, Anchor or P2Note is set.
-type SplitInput struct {
-	Meta            Meta
-	Rows            []rows.StageRow
-	Samples         []rows.SampleRow
-	Failures        []Failure
-	LlamaSingle     *LlamaResult
-	LlamaDual       *LlamaResult
-	BaselineVsLlama bool
-	Baseline        *Reference
-	Anchor          *Reference
-	P2Note          string
-}
-
-// Split builds every file of a stage 1.2 split-profile folder: raw rows (and
-// samples), split summary, transfer vs compute, bubble vs split, summary
-// markdown, failures, the charts, and when asked the llama comparison, the
-// deltas and the P2 input. It returns an error for rows that do not pair up,
-// duplicate summary keys and unknown error hints.
-func Split(in SplitInput) ([]File, error) {
-	runs, err := PairRuns(in.Rows)
-	if err != nil {
-		return nil, err
+// emberSplitFiles builds Ember's own files of a split folder: the
+// per-iteration samples, the charts, ember_stage12_report.md, Ember's bubble
+// measure and, against a baseline, the statistical delta. Runs without a
+// decode row (--decode-steps 0) are left out of them.
+func emberSplitFiles(in Stage12Input) ([]File, error) {
+	var rs []rows.StageRow
+	for _, r := range in.Runs {
+		if hasBothPhases(r.Rows) {
+			rs = append(rs, r.Rows...)
+		}
 	}
-	if err := checkFailures(in.Failures); err != nil {
+	runs, err := PairRuns(rs)
+	if err != nil {
 		return nil, err
 	}
 	summary, err := SplitSummary(runs)
 	if err != nil {
 		return nil, err
 	}
-	var raw bytes.Buffer
-	if err := rows.WriteStageCSV(&raw, in.Rows); err != nil {
-		return nil, err
-	}
-	files := []File{{SplitRawRows, raw.Bytes()}}
+	var files []File
 	if len(in.Samples) > 0 {
 		var b bytes.Buffer
 		if err := rows.WriteSampleCSV(&b, in.Samples); err != nil {
@@ -315,88 +290,44 @@ func Split(in SplitInput) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	files = append(files,
-		File{SplitSummaryCSV, SummaryTable(summary).CSV()},
-		File{SplitTransferVsCompute, TransferTable(summary).CSV()},
-		File{SplitBubbleVsSplit, BubbleTable(runs).CSV()},
-		File{SplitSummaryMD, []byte(splitMarkdown(in, runs, summary))},
-		File{SplitFailures, FailuresTable(in.Failures).CSV()},
-	)
 	files = append(files, charts...)
-
-	current := Reference{Label: "current", Summary: summary, Samples: in.Samples}
-	if in.LlamaSingle != nil || in.LlamaDual != nil {
-		var base *SummaryRow
-		if in.BaselineVsLlama && in.Baseline != nil {
-			if b, ok := Best(in.Baseline.Summary); ok {
-				base = &b
-			}
+	files = append(files,
+		File{EmberSplitBubbleCSV, BubbleTable(runs).CSV()},
+		File{EmberSplitMD, []byte(splitMarkdown(in, runs, summary))})
+	if b := in.Baseline; b != nil {
+		if ref, err := LoadReference(b.Path, b.Label); err == nil {
+			d := Compare(ref, Reference{Label: "current", Summary: summary, Samples: in.Samples})
+			files = append(files, d.Files(in.Meta)...)
 		}
-		vs := VsLlama(summary, base, in.Baseline.label("baseline"), in.LlamaSingle, in.LlamaDual)
-		files = append(files, File{SplitVsLlamaCSV, vs.CSV()}, File{SplitVsLlamaMD, []byte(vsLlamaMarkdown(in.Meta, vs, in.LlamaSingle, in.LlamaDual))})
-	}
-	var baseDelta, anchorDelta *Delta
-	used := map[string]bool{}
-	for _, ref := range []struct {
-		r    *Reference
-		def  string
-		into **Delta
-	}{{in.Baseline, "baseline", &baseDelta}, {in.Anchor, "anchor", &anchorDelta}} {
-		if ref.r == nil {
-			continue
-		}
-		r := *ref.r
-		r.Label = ref.r.label(ref.def)
-		if used[Slug(r.Label)] {
-			r.Label += " " + ref.def
-		}
-		used[Slug(r.Label)] = true
-		d := Compare(r, current)
-		*ref.into = &d
-		files = append(files, d.Files(in.Meta)...)
-	}
-	if in.Baseline != nil || in.Anchor != nil || in.P2Note != "" {
-		files = append(files, File{SplitP2InputMD, []byte(p2Markdown(in, summary, baseDelta, anchorDelta))})
 	}
 	return files, nil
 }
 
-// WriteSplit builds the stage 1.2 files and writes them into dir.
-func WriteSplit(dir string, in SplitInput) error {
-	files, err := Split(in)
-	if err != nil {
-		return err
+func hasBothPhases(rs []rows.StageRow) bool {
+	var pre, dec bool
+	for _, r := range rs {
+		pre = pre || r.Phase == rows.PhasePrefill
+		dec = dec || r.Phase == rows.PhaseDecodePerToken
 	}
-	return WriteFiles(dir, files)
+	return pre && dec
 }
 
-func splitMarkdown(in SplitInput, runs []Run, summary []SummaryRow) string {
-	md := markdownDoc("Stage 1.2 split profile", in.Meta)
-	fmt.Fprintf(md, "\n%d runs finished, %d failed.\n\n", len(runs), len(in.Failures))
+func splitMarkdown(in Stage12Input, runs []Run, summary []SummaryRow) string {
+	md := markdownDoc("Stage 1.2 split profile: Ember's additions", in.Meta)
+	fmt.Fprintf(md, "\n%d runs finished, %d failed. The upstream files (stage12_*.csv, stage12_summary.md) hold the upstream numbers; this file adds Ember's charts, transfer shares and bubble measure.\n\n", len(runs), len(in.Failures))
 	if b, ok := Best(summary); ok {
 		fmt.Fprintf(md, "Best rollout: split %s, mode %s: %s tok/s (prefill %s ms, decode %s ms/token, prompt %d, %d decode steps).\n\n",
 			b.Split, b.Mode, FormatTokS(b.RolloutTokS), FormatMS(b.PrefillWallMS), FormatMS(b.DecodePerTokenMS), b.PromptLen, b.DecodeSteps)
 	}
-	md.WriteString("## Split summary\n\n")
-	md.WriteString("rollout_total_ms_est = prefill_wall_ms + decode_per_token_ms × decode_steps; rollout_tok_s_est = decode_steps × 1000 / rollout_total_ms_est; compute = embedding + rmsnorm + attention + ffn + lm_head; transfer = p2p + memcpy_h2d + memcpy_d2h.\n\n")
-	md.WriteString(SummaryTable(summary).Markdown())
-	fmt.Fprintf(md, "\n![Rollout tok/s by split and mode](%s)\n\n![Prefill stage breakdown by split](%s)\n\n![Decode stage breakdown per token by split](%s)\n",
+	fmt.Fprintf(md, "![Rollout tok/s by split and mode](%s)\n\n![Prefill stage breakdown by split](%s)\n\n![Decode stage breakdown per token by split](%s)\n",
 		SplitRolloutSVG, SplitPrefillStagesSVG, SplitDecodeStagesSVG)
-	md.WriteString("\n## Transfer vs compute\n\n")
+	md.WriteString("\n## Transfer as a share of compute + transfer\n\n")
 	md.WriteString(TransferTable(summary).Markdown())
-	md.WriteString("\n## Bubble vs split\n\n")
-	md.WriteString("The bubble is wall time that no stage accounts for, max(0, wall − sum of the nine stages over all devices); overlap is the stage time hidden by running devices at once, max(0, stage sum − wall).\n\n")
+	md.WriteString("\n## Ember's bubble measure\n\n")
+	md.WriteString("The bubble is wall time that no stage accounts for, max(0, wall − sum of the nine stages over all devices); overlap is the stage time hidden by running devices at once, max(0, stage sum − wall). Also in " + EmberSplitBubbleCSV + ".\n\n")
 	md.WriteString(BubbleTable(runs).Markdown())
 	if len(in.Failures) > 0 {
-		fmt.Fprintf(md, "\n## Failures\n\n%s", FailuresTable(in.Failures).Markdown())
+		fmt.Fprintf(md, "\n## Failures\n\n%s", RecTable{Header: Stage12FailuresHeader, Rows: failureRecs(in.Failures)}.Markdown())
 	}
 	return md.String()
-}
-
-// label returns r's label, def when r is nil or unlabelled.
-func (r *Reference) label(def string) string {
-	if r == nil || strings.TrimSpace(r.Label) == "" {
-		return def
-	}
-	return r.Label
 }

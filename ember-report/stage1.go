@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/ember-infer/ember/ember-core/rows"
 )
@@ -31,16 +34,38 @@ const (
 	Stage1Failures = "stage1_failures.csv"
 	// Stage1PrefillShareSVG charts the prefill share by prompt length.
 	Stage1PrefillShareSVG = "stage1_prefill_share.svg"
+	// EmberStage1MD is Ember's own markdown of a stage 1.1 folder: command,
+	// backend, devices, the chart and the stage breakdown of every run.
+	EmberStage1MD = "ember_stage1_report.md"
 )
 
-// Stage1Input is what a stage 1.1 sweep hands the report: the raw rows of
-// every run that finished (a prefill and a decode_per_token row each), their
-// per-iteration samples if any, and the runs that failed for good.
+// Stage1Input is what a stage 1.1 sweep hands the report: the finished runs
+// in sweep order, the failures (those of this sweep and those an earlier
+// sweep of the folder recorded for runs outside this one's matrix), the
+// per-iteration samples, and the resolved snapshot folder.
 type Stage1Input struct {
 	Meta     Meta
-	Rows     []rows.StageRow
-	Samples  []rows.SampleRow
-	Failures []Failure
+	ModelDir string
+	// ModelLabel names the results in stage1_mainline_ready.md; "" is
+	// PrettyModelName(ModelDir). (Upstream's text always said "8B".)
+	ModelLabel string
+	Now        time.Time
+	Runs       []SweepRun
+	Failures   []Failure
+	Samples    []rows.SampleRow
+}
+
+// Stage1RawRowsOf is stage1_raw_rows.csv as the milestone script builds it:
+// every finished run's rows in sweep order, with model_dir and run_id added.
+func Stage1RawRowsOf(runs []SweepRun, modelDir string) RecTable {
+	var all []Rec
+	for _, r := range runs {
+		for _, rec := range stageRecs(r.Rows) {
+			rec["model_dir"], rec["run_id"] = modelDir, r.ID
+			all = append(all, rec)
+		}
+	}
+	return RecTable{Header: append(slices.Clone(rows.StageHeader), "model_dir", "run_id"), Rows: all}
 }
 
 // Stage1SummaryHeader is the header of stage1_summary.csv.
@@ -48,44 +73,277 @@ var Stage1SummaryHeader = []string{"gpus", "split", "mode", "decode_sampling", "
 	"prefill_wall_ms", "decode_per_token_ms", "rollout_total_ms_est", "prefill_share_pct",
 	"prefill_attention_ms", "prefill_ffn_ms", "prefill_memcpy_h2d_ms", "decode_memcpy_d2h_ms", "decode_sampling_ms"}
 
-// Stage1SummaryTable returns stage1_summary.csv: one row per run, in the order
-// of PairRuns.
-func Stage1SummaryTable(runs []Run) Table {
-	t := Table{Header: Stage1SummaryHeader}
-	for _, r := range runs {
-		p, d := r.Prefill, r.Decode
-		t.Rows = append(t.Rows, []string{itoa(p.GPUs), p.Split, p.Mode, boolCell(p.DecodeSampling), itoa(p.PromptLen), itoa(p.DecodeSteps),
-			FormatMS(p.WallMS), FormatMS(d.WallMS), FormatMS(r.RolloutTotalMS()), FormatPct(r.PrefillSharePct()),
-			FormatMS(p.AttentionMS), FormatMS(p.FFNMS), FormatMS(p.MemcpyH2DMS), FormatMS(d.MemcpyD2HMS), FormatMS(d.SamplingMS)})
+// Stage1SummaryOf is the milestone script's summarize: rows grouped by (gpus,
+// split, mode, decode_sampling, prompt_len, decode_steps) as text, groups in
+// text order (so prompt 1024 sorts before 512), groups without a prefill row
+// left out; the stage cells are copied as they are.
+func Stage1SummaryOf(raw []Rec) []Rec {
+	cols := []string{"gpus", "split", "mode", "decode_sampling", "prompt_len", "decode_steps"}
+	type key [6]string
+	groups := map[key]map[string]Rec{}
+	for _, r := range raw {
+		var k key
+		for i, c := range cols {
+			k[i] = get(r, c, "")
+		}
+		if groups[k] == nil {
+			groups[k] = map[string]Rec{}
+		}
+		groups[k][get(r, "phase", "")] = r
 	}
-	return t
+	keys := make([]key, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int { return slices.Compare(a[:], b[:]) })
+	var out []Rec
+	for _, k := range keys {
+		pre, ok := groups[k][rows.PhasePrefill]
+		if !ok {
+			continue
+		}
+		dec := groups[k][rows.PhaseDecodePerToken]
+		steps := get(pre, "decode_steps", "0")
+		preMS := pyFloat(get(pre, "wall_ms", "0"))
+		decMS := 0.0
+		if dec != nil {
+			decMS = pyFloat(get(dec, "wall_ms", "0"))
+		}
+		total := preMS + decMS*pyFloat(steps)
+		share := 0.0
+		if total > 0 {
+			share = preMS / total * 100
+		}
+		out = append(out, Rec{
+			"gpus": k[0], "split": k[1], "mode": get(pre, "mode", ""), "decode_sampling": get(pre, "decode_sampling", ""),
+			"prompt_len": get(pre, "prompt_len", "0"), "decode_steps": steps,
+			"prefill_wall_ms": pyFixed(preMS, 3), "decode_per_token_ms": pyFixed(decMS, 3),
+			"rollout_total_ms_est": pyFixed(total, 3), "prefill_share_pct": pyFixed(share, 2),
+			"prefill_attention_ms": get(pre, "attention_ms", "0"), "prefill_ffn_ms": get(pre, "ffn_ms", "0"),
+			"prefill_memcpy_h2d_ms": get(pre, "memcpy_h2d_ms", "0"),
+			"decode_memcpy_d2h_ms":  get(dec, "memcpy_d2h_ms", "0"), "decode_sampling_ms": get(dec, "sampling_ms", "0"),
+		})
+	}
+	return out
 }
 
-// Fig2Header is the header of p1_fig2_prefill_share.csv.
-var Fig2Header = []string{"gpus", "split", "mode", "decode_sampling", "prompt_len", "decode_steps", "prefill_wall_ms", "rollout_total_ms_est", "prefill_share_pct"}
-
-// Fig2Table returns p1_fig2_prefill_share.csv: the prefill share of the rollout
-// for every run, the data of the paper's figure 2.
-func Fig2Table(runs []Run) Table {
-	t := Table{Header: Fig2Header}
-	for _, r := range runs {
-		p := r.Prefill
-		t.Rows = append(t.Rows, []string{itoa(p.GPUs), p.Split, p.Mode, boolCell(p.DecodeSampling), itoa(p.PromptLen), itoa(p.DecodeSteps),
-			FormatMS(p.WallMS), FormatMS(r.RolloutTotalMS()), FormatPct(r.PrefillSharePct())})
+// Stage1SummaryMarkdown is stage1_summary.md as the script writes it.
+func Stage1SummaryMarkdown(modelDir string, now time.Time, summary []Rec) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Stage 1.1 Milestone Summary\n\n- Model: `%s`\n- Generated at: `%s`\n\n", modelDir, pyNow(now))
+	if len(summary) == 0 {
+		b.WriteString("_No data rows were generated._\n")
+		return b.String()
 	}
-	return t
+	b.WriteString("| gpus | split | mode | prompt_len | decode_steps | prefill_ms | decode_per_token_ms | prefill_share_% |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range summary {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r["gpus"], r["split"], r["mode"], r["prompt_len"], r["decode_steps"],
+			r["prefill_wall_ms"], r["decode_per_token_ms"], r["prefill_share_pct"])
+	}
+	best := summary[0]
+	for _, r := range summary[1:] {
+		if pyFloat(r["prefill_share_pct"]) > pyFloat(best["prefill_share_pct"]) {
+			best = r
+		}
+	}
+	fmt.Fprintf(&b, "\n## Key Point\n- Highest prefill share: `%s%%` (prompt_len=%s, decode_steps=%s, gpus=%s, mode=%s).\n",
+		best["prefill_share_pct"], best["prompt_len"], best["decode_steps"], best["gpus"], best["mode"])
+	return b.String()
 }
 
-// ComponentsHeader is the header of p2_stage_latency_components.csv.
+// Stage1Mainline is stage1_mainline_ready.csv's rows: the summary rows with
+// coverage_note "ok", sorted by gpus, split, mode (text), then decode_steps
+// and prompt_len as integers.
+func Stage1Mainline(summary []Rec) []Rec {
+	out := make([]Rec, len(summary))
+	for i, r := range summary {
+		c := maps.Clone(r)
+		c["coverage_note"] = StatusOK
+		out[i] = c
+	}
+	slices.SortStableFunc(out, func(a, b Rec) int {
+		return cmp.Or(strings.Compare(a["gpus"], b["gpus"]), strings.Compare(a["split"], b["split"]), strings.Compare(a["mode"], b["mode"]),
+			cmp.Compare(pyInt(a["decode_steps"]), pyInt(b["decode_steps"])), cmp.Compare(pyInt(a["prompt_len"]), pyInt(b["prompt_len"])))
+	})
+	return out
+}
+
+// Stage1MainlineMD is stage1_mainline_ready.md with the script's
+// recommendation rules; model names the results in the first recommendation
+// (upstream's text always said "8B").
+func Stage1MainlineMD(model string, usable int, failed []Failure) string {
+	var oom, runtime int
+	for _, f := range failed {
+		switch f.ErrorHint {
+		case HintOOM:
+			oom++
+		case HintRuntimeUnavailable:
+			runtime++
+		}
+	}
+	missing := slices.Clone(failed)
+	slices.SortStableFunc(missing, func(a, b Failure) int {
+		return cmp.Or(cmp.Compare(a.PromptLen, b.PromptLen), cmp.Compare(a.DecodeSteps, b.DecodeSteps),
+			strings.Compare(boolCell(a.Overlap), boolCell(b.Overlap)), cmp.Compare(a.ChunkLen, b.ChunkLen))
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Stage 1.1 Mainline Readiness\n\n- usable summary rows: %d\n- failed combos: %d\n- oom combos: %d\n\n## Missing Combos\n", usable, len(failed), oom)
+	if len(missing) == 0 {
+		b.WriteString("- none\n")
+	}
+	for _, f := range missing {
+		fmt.Fprintf(&b, "- prompt_len=%d, decode_steps=%d, overlap=%s, chunk_len=%d, hint=%s\n", f.PromptLen, f.DecodeSteps, boolCell(f.Overlap), f.ChunkLen, f.ErrorHint)
+	}
+	fmt.Fprintf(&b, "\n## Recommendation\n- Use current %s results for Stage 1.1 mainline plots/tables.\n", model)
+	if oom > 0 {
+		b.WriteString("- Mark OOM combinations as boundary points in analysis.\n")
+	}
+	if runtime > 0 {
+		b.WriteString("- Current rerun hit transient CUDA runtime availability errors on some missing combinations.\n")
+	}
+	if len(missing) > 0 {
+		b.WriteString("- For strict full-grid coverage, rerun missing combinations after CUDA environment is stable.\n")
+	} else {
+		b.WriteString("- Full grid coverage achieved for current Stage 1.1 matrix.\n")
+	}
+	return b.String()
+}
+
+// Stage1Fig2Header is the header of p1_fig2_prefill_share.csv.
+var Stage1Fig2Header = []string{"prompt_len", "decode_steps", "mode", "prefill_share_pct", "prefill_wall_ms", "decode_per_token_ms"}
+
+// Stage1Fig2Of is p1_fig2_prefill_share.csv's rows, sorted by mode (text),
+// decode_steps and prompt_len (integers).
+func Stage1Fig2Of(summary []Rec) []Rec {
+	out := make([]Rec, len(summary))
+	for i, r := range summary {
+		c := Rec{}
+		for _, h := range Stage1Fig2Header {
+			c[h] = r[h]
+		}
+		out[i] = c
+	}
+	slices.SortStableFunc(out, func(a, b Rec) int {
+		return cmp.Or(strings.Compare(a["mode"], b["mode"]), cmp.Compare(pyInt(a["decode_steps"]), pyInt(b["decode_steps"])), cmp.Compare(pyInt(a["prompt_len"]), pyInt(b["prompt_len"])))
+	})
+	return out
+}
+
+// Stage1ComponentsHeader is the header of p2_stage_latency_components.csv.
+var Stage1ComponentsHeader = []string{"run_id", "phase", "mode", "prompt_len", "decode_steps", "wall_ms", "embedding_ms", "rmsnorm_ms",
+	"attention_ms", "ffn_ms", "p2p_ms", "memcpy_h2d_ms", "memcpy_d2h_ms", "sampling_ms", "lm_head_ms", "profile_total_ms"}
+
+// Stage1Components is p2_stage_latency_components.csv's rows: every raw row's
+// cells, sorted by run_id (integer), prefill before decode_per_token.
+func Stage1Components(raw []Rec) []Rec {
+	order := func(p string) int {
+		switch p {
+		case rows.PhasePrefill:
+			return 0
+		case rows.PhaseDecodePerToken:
+			return 1
+		}
+		return 99
+	}
+	out := make([]Rec, len(raw))
+	for i, r := range raw {
+		c := Rec{}
+		for _, h := range Stage1ComponentsHeader {
+			c[h] = r[h]
+		}
+		out[i] = c
+	}
+	slices.SortStableFunc(out, func(a, b Rec) int {
+		return cmp.Or(cmp.Compare(pyInt(a["run_id"]), pyInt(b["run_id"])), cmp.Compare(order(a["phase"]), order(b["phase"])))
+	})
+	return out
+}
+
+// ReadFailures reads a stage1_failures.csv (or stage12_failures.csv) that an
+// earlier sweep wrote, for a re-run of the folder to carry over.
+func ReadFailures(path string) ([]Failure, error) {
+	t, err := ReadRecsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Failure
+	for _, r := range t.Rows {
+		if r["run_id"] == "" {
+			continue
+		}
+		out = append(out, Failure{RunID: r["run_id"], Split: r["split"], PromptLen: pyInt(r["prompt_len"]), DecodeSteps: pyInt(r["decode_steps"]),
+			Overlap: strings.TrimSpace(r["overlap"]) == "1", ChunkLen: pyInt(r["chunk_len"]), ReturnCode: pyInt(r["return_code"]),
+			ErrorHint: r["error_hint"], LogPath: r["log_path"]})
+	}
+	return out, nil
+}
+
+// Stage1Files builds the files the milestone script writes, each only when
+// the script would (a CSV without rows is not written; the failures always
+// are), and Ember's own files beside them.
+func Stage1Files(in Stage1Input) ([]File, error) {
+	if err := checkFailures(in.Failures); err != nil {
+		return nil, err
+	}
+	fails := slices.Clone(in.Failures)
+	slices.SortStableFunc(fails, func(a, b Failure) int { return cmp.Compare(pyInt(a.RunID), pyInt(b.RunID)) })
+	raw := Stage1RawRowsOf(in.Runs, in.ModelDir)
+	summary := Stage1SummaryOf(raw.Rows)
+	var files []File
+	add := func(name string, header []string, rs []Rec) {
+		if len(rs) > 0 {
+			files = append(files, File{name, RecTable{Header: header, Rows: rs}.CSV()})
+		}
+	}
+	add(Stage1RawRows, raw.Header, raw.Rows)
+	add(Stage1Summary, Stage1SummaryHeader, summary)
+	files = append(files, File{Stage1SummaryMD, []byte(Stage1SummaryMarkdown(in.ModelDir, in.Now, summary))})
+	files = append(files, File{Stage1Failures, RecTable{Header: Stage1FailuresHeader, Rows: failureRecs(fails)}.CSV()})
+	add(Stage1MainlineReady, append(slices.Clone(Stage1SummaryHeader), "coverage_note"), Stage1Mainline(summary))
+	files = append(files, File{Stage1MainlineReadyMD, []byte(Stage1MainlineMD(cmp.Or(in.ModelLabel, PrettyModelName(in.ModelDir)), len(summary), fails))})
+	add(Stage1Fig2, Stage1Fig2Header, Stage1Fig2Of(summary))
+	add(Stage1P2Components, Stage1ComponentsHeader, Stage1Components(raw.Rows))
+
+	// Ember's own files.
+	var rs []rows.StageRow
+	for _, r := range in.Runs {
+		if hasBothPhases(r.Rows) {
+			rs = append(rs, r.Rows...)
+		}
+	}
+	runs, err := PairRuns(rs)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Samples) > 0 {
+		var b bytes.Buffer
+		if err := rows.WriteSampleCSV(&b, in.Samples); err != nil {
+			return nil, err
+		}
+		files = append(files, File{Stage1RawSamples, b.Bytes()})
+	}
+	svg, err := prefillShareChart(runs)
+	if err != nil {
+		return nil, err
+	}
+	md := markdownDoc("Stage 1.1 milestone: Ember's additions", in.Meta)
+	fmt.Fprintf(md, "\n%d runs finished, %d failed. The upstream files (stage1_*.csv/.md, p1_fig2, p2_stage_latency_components) hold the upstream numbers; this file adds Ember's chart and each run's stage breakdown.\n\n", len(runs), len(fails))
+	fmt.Fprintf(md, "![Prefill share of rollout by prompt length](%s)\n\n", Stage1PrefillShareSVG)
+	md.WriteString("## Stage breakdown per run\n\nms of each stage, summed over devices, and `other` = wall − the nine stages (negative when devices overlap).\n\n")
+	md.WriteString(ComponentsTable(runs).Markdown())
+	files = append(files, File{Stage1PrefillShareSVG, svg}, File{EmberStage1MD, []byte(md.String())})
+	return files, nil
+}
+
+// ComponentsHeader is the header of the stage breakdown in ember_stage1_report.md.
 var ComponentsHeader = []string{"gpus", "split", "mode", "decode_sampling", "prompt_len", "decode_steps", "phase", "component", "ms", "pct_of_wall"}
 
-// ComponentOther is the component that holds wall time no stage accounts for:
-// wall − the sum of the nine stages. With overlap the stages of two devices
-// run at once and it can be negative.
+// ComponentOther is the component that holds wall time no stage accounts for.
 const ComponentOther = "other"
 
-// ComponentsTable returns p2_stage_latency_components.csv in long form: for
-// every run and phase, one row per stage (rows.StageNames order) and one for
+// ComponentsTable returns the long-form stage breakdown of Ember's stage 1.1
+// markdown: for every run and phase one row per stage and one for
 // ComponentOther, each with its share of the phase's wall time.
 func ComponentsTable(runs []Run) Table {
 	t := Table{Header: ComponentsHeader}
@@ -94,7 +352,7 @@ func ComponentsTable(runs []Run) Table {
 			vals := append(row.Values(), round(row.WallMS-row.Sum(), 3))
 			names := append(slices.Clone(rows.StageNames), ComponentOther)
 			for i, v := range vals {
-				t.Rows = append(t.Rows, []string{itoa(row.GPUs), row.Split, row.Mode, boolCell(row.DecodeSampling),
+				t.Rows = append(t.Rows, []string{row.GPUs, row.Split, row.Mode, boolCell(row.DecodeSampling),
 					itoa(row.PromptLen), itoa(row.DecodeSteps), row.Phase, names[i], FormatMS(v), FormatPct(div(v*100, row.WallMS))})
 			}
 		}
@@ -102,147 +360,5 @@ func ComponentsTable(runs []Run) Table {
 	return t
 }
 
-// StatusOK is the status of a usable run in stage1_mainline_ready.csv and
-// stage12_vs_llama.csv; a failed one has its error hint or "failed: <reason>".
+// StatusOK is the coverage note of a usable summary row.
 const StatusOK = "ok"
-
-// MainlineHeader is the header of stage1_mainline_ready.csv.
-var MainlineHeader = []string{"prompt_len", "decode_steps", "overlap", "chunk_len", "status", "usable"}
-
-// Coverage is the state of a stage 1.1 matrix: one entry per combination of
-// prompt length, decode steps and overlap that ran or failed.
-type Coverage struct {
-	Combos []Combo
-	Usable int // combos with a prefill and a decode row
-	Failed int // combos whose run failed, any hint
-	OOM    int // failed combos whose hint is HintOOM
-}
-
-// Combo is one cell of the stage 1.1 matrix. ChunkLen is the chunk the run
-// used, or the last one tried when it failed.
-type Combo struct {
-	PromptLen, DecodeSteps int
-	Overlap                bool
-	ChunkLen               int
-	Status                 string // StatusOK or an error hint
-}
-
-// Ready reports whether every combination that was tried has usable rows.
-func (c Coverage) Ready() bool { return len(c.Combos) > 0 && c.Failed == 0 }
-
-// MainlineCoverage joins runs and failures per matrix cell. A cell with a
-// usable run counts as usable even if an earlier attempt also failed.
-func MainlineCoverage(runs []Run, fails []Failure) Coverage {
-	type key struct {
-		p, d int
-		o    bool
-	}
-	cells := map[key]Combo{}
-	for _, f := range fails {
-		cells[key{f.PromptLen, f.DecodeSteps, f.Overlap}] = Combo{f.PromptLen, f.DecodeSteps, f.Overlap, f.ChunkLen, f.ErrorHint}
-	}
-	for _, r := range runs {
-		c := r.Config()
-		k := key{c.PromptLen, c.DecodeSteps, c.Overlap}
-		if old, ok := cells[k]; ok && old.Status == StatusOK {
-			continue // two runs of one cell (other splits or modes): one is enough
-		}
-		cells[k] = Combo{c.PromptLen, c.DecodeSteps, c.Overlap, c.ChunkLen, StatusOK}
-	}
-	var cov Coverage
-	for _, c := range cells {
-		cov.Combos = append(cov.Combos, c)
-		switch c.Status {
-		case StatusOK:
-			cov.Usable++
-		case HintOOM:
-			cov.OOM++
-			cov.Failed++
-		default:
-			cov.Failed++
-		}
-	}
-	slices.SortFunc(cov.Combos, func(a, b Combo) int {
-		return cmp.Or(cmp.Compare(a.PromptLen, b.PromptLen), cmp.Compare(a.DecodeSteps, b.DecodeSteps), compareBool(a.Overlap, b.Overlap))
-	})
-	return cov
-}
-
-// Table returns stage1_mainline_ready.csv: one row per matrix cell.
-func (c Coverage) Table() Table {
-	t := Table{Header: MainlineHeader}
-	for _, m := range c.Combos {
-		t.Rows = append(t.Rows, []string{itoa(m.PromptLen), itoa(m.DecodeSteps), boolCell(m.Overlap), itoa(m.ChunkLen), m.Status, boolCell(m.Status == StatusOK)})
-	}
-	return t
-}
-
-// Stage1 builds every file of a stage 1.1 milestone folder: the raw rows (and
-// samples, when given), the summary, mainline-ready coverage, the P1 figure 2
-// and P2 latency-component tables, the failures, their markdown and the
-// prefill-share chart. It returns an error for rows that do not pair up and
-// for an unknown error hint.
-func Stage1(in Stage1Input) ([]File, error) {
-	runs, err := PairRuns(in.Rows)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkFailures(in.Failures); err != nil {
-		return nil, err
-	}
-	var raw, samples bytes.Buffer
-	if err := rows.WriteStageCSV(&raw, in.Rows); err != nil {
-		return nil, err
-	}
-	files := []File{{Stage1RawRows, raw.Bytes()}}
-	if len(in.Samples) > 0 {
-		if err := rows.WriteSampleCSV(&samples, in.Samples); err != nil {
-			return nil, err
-		}
-		files = append(files, File{Stage1RawSamples, samples.Bytes()})
-	}
-	summary := Stage1SummaryTable(runs)
-	cov := MainlineCoverage(runs, in.Failures)
-	svg, err := prefillShareChart(runs)
-	if err != nil {
-		return nil, err
-	}
-
-	md := markdownDoc("Stage 1.1 milestone summary", in.Meta)
-	fmt.Fprintf(md, "\n%d runs finished, %d failed.\n\n", len(runs), len(in.Failures))
-	md.WriteString("rollout_total_ms_est = prefill_wall_ms + decode_per_token_ms × decode_steps; prefill_share_pct = prefill_wall_ms / rollout_total_ms_est × 100.\n\n")
-	md.WriteString(summary.Markdown())
-	fmt.Fprintf(md, "\n![Prefill share of rollout by prompt length](%s)\n", Stage1PrefillShareSVG)
-	if len(in.Failures) > 0 {
-		fmt.Fprintf(md, "\n## Failures\n\n%s", FailuresTable(in.Failures).Markdown())
-	}
-
-	ready := markdownDoc("Stage 1.1 mainline readiness", in.Meta)
-	verdict := "no"
-	if cov.Ready() {
-		verdict = "yes"
-	}
-	fmt.Fprintf(ready, "\n- mainline ready: %s\n- combinations: %d\n- usable: %d (%d raw rows)\n- failed: %d\n- out of memory: %d\n\n",
-		verdict, len(cov.Combos), cov.Usable, 2*len(runs), cov.Failed, cov.OOM)
-	ready.WriteString(cov.Table().Markdown())
-
-	return append(files,
-		File{Stage1Summary, summary.CSV()},
-		File{Stage1SummaryMD, []byte(md.String())},
-		File{Stage1MainlineReady, cov.Table().CSV()},
-		File{Stage1MainlineReadyMD, []byte(ready.String())},
-		File{Stage1Fig2, Fig2Table(runs).CSV()},
-		File{Stage1P2Components, ComponentsTable(runs).CSV()},
-		File{Stage1Failures, FailuresTable(in.Failures).CSV()},
-		File{Stage1PrefillShareSVG, svg},
-	), nil
-}
-
-// WriteStage1 builds the stage 1.1 files and writes them into dir.
-func WriteStage1(dir string, in Stage1Input) error {
-	files, err := Stage1(in)
-	if err != nil {
-		return err
-	}
-	return WriteFiles(dir, files)
-}

@@ -69,7 +69,7 @@ func (r Stage13Row) get(key string) string {
 }
 
 func (r Stage13Row) prefixLen() int {
-	n, _ := pyInt(r.get("prefix_len"))
+	n, _ := pyIntOK(r.get("prefix_len"))
 	return n
 }
 

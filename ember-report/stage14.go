@@ -71,8 +71,8 @@ func Stage14(in Stage14Input) ([]File, error) {
 	}
 	row := -1
 	for i := range in.Base {
-		p, ok1 := pyInt(in.Base.get(i, "prompt_len", "0"))
-		d, ok2 := pyInt(in.Base.get(i, "decode_steps", "0"))
+		p, ok1 := pyIntOK(in.Base.get(i, "prompt_len", "0"))
+		d, ok2 := pyIntOK(in.Base.get(i, "decode_steps", "0"))
 		if !ok1 || !ok2 || in.Base.get(i, "mode", "") != in.Mode || p != in.PromptLen || d != in.DecodeSteps {
 			continue
 		}
@@ -103,7 +103,7 @@ func Stage14(in Stage14Input) ([]File, error) {
 	if in.Prefix != nil {
 		prow := -1
 		for i := range in.Prefix {
-			if p, ok := pyInt(in.Prefix.get(i, "prefix_len", "0")); ok && p == in.PrefixLen {
+			if p, ok := pyIntOK(in.Prefix.get(i, "prefix_len", "0")); ok && p == in.PrefixLen {
 				prow = i
 				break
 			}
@@ -112,7 +112,7 @@ func Stage14(in Stage14Input) ([]File, error) {
 			return nil, fmt.Errorf("prefix_len=%d not found in %s", in.PrefixLen, in.PrefixName)
 		}
 		prefixOnce = safeFloat(in.Prefix.get(prow, "cache_prefix_once_ms", "0"), 0)
-		docs, ok := pyInt(in.Prefix.get(prow, "num_docs", "0"))
+		docs, ok := pyIntOK(in.Prefix.get(prow, "num_docs", "0"))
 		if !ok || docs <= 0 {
 			return nil, fmt.Errorf("invalid num_docs in prefix sweep row")
 		}
@@ -129,7 +129,7 @@ func Stage14(in Stage14Input) ([]File, error) {
 			if in.Policy.get(i, "policy", "") != in.PolicyName {
 				continue
 			}
-			rnd, ok := pyInt(in.Policy.get(i, "round", "0"))
+			rnd, ok := pyIntOK(in.Policy.get(i, "round", "0"))
 			if !ok || rnd <= 0 {
 				continue
 			}

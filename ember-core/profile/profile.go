@@ -17,15 +17,17 @@ import (
 // Options describe one profile run.
 type Options struct {
 	PromptLen   int
-	DecodeSteps int
+	DecodeSteps int // 0: prefill only, no decode_per_token row
 	ChunkLen    int // prefill chunk; 0 = whole prompt
 	Overlap     bool
 	Iters       int
 	Warmup      int
-	// Sampling decodes with host-side sampling (logits copied back every step);
-	// without it decode uses the on-device argmax.
+	// Sampling decodes as ember_stage_breakdown --decode-with-sampling does:
+	// the logits are copied back every step and the next token is their
+	// argmax on the host, timed as the sampling stage. Without it decode
+	// uses the on-device argmax.
 	Sampling bool
-	Seed     uint64
+	Seed     uint64 // the prompt's seed
 	KVDType  device.DType
 }
 
@@ -47,8 +49,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.PromptLen < 1:
 		return fmt.Errorf("--prompt-len %d: want at least 1", o.PromptLen)
-	case o.DecodeSteps < 1:
-		return fmt.Errorf("--decode-steps %d: want at least 1", o.DecodeSteps)
+	case o.DecodeSteps < 0:
+		return fmt.Errorf("--decode-steps %d: want 0 or more", o.DecodeSteps)
 	case o.ChunkLen < 0:
 		return fmt.Errorf("--chunk-len %d: want 0 (whole prompt) or more", o.ChunkLen)
 	case o.Iters < 1:
@@ -88,42 +90,23 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	defer s.Close()
 	vocab := m.Config.VocabSize
 	prompt := Prompt(o.PromptLen, vocab, o.Seed)
-	params := sampling.Greedy()
-	if o.Sampling {
-		params = sampling.Params{Temperature: 0.6, TopK: 20, TopP: 0.95, Seed: o.Seed}
-	}
-	smp, err := sampling.New(params, vocab)
-	if err != nil {
-		return Result{}, err
-	}
-	history := make([]int32, 0, ctx)
 	var r Result
 	for it := range o.Warmup + o.Iters {
 		s.Reset()
-		smp.Reset(o.Seed)
 		pst, err := s.Prefill(prompt)
 		if err != nil {
 			return Result{}, err
 		}
-		history = append(history[:0], prompt...)
+		// As upstream, decoding starts from the prompt's last token; the
+		// prefill row holds no sampling.
+		next := prompt[len(prompt)-1]
 		var dec Measurement
-		var next int32
-		if o.Sampling {
-			t0 := time.Now()
-			next = smp.Sample(s.Logits(), history)
-			d := time.Since(t0)
-			pst.Wall += d
-			pst.Stages[device.StageSampling] += d
-		} else {
-			next = sampling.Argmax(s.Logits())
-		}
 		for range o.DecodeSteps {
-			history = append(history, next)
 			var st qwen3.Stats
 			if o.Sampling {
 				if st, err = s.Decode(next); err == nil {
 					t0 := time.Now()
-					next = smp.Sample(s.Logits(), history)
+					next = sampling.Argmax(s.Logits())
 					d := time.Since(t0)
 					st.Wall += d
 					st.Stages[device.StageSampling] += d
@@ -141,7 +124,9 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 			continue
 		}
 		r.Prefill = append(r.Prefill, Measurement{Wall: pst.Wall, Stages: pst.Stages})
-		r.DecodePerToken = append(r.DecodePerToken, dec.div(o.DecodeSteps))
+		if o.DecodeSteps > 0 {
+			r.DecodePerToken = append(r.DecodePerToken, dec.div(o.DecodeSteps))
+		}
 	}
 	return r, nil
 }

@@ -106,14 +106,14 @@ func TestRows(t *testing.T) {
 	a.Stages[device.StageFFN], b.Stages[device.StageFFN] = 4*time.Millisecond, 6*time.Millisecond
 	a.Stages[device.StageP2P] = 2 * time.Millisecond
 	r := Result{Prefill: []Measurement{a, b}, DecodePerToken: []Measurement{b}}
-	base := rows.Config{Mode: Mode(2, true), GPUs: 2, Split: SplitString([]int{3, 3}), PromptLen: 24, DecodeSteps: 4, ChunkLen: 8, Overlap: true}
+	base := rows.Config{Mode: rows.Mode(2, true), GPUs: "0+1", Split: rows.SplitCell([]int{3, 3}), PromptLen: 24, DecodeSteps: 4, ChunkLen: 8, Overlap: true}
 	stage, samples := Rows(base, r)
 	if len(stage) != 2 || len(samples) != 3 {
 		t.Fatalf("%d stage rows and %d samples, want 2 and 3", len(stage), len(samples))
 	}
 	// Prefill mean: wall (10+30)/2 = 20 ms, ffn (4+6)/2 = 5 ms, p2p (2+0)/2 = 1 ms, total 6 ms.
 	p := stage[0]
-	if p.Phase != rows.PhasePrefill || p.Mode != "pipeline_overlap" || p.Split != "3,3" || p.WallMS != 20 || p.FFNMS != 5 || p.P2PMS != 1 || p.ProfileTotalMS != 6 {
+	if p.Phase != rows.PhasePrefill || p.Mode != "overlap" || p.Split != "3+3" || p.GPUs != "0+1" || p.WallMS != 20 || p.FFNMS != 5 || p.P2PMS != 1 || p.ProfileTotalMS != 6 {
 		t.Errorf("prefill row %+v", p)
 	}
 	if d := stage[1]; d.Phase != rows.PhaseDecodePerToken || d.WallMS != 30 || d.ProfileTotalMS != 6 {
@@ -122,7 +122,20 @@ func TestRows(t *testing.T) {
 	if samples[1].Iter != 1 || samples[1].WallMS != 30 || samples[2].Phase != rows.PhaseDecodePerToken || samples[2].Iter != 0 {
 		t.Errorf("samples %+v", samples)
 	}
-	if Mode(1, true) != "single" || Mode(2, false) != "pipeline" {
-		t.Errorf("Mode: %s %s", Mode(1, true), Mode(2, false))
+	// --decode-steps 0: a prefill row only, as ember_stage_breakdown writes.
+	stage, samples = Rows(base, Result{Prefill: []Measurement{a}})
+	if len(stage) != 1 || stage[0].Phase != rows.PhasePrefill || len(samples) != 1 {
+		t.Errorf("prefill-only result gave %d rows %+v and %d samples", len(stage), stage, len(samples))
+	}
+}
+
+func TestRunPrefillOnly(t *testing.T) {
+	m := tinyModel(t, 0)
+	r, err := Run(m, Options{PromptLen: 8, DecodeSteps: 0, Iters: 2, KVDType: device.BF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Prefill) != 2 || len(r.DecodePerToken) != 0 {
+		t.Errorf("decode steps 0: %d prefill and %d decode iterations, want 2 and 0", len(r.Prefill), len(r.DecodePerToken))
 	}
 }

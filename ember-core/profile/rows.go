@@ -1,34 +1,11 @@
 package profile
 
 import (
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/rows"
 )
-
-// Mode names the way a run used its devices, as the report rows key it.
-func Mode(devices int, overlap bool) string {
-	switch {
-	case devices == 1:
-		return rows.ModeSingle
-	case overlap:
-		return rows.ModePipelineOverlap
-	default:
-		return rows.ModePipeline
-	}
-}
-
-// SplitString renders layers per device as the rows write them ("18,18").
-func SplitString(split []int) string {
-	parts := make([]string, len(split))
-	for i, n := range split {
-		parts[i] = strconv.Itoa(n)
-	}
-	return strings.Join(parts, ",")
-}
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
@@ -54,12 +31,17 @@ func Row(cfg rows.Config, m Measurement) rows.StageRow {
 }
 
 // Rows turns a result into the raw CSV's two rows (the means over iterations)
-// and one sample row per iteration and phase. base carries everything but the phase.
+// and one sample row per iteration and phase. base carries everything but the
+// phase. A result without decode iterations (--decode-steps 0) has no
+// decode_per_token row, as ember_stage_breakdown writes none.
 func Rows(base rows.Config, r Result) (stage []rows.StageRow, samples []rows.SampleRow) {
 	for _, ph := range []struct {
 		name string
 		ms   []Measurement
 	}{{rows.PhasePrefill, r.Prefill}, {rows.PhaseDecodePerToken, r.DecodePerToken}} {
+		if len(ph.ms) == 0 && ph.name == rows.PhaseDecodePerToken {
+			continue
+		}
 		cfg := base
 		cfg.Phase = ph.name
 		stage = append(stage, Row(cfg, Mean(ph.ms)))

@@ -12,7 +12,7 @@ import (
 // survives a write and a second read unchanged (at the written precision).
 func FuzzReadStageCSV(f *testing.F) {
 	f.Add([]byte(header + goodRow))
-	f.Add([]byte(header + goodRow + "decode_per_token,single,1,36,128,16,128,0,1,2.5,0,0.5,0.5,1,0,0,0.25,0.1,0.2,2.55\n"))
+	f.Add([]byte(header + goodRow + "decode_per_token,no_overlap,0,36,128,16,128,0,1,2.5,0,0.5,0.5,1,0,0,0.25,0.1,0.2,2.55\n"))
 	f.Add([]byte(header))
 	f.Add([]byte(""))
 	f.Add([]byte("phase\nprefill\n"))

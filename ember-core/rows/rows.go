@@ -21,18 +21,48 @@ const (
 	PhaseDecodePerToken = "decode_per_token"
 )
 
-// Mode values the profiler writes. Mode is free text in the CSV, but reports key
-// their summaries on split × mode, so runs that differ only in overlap must
-// differ in mode too.
+// Mode values the profiler writes, as upstream's ember_stage_breakdown spells
+// them. Reports key their summaries on split × mode, so runs that differ only
+// in overlap differ in mode too.
 const (
-	// ModeSingle is one device.
-	ModeSingle = "single"
-	// ModePipeline is a layer split over two devices without overlap.
-	ModePipeline = "pipeline"
-	// ModePipelineOverlap is a layer split whose chunked prefill overlaps
-	// GPU0 compute with the GPU0→GPU1 copy.
-	ModePipelineOverlap = "pipeline_overlap"
+	// ModeNoOverlap is one device, or two whose prefill does not overlap.
+	ModeNoOverlap = "no_overlap"
+	// ModeOverlap is two devices whose chunked prefill overlaps device 0's
+	// next chunk with device 1's current one.
+	ModeOverlap = "overlap"
 )
+
+// Mode is the mode column of a run on devices devices: ModeOverlap only with
+// two or more devices and overlap asked for, as upstream writes it.
+func Mode(devices int, overlap bool) string {
+	if devices >= 2 && overlap {
+		return ModeOverlap
+	}
+	return ModeNoOverlap
+}
+
+// GPUsCell is the gpus column: the device ids joined by "+" ("0+1"), without
+// a backend prefix ("cpu:0,cpu:1" → "0+1").
+func GPUsCell(ids []string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		if _, after, ok := strings.Cut(id, ":"); ok {
+			id = after
+		}
+		out[i] = strings.TrimSpace(id)
+	}
+	return strings.Join(out, "+")
+}
+
+// SplitCell is the split column: layers per device joined by "+" ("18+18"),
+// or the layer total alone on one device ("36"), as upstream writes it.
+func SplitCell(split []int) string {
+	parts := make([]string, len(split))
+	for i, n := range split {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, "+")
+}
 
 // Stages holds the time of each profiled stage in milliseconds. With several
 // devices each stage is summed over them, so with overlap the sum can exceed
@@ -81,9 +111,9 @@ func (s *Stages) stagePtrs() []*float64 {
 // not a measurement, phase included.
 type Config struct {
 	Phase          string // PhasePrefill or PhaseDecodePerToken
-	Mode           string // e.g. ModeSingle, ModePipeline, ModePipelineOverlap
-	GPUs           int
-	Split          string // layers per device, e.g. "18,18"; one number on one device
+	Mode           string // ModeNoOverlap or ModeOverlap
+	GPUs           string // device ids joined by "+", e.g. "0+1" (GPUsCell)
+	Split          string // layers per device, e.g. "18+18"; one number on one device (SplitCell)
 	PromptLen      int
 	DecodeSteps    int
 	ChunkLen       int
@@ -104,7 +134,7 @@ func (c Config) String() string {
 	if c.Phase != "" {
 		fmt.Fprintf(&b, "%s ", c.Phase)
 	}
-	fmt.Fprintf(&b, "mode=%s gpus=%d split=%s prompt_len=%d decode_steps=%d chunk_len=%d overlap=%s decode_sampling=%s",
+	fmt.Fprintf(&b, "mode=%s gpus=%s split=%s prompt_len=%d decode_steps=%d chunk_len=%d overlap=%s decode_sampling=%s",
 		c.Mode, c.GPUs, c.Split, c.PromptLen, c.DecodeSteps, c.ChunkLen, boolCell(c.Overlap), boolCell(c.DecodeSampling))
 	return b.String()
 }
@@ -178,7 +208,7 @@ func boolCell(b bool) string {
 }
 
 func (c Config) cells() []string {
-	return []string{c.Phase, c.Mode, strconv.Itoa(c.GPUs), c.Split, strconv.Itoa(c.PromptLen),
+	return []string{c.Phase, c.Mode, c.GPUs, c.Split, strconv.Itoa(c.PromptLen),
 		strconv.Itoa(c.DecodeSteps), strconv.Itoa(c.ChunkLen), boolCell(c.Overlap), boolCell(c.DecodeSampling)}
 }
 
@@ -190,7 +220,11 @@ func (r StageRow) measureCells() []string {
 	return append(cells, Fixed(r.ProfileTotalMS, 3))
 }
 
-// WriteStageCSV writes the header and rs as the raw stage CSV, ms with 3 decimals.
+// Cells returns r's cells in StageHeader order, as WriteStageCSV writes them.
+func (r StageRow) Cells() []string { return concat(r.Config.cells(), r.measureCells()) }
+
+// WriteStageCSV writes the header and rs as the raw stage CSV, ms with 3
+// decimals, "\n" line ends: the file ember_stage_breakdown --csv writes.
 func WriteStageCSV(w io.Writer, rs []StageRow) error {
 	recs := [][]string{StageHeader}
 	for _, r := range rs {
@@ -277,8 +311,8 @@ func readStage(cr *CSVReader) StageRow {
 		cr.Fail("phase", fmt.Sprintf("is %q, want %q or %q", r.Phase, PhasePrefill, PhaseDecodePerToken))
 	}
 	r.Mode = cr.String("mode")
-	if r.GPUs = cr.Int("gpus"); r.GPUs < 1 {
-		cr.Fail("gpus", fmt.Sprintf("is %d, want at least 1", r.GPUs))
+	if r.GPUs = cr.String("gpus"); r.GPUs == "" {
+		cr.Fail("gpus", "is empty, want device ids such as 0 or 0+1")
 	}
 	r.Split = cr.String("split")
 	r.PromptLen = nonNegativeInt(cr, "prompt_len")

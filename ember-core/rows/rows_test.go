@@ -12,7 +12,7 @@ import (
 
 func sampleStage() StageRow {
 	return StageRow{
-		Config: Config{Phase: PhasePrefill, Mode: ModePipelineOverlap, GPUs: 2, Split: "18,18",
+		Config: Config{Phase: PhasePrefill, Mode: ModeOverlap, GPUs: "0+1", Split: "18+18",
 			PromptLen: 2048, DecodeSteps: 128, ChunkLen: 512, Overlap: true},
 		WallMS: 812.5,
 		Stages: Stages{EmbeddingMS: 0.25, RMSNormMS: 3, AttentionMS: 300.125, FFNMS: 400,
@@ -27,7 +27,7 @@ func TestWriteStageCSVExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "phase,mode,gpus,split,prompt_len,decode_steps,chunk_len,overlap,decode_sampling,wall_ms,embedding_ms,rmsnorm_ms,attention_ms,ffn_ms,p2p_ms,memcpy_h2d_ms,memcpy_d2h_ms,sampling_ms,lm_head_ms,profile_total_ms\n" +
-		"prefill,pipeline_overlap,2,\"18,18\",2048,128,512,1,0,812.500,0.250,3.000,300.125,400.000,12.500,0.500,0.750,0.000,20.000,737.125\n"
+		"prefill,overlap,0+1,18+18,2048,128,512,1,0,812.500,0.250,3.000,300.125,400.000,12.500,0.500,0.750,0.000,20.000,737.125\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
@@ -90,7 +90,7 @@ func TestFixed(t *testing.T) {
 }
 
 const header = "phase,mode,gpus,split,prompt_len,decode_steps,chunk_len,overlap,decode_sampling,wall_ms,embedding_ms,rmsnorm_ms,attention_ms,ffn_ms,p2p_ms,memcpy_h2d_ms,memcpy_d2h_ms,sampling_ms,lm_head_ms,profile_total_ms\n"
-const goodRow = "prefill,single,1,36,128,16,128,0,0,10,1,1,1,1,0,0,0,0,1,5\n"
+const goodRow = "prefill,no_overlap,0,36,128,16,128,0,0,10,1,1,1,1,0,0,0,0,1,5\n"
 
 func TestReadErrors(t *testing.T) {
 	for _, c := range []struct {
@@ -106,7 +106,7 @@ func TestReadErrors(t *testing.T) {
 			3, 10, "wall_ms", `run.csv: line 3, column 10 "wall_ms": "abc" is not a number`},
 		{"empty cell", header + strings.Replace(goodRow, ",5\n", ",\n", 1),
 			2, 20, "profile_total_ms", `run.csv: line 2, column 20 "profile_total_ms": is empty, want a number`},
-		{"short row", header + goodRow + "prefill,single,1,36,128,16,128,0,0,10,1,1,1,1,0,0,0,0\n",
+		{"short row", header + goodRow + "prefill,no_overlap,0,36,128,16,128,0,0,10,1,1,1,1,0,0,0,0\n",
 			3, 19, "lm_head_ms", `run.csv: line 3, column 19 "lm_head_ms": missing: the row has 18 fields, the header 20`},
 		{"long row", header + strings.Replace(goodRow, "\n", ",7\n", 1),
 			2, 21, "", `run.csv: line 2, column 21: unexpected field: the row has 21 fields, the header 20`},
@@ -148,5 +148,31 @@ func TestReadTolerates(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Split != "36" || got[0].WallMS != 10 || got[0].ProfileTotalMS != 5 {
 		t.Errorf("got %+v", got)
+	}
+}
+
+func TestDialectCells(t *testing.T) {
+	// ember_stage_breakdown: mode "overlap" only with two GPUs and --overlap;
+	// gpus the ids joined by "+"; split "A+B", or the layer total on one GPU.
+	for _, c := range []struct {
+		n    int
+		ov   bool
+		want string
+	}{{1, false, "no_overlap"}, {1, true, "no_overlap"}, {2, false, "no_overlap"}, {2, true, "overlap"}} {
+		if got := Mode(c.n, c.ov); got != c.want {
+			t.Errorf("Mode(%d, %v) = %q, want %q", c.n, c.ov, got, c.want)
+		}
+	}
+	if g := GPUsCell([]string{"cpu:0", "cpu:1"}); g != "0+1" {
+		t.Errorf("GPUsCell(cpu:0,cpu:1) = %q, want 0+1", g)
+	}
+	if g := GPUsCell([]string{"3"}); g != "3" {
+		t.Errorf("GPUsCell(3) = %q", g)
+	}
+	if s := SplitCell([]int{12, 24}); s != "12+24" {
+		t.Errorf("SplitCell = %q, want 12+24", s)
+	}
+	if s := SplitCell([]int{36}); s != "36" {
+		t.Errorf("SplitCell = %q, want 36", s)
 	}
 }

@@ -39,6 +39,14 @@ type Run struct {
 	Overlap     bool
 	Split       []int // nil: the profile's default
 	Sampling    bool
+	// CSV is the run's raw-row file inside the sweep folder, and Log the name
+	// of its try logs in logs/ with %d for the try (upstream's names:
+	// "stage_raw_001.csv" and "run_001_try%d.log"). Empty: runs/<ID>.csv and
+	// <ID>.try%d.log.
+	CSV string
+	Log string
+	// Extra flags passed to this run's profile after its own (e.g. --pipeline).
+	Extra []string
 }
 
 // Args are the profile flags that make this run (chunk given separately, as
@@ -58,7 +66,7 @@ func (r Run) Args(chunk int) []string {
 	if len(r.Split) > 0 {
 		a = append(a, "--split", splitString(r.Split))
 	}
-	return a
+	return append(a, r.Extra...)
 }
 
 // splitString is [18 18] → "18,18", as --split and the split column write it.
@@ -99,7 +107,8 @@ type Options struct {
 	Base             []string
 	RetryOOM         bool
 	MinChunk         int
-	RetryUnavailable int // extra tries for an unavailable runtime
+	RetryUnavailable int           // an unavailable runtime is retried while the try number is at most this, as upstream
+	UnavailableWait  time.Duration // pause before such a retry (upstream: 2s)
 	ContinueOnError  bool
 	SkipExisting     bool
 	Progress         io.Writer // runs done / total, elapsed, ETA
@@ -117,8 +126,22 @@ type Outcome struct {
 	Reused  bool // taken from an earlier sweep in the same folder
 }
 
-// RunCSV is where a run's raw rows live inside the sweep folder.
+// RunCSV is where a run's raw rows live inside the sweep folder by default.
 func RunCSV(outDir, id string) string { return filepath.Join(outDir, "runs", id+".csv") }
+
+func (r Run) csvPath(outDir string) string {
+	if r.CSV != "" {
+		return filepath.Join(outDir, r.CSV)
+	}
+	return RunCSV(outDir, r.ID)
+}
+
+func (r Run) logPath(outDir string, try int) string {
+	if r.Log != "" {
+		return filepath.Join(outDir, "logs", fmt.Sprintf(r.Log, try))
+	}
+	return filepath.Join(outDir, "logs", fmt.Sprintf("%s.try%d.log", r.ID, try))
+}
 
 // Execute runs every run in order and returns their outcomes. It stops early
 // (with an error) on the first failure unless ContinueOnError.
@@ -132,7 +155,7 @@ func Execute(ctx context.Context, o Options, runs []Run) ([]Outcome, error) {
 	if o.MinChunk < 1 {
 		o.MinChunk = 1
 	}
-	for _, d := range []string{"runs", "logs"} {
+	for _, d := range []string{"logs"} { // runs/ is made when a run writes there
 		if err := os.MkdirAll(filepath.Join(o.OutDir, d), 0o755); err != nil {
 			return nil, err
 		}
@@ -167,10 +190,13 @@ func Execute(ctx context.Context, o Options, runs []Run) ([]Outcome, error) {
 }
 
 func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
-	csvPath := RunCSV(o.OutDir, r.ID)
+	csvPath := r.csvPath(o.OutDir)
+	if err := os.MkdirAll(filepath.Dir(csvPath), 0o755); err != nil {
+		return Outcome{}, err
+	}
 	if o.SkipExisting {
 		if rs, err := rows.ReadStageFile(csvPath); err == nil {
-			if why := r.mismatch(rs); why != "" {
+			if why := r.mismatch(rs, o.MinChunk); why != "" {
 				fmt.Fprintf(o.Progress, "not reusing run %s (%s): %s\n", r.ID, csvPath, why)
 			} else {
 				samples, _ := rows.ReadSampleFile(rows.SamplesPath(csvPath))
@@ -180,9 +206,20 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 		}
 	}
 	chunk := r.ChunkLen
-	unavailable := 0
+	// As upstream: a run that ever ran out of memory fails as oom at the
+	// smallest chunk that did; else one that was ever unavailable as such.
+	sawOOM, sawUnavailable, minOOM := false, false, 0
+	final := func(code int, hint, logPath string) Outcome {
+		switch {
+		case sawOOM:
+			return failed(r, minOOM, code, report.HintOOM, logPath)
+		case sawUnavailable:
+			return failed(r, chunk, code, report.HintRuntimeUnavailable, logPath)
+		}
+		return failed(r, chunk, code, hint, logPath)
+	}
 	for try := 1; ; try++ {
-		logPath := filepath.Join(o.OutDir, "logs", fmt.Sprintf("%s.try%d.log", r.ID, try))
+		logPath := r.logPath(o.OutDir, try)
 		var log bytes.Buffer
 		args := append(append(append([]string{}, o.Base...), r.Args(chunk)...), "--csv", csvPath, "--samples-csv", rows.SamplesPath(csvPath))
 		fmt.Fprintf(&log, "$ ember profile %s\n", report.ShellQuote(args))
@@ -197,45 +234,57 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 		if code == 0 {
 			rs, err := rows.ReadStageFile(csvPath)
 			if err != nil {
-				return failed(r, chunk, code, report.HintRuntimeError, logPath), nil
+				return final(code, report.HintRuntimeError, logPath), nil
 			}
 			samples, _ := rows.ReadSampleFile(rows.SamplesPath(csvPath))
 			return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunk}, nil
 		}
 		switch code {
 		case ExitOOM:
-			if o.RetryOOM && chunk/2 >= o.MinChunk && chunk > 0 {
-				fmt.Fprintf(o.Progress, "run %s: out of memory at chunk %d; retrying with chunk %d\n", r.ID, chunk, chunk/2)
-				appendLog(logPath, fmt.Sprintf("out of memory at chunk %d; retrying with chunk %d\n", chunk, chunk/2))
-				chunk /= 2
+			if !sawOOM || chunk < minOOM {
+				minOOM = chunk
+			}
+			sawOOM = true
+			// Upstream's ladder: halve, but not below the minimum.
+			if next := max(o.MinChunk, chunk/2); o.RetryOOM && chunk > o.MinChunk && next != chunk {
+				fmt.Fprintf(o.Progress, "run %s: out of memory at chunk %d; retrying with chunk %d\n", r.ID, chunk, next)
+				appendLog(logPath, fmt.Sprintf("out of memory at chunk %d; retrying with chunk %d\n", chunk, next))
+				chunk = next
 				continue
 			}
-			return failed(r, chunk, code, report.HintOOM, logPath), nil
+			return final(code, report.HintOOM, logPath), nil
 		case ExitUnavailable:
-			if unavailable < o.RetryUnavailable {
-				unavailable++
-				fmt.Fprintf(o.Progress, "run %s: runtime unavailable; retry %d of %d\n", r.ID, unavailable, o.RetryUnavailable)
+			sawUnavailable = true
+			if try <= o.RetryUnavailable {
+				fmt.Fprintf(o.Progress, "run %s: runtime unavailable; retrying in %s (try %d)\n", r.ID, o.UnavailableWait, try)
+				select {
+				case <-time.After(o.UnavailableWait):
+				case <-ctx.Done():
+					return Outcome{}, ctx.Err()
+				}
 				continue
 			}
-			return failed(r, chunk, code, report.HintRuntimeUnavailable, logPath), nil
+			return final(code, report.HintRuntimeUnavailable, logPath), nil
 		default:
-			return failed(r, chunk, code, report.HintRuntimeError, logPath), nil
+			return final(code, report.HintRuntimeError, logPath), nil
 		}
 	}
 }
 
 // mismatch says why rows, found in the folder under r's ID, are not a
 // measurement of r (an earlier sweep with other flags), or "" when they are.
-// Their chunk may be r's halved by out-of-memory retries.
-func (r Run) mismatch(rs []rows.StageRow) string {
+// Their chunk may be one of r's out-of-memory retries: halved, not below minChunk.
+func (r Run) mismatch(rs []rows.StageRow, minChunk int) string {
 	if len(rs) == 0 {
 		return "it holds no rows"
 	}
-	split := splitString(r.Split)
+	split := strings.ReplaceAll(splitString(r.Split), ",", "+") // the split column's A+B
 	for _, row := range rs {
 		c := row.Config
+		// The ladder: chunk, max(minChunk, chunk/2), … down to minChunk.
 		chunkOK := c.ChunkLen == r.ChunkLen
-		for ch := r.ChunkLen / 2; !chunkOK && ch >= 1; ch /= 2 {
+		for ch := r.ChunkLen; !chunkOK && ch > minChunk; {
+			ch = max(minChunk, ch/2)
 			chunkOK = c.ChunkLen == ch
 		}
 		switch {
@@ -245,7 +294,7 @@ func (r Run) mismatch(rs []rows.StageRow) string {
 			return fmt.Sprintf("it measured overlap %v, this run wants %v", c.Overlap, r.Overlap)
 		case c.DecodeSampling != r.Sampling:
 			return fmt.Sprintf("it measured decode sampling %v, this run wants %v", c.DecodeSampling, r.Sampling)
-		case split != "" && c.Split != split:
+		case split != "" && strings.ReplaceAll(c.Split, ",", "+") != split:
 			return fmt.Sprintf("it measured split %s, this run wants %s", c.Split, split)
 		case !chunkOK:
 			return fmt.Sprintf("it measured chunk %d, this run wants %d (or half of it after out-of-memory retries)", c.ChunkLen, r.ChunkLen)
@@ -256,7 +305,7 @@ func (r Run) mismatch(rs []rows.StageRow) string {
 
 func failed(r Run, chunk, code int, hint, log string) Outcome {
 	return Outcome{Run: r, Chunk: chunk, Failure: &report.Failure{
-		RunID: r.ID, PromptLen: r.PromptLen, DecodeSteps: r.DecodeSteps, Overlap: r.Overlap,
+		RunID: r.ID, Split: strings.ReplaceAll(splitString(r.Split), ",", "+"), PromptLen: r.PromptLen, DecodeSteps: r.DecodeSteps, Overlap: r.Overlap,
 		ChunkLen: chunk, ReturnCode: code, ErrorHint: hint, LogPath: log,
 	}}
 }

@@ -47,7 +47,7 @@ func (f *fakeProfile) run(_ context.Context, args []string, log io.Writer) (int,
 	}
 	pl, _ := strconv.Atoi(arg(args, "--prompt-len"))
 	ds, _ := strconv.Atoi(arg(args, "--decode-steps"))
-	cfg := rows.Config{Mode: rows.ModeSingle, GPUs: 1, Split: "6", PromptLen: pl, DecodeSteps: ds, ChunkLen: chunk}
+	cfg := rows.Config{Mode: rows.ModeNoOverlap, GPUs: "0", Split: "6", PromptLen: pl, DecodeSteps: ds, ChunkLen: chunk}
 	pre, dec := cfg, cfg
 	pre.Phase, dec.Phase = rows.PhasePrefill, rows.PhaseDecodePerToken
 	rs := []rows.StageRow{{Config: pre, WallMS: 10}, {Config: dec, WallMS: 1}}
@@ -208,5 +208,43 @@ func TestReuseOnlyMatchingRuns(t *testing.T) {
 		if _, err := Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, Run: first.run}, matrix()[:1]); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestUpstreamLadderAndNames: upstream's OOM ladder halves down to the
+// minimum, not past it (100 → 64 with minimum 64), the failure records oom at
+// the smallest chunk that ran out of memory, and a run with CSV and Log names
+// writes upstream's file names.
+func TestUpstreamLadderAndNames(t *testing.T) {
+	dir := t.TempDir()
+	f := &fakeProfile{fitChunk: 0}
+	r := Run{ID: "1", PromptLen: 16, DecodeSteps: 4, ChunkLen: 100, CSV: "stage_raw_001.csv", Log: "run_001_try%d.log"}
+	outs, err := Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, MinChunk: 64, ContinueOnError: true, Run: f.run}, []Run{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"p16 c100", "p16 c64"}; !slices.Equal(f.calls, want) {
+		t.Errorf("tries %v, want %v", f.calls, want)
+	}
+	fl := outs[0].Failure
+	if fl == nil || fl.ChunkLen != 64 || fl.ErrorHint != report.HintOOM || fl.LogPath != filepath.Join(dir, "logs", "run_001_try2.log") {
+		t.Fatalf("failure %+v", fl)
+	}
+	f = &fakeProfile{fitChunk: 512}
+	if _, err := Execute(context.Background(), Options{OutDir: dir, Run: f.run}, []Run{r}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stage_raw_001.csv")); err != nil {
+		t.Error(err)
+	}
+	// A run that finished at the clamped chunk 64 (100 → 64) is reused.
+	dir = t.TempDir()
+	f = &fakeProfile{fitChunk: 64}
+	if _, err := Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, MinChunk: 64, Run: f.run}, []Run{r}); err != nil {
+		t.Fatal(err)
+	}
+	outs, err = Execute(context.Background(), Options{OutDir: dir, RetryOOM: true, MinChunk: 64, SkipExisting: true, Run: f.run}, []Run{r})
+	if err != nil || !outs[0].Reused || outs[0].Chunk != 64 {
+		t.Errorf("clamped run not reused: %v %+v", err, outs[0])
 	}
 }
