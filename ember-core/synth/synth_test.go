@@ -13,11 +13,11 @@ import (
 )
 
 // TestBundledTinyIsCurrent: testdata/models/tiny-qwen3 is exactly what
-// `ember synth --preset tiny --seed 1` writes, so the fixture can always be
-// regenerated and nothing drifted.
+// `ember synth --preset tiny --seed 1` writes (a text model), so the fixture
+// can always be regenerated and nothing drifted.
 func TestBundledTinyIsCurrent(t *testing.T) {
 	dir := t.TempDir()
-	if err := Write(dir, Tiny(), Options{Seed: 1}); err != nil {
+	if err := Write(dir, Tiny(), Options{Seed: 1, Text: true}); err != nil {
 		t.Fatal(err)
 	}
 	bundled := filepath.Join("..", "..", "testdata", "models", "tiny-qwen3")
