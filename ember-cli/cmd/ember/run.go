@@ -26,7 +26,8 @@ Examples:
   ember run -m testdata/models/tiny-qwen3 -p "Hello, my name is" -n 32 --temp 0
   ember run -m /path/to/Qwen3-0.6B --chat -p "Explain KV caches" --devices cpu:0,cpu:1 --split 14,14
   ember run -m Qwen/Qwen3-0.6B -i`,
-		Description: `Tokens stream to stdout as they are generated; timing goes to stderr.
+		Description: `Tokens stream to stdout as they are generated (control characters other than
+newline and tab escaped, e.g. \x1b); timing goes to stderr.
 Sampling defaults come from the model's generation_config.json; flags override
 them, and --temp 0 is greedy. --chat wraps the prompt in the Qwen3 chat template;
 -i starts an interactive chat that keeps the KV cache between turns.`,
@@ -177,11 +178,11 @@ func (r *runner) turn(ids []int32) ([]int32, error) {
 	r.fed = append(r.fed[:keep], ids[keep:]...)
 	stream := r.e.Tokenizer.NewStream(true)
 	st, err := r.e.Generate(r.s, r.smp, ids[keep:], r.c.Int("n"), func(id int32) bool {
-		r.out.WriteString(stream.Push(id))
+		r.out.WriteString(printable(stream.Push(id)))
 		r.out.Flush()
 		return true
 	})
-	r.out.WriteString(stream.Flush())
+	r.out.WriteString(printable(stream.Flush()))
 	r.out.Flush()
 	// The cache holds the first Pos() ids of the prompt and what was
 	// generated: every generated id but the last was fed back, and a failed
