@@ -51,7 +51,7 @@ into the VDPBF16PS decode kernel on CPUs with AVX512_BF16.`,
 			}
 			r, err := bench.Run(e.Model, bench.Options{
 				Threads: threads, PromptLen: c.Int("prompt-len"), DecodeSteps: c.Int("decode-steps"),
-				Chunk: c.Int("chunk"), Overlap: c.Bool("overlap"), KVDType: kv, PrefillRuns: c.Int("prefill-runs"),
+				Chunk: c.Int("chunk-len"), Overlap: c.Bool("overlap"), KVDType: kv, PrefillRuns: c.Int("prefill-runs"),
 			})
 			if err != nil {
 				return err

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/ember-infer/ember/ember-core/cpu"
+)
+
+// TestREADMEFirstCommand runs the README's first command as written (from
+// the repository root) and checks what it prints: the rest of the corpus's
+// first line, then the corpus's next line, on stdout; the timing on stderr.
+func TestREADMEFirstCommand(t *testing.T) {
+	t.Chdir(filepath.Dir(filepath.Dir(filepath.Dir(tinyModel(t))))) // testdata/models/tiny-qwen3
+	out, errs := mustEmber(t, "run", "-m", "testdata/models/tiny-qwen3", "-p", "Hello, my name is", "-n", "32", "--temp", "0", "--devices", "cpu:0,cpu:1", "--split", "3,3")
+	const want = " Ember. I run Qwen3 models on one or two GPUs and measure where the time goes.\nThe quick brown fox jumps over the time goes.\nThe\n"
+	if out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
+	if !regexp.MustCompile(`^\n\[prefill 5 tokens in [0-9.]+ ms \([0-9.]+ tok/s\); decode 31 tokens in [0-9.]+ ms \([0-9.]+ tok/s\)\]\n$`).MatchString(errs) {
+		t.Errorf("stderr %q", errs)
+	}
+}
+
+// TestHelpDefaultsOnce: no flag of any verb shows two defaults, and
+// defaults taken from generation_config say so.
+func TestHelpDefaultsOnce(t *testing.T) {
+	isolate(t)
+	var help func(path []string)
+	help = func(path []string) {
+		out, _ := mustEmber(t, append(path, "--help")...)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Count(line, "(default") > 1 {
+				t.Errorf("ember %s --help: %q", strings.Join(path, " "), line)
+			}
+		}
+	}
+	for _, c := range commands() {
+		help([]string{c.Name})
+		for _, sub := range c.Subcommands {
+			help([]string{c.Name, sub.Name})
+		}
+	}
+	out, _ := mustEmber(t, "run", "--help")
+	for _, want := range []string{
+		"nucleus sampling mass; 1 = off (default: generation_config, else off)",
+		"CPU threads per device (default: all cores)\n",
+		"--chunk-len value, --chunk value",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --help lacks %q", want)
+		}
+	}
+}
+
+func TestUnknownAppFlag(t *testing.T) {
+	_, errs, code := ember(t, "--foo")
+	if code == 0 || errs != "ember: flag provided but not defined: -foo (see ember --help)\n" {
+		t.Errorf("ember --foo: exit %d, %q", code, errs)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Setenv("EMBER_LIBCUDA", filepath.Join(t.TempDir(), "libcuda.so.1"))
+	out, _ := mustEmber(t, "--version")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 || lines[0] != "ember "+version ||
+		lines[1] != "go       "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH ||
+		lines[2] != "cpu      "+cpu.Kernels()+" kernels, "+itoa(runtime.NumCPU())+" cores" ||
+		!strings.HasPrefix(lines[3], "cuda     unavailable: no CUDA driver: ") {
+		t.Errorf("ember --version printed\n%s", out)
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestQuietAndOnce: the backend fallback note is printed once per command,
+// and not at all under -q.
+func TestQuietAndOnce(t *testing.T) {
+	model := tinyModel(t)
+	isolate(t)
+	t.Setenv("EMBER_LIBCUDA", filepath.Join(t.TempDir(), "libcuda.so.1"))
+	_, errs := mustEmber(t, "run", "-m", model, "-p", "Hi", "-n", "2", "-q")
+	if errs != "" {
+		t.Errorf("run -q printed %q on stderr", errs)
+	}
+	_, errs = mustEmber(t, "run", "-m", model, "-p", "Hi", "-n", "2")
+	if strings.Count(errs, "backend auto: CUDA is unavailable") != 1 {
+		t.Errorf("run without -q: %q", errs)
+	}
+}
+
+func TestDevicesJSONWithoutNVML(t *testing.T) {
+	t.Setenv("EMBER_LIBNVML", filepath.Join(t.TempDir(), "libnvidia-ml.so.1"))
+	out, _ := mustEmber(t, "devices", "--json")
+	var v struct {
+		GPUs        []any  `json:"gpus"`
+		P2P         []any  `json:"p2p"`
+		Unavailable string `json:"unavailable"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.GPUs == nil || len(v.GPUs) != 0 || !strings.HasPrefix(v.Unavailable, "NVML is unavailable: ") {
+		t.Errorf("devices --json printed %q (%v)", out, err)
+	}
+	if _, errs, code := ember(t, "devices"); code != exitUnavailable || !strings.Contains(errs, "NVML is unavailable") {
+		t.Errorf("devices: exit %d %q", code, errs)
+	}
+}
