@@ -1,6 +1,6 @@
 // Command ember runs, plans and measures Qwen3 dense models on one or two GPUs.
 //
-//	ember plan --all-presets --gpus 2 --gpu-mem 12GiB
+//	ember plan --all-presets --num-gpus 2 --gpu-mem 12GiB
 //	ember inspect ~/hf/hub/models--Qwen--Qwen3-4B-Instruct-2507
 //	ember presets
 //
@@ -77,7 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:           "ember",
 		Usage:          "plan, run and measure Qwen3 dense models on one or two GPUs",
-		UsageText:      "ember <command> [flags] [args]\n\nember plan --all-presets --gpus 2 --gpu-mem 12GiB\nember inspect Qwen/Qwen3-8B",
+		UsageText:      "ember <command> [flags] [args]\n\nember plan --all-presets --num-gpus 2 --gpu-mem 12GiB\nember inspect Qwen/Qwen3-8B",
 		Commands:       cmds,
 		Writer:         stdout,
 		ErrWriter:      stderr,

@@ -109,3 +109,37 @@ func TestDevicesJSONWithoutNVML(t *testing.T) {
 		t.Errorf("devices: exit %d %q", code, errs)
 	}
 }
+
+// TestFlagSpellings: --gpus is a device list in plan as in profile and
+// milestone; the old spellings (--gpus N as a count, --chunk) give the same
+// plan as the new ones.
+func TestFlagSpellings(t *testing.T) {
+	isolate(t)
+	base := []string{"plan", "--model", "Qwen3-8B", "--gpu-mem", "12GiB", "--json", "--ctx", "2048"}
+	want, _ := mustEmber(t, append(base, "--num-gpus", "2", "--chunk-len", "256")...)
+	for _, flags := range [][]string{
+		{"--gpus", "0,1", "--chunk-len", "256"},
+		{"--devices", "0,1", "--chunk", "256"},
+		{"--gpus", "2", "--chunk", "256"},
+	} {
+		got, errs := mustEmber(t, append(base, flags...)...)
+		if got != want {
+			t.Errorf("%v planned\n%s\nwant\n%s", flags, got, want)
+		}
+		if old := flags[1] == "2"; old != strings.Contains(errs, "--gpus 2 reads as --num-gpus 2 (its old spelling)") {
+			t.Errorf("%v: stderr %q", flags, errs)
+		}
+	}
+	// --gpus 1,0 names the GPUs: pipeline order 1 then 0.
+	out, _ := mustEmber(t, append(base, "--gpus", "1,0")...)
+	if !strings.Contains(out, `"id": 1`) && !strings.Contains(out, `"id":1`) {
+		t.Errorf("--gpus 1,0 did not plan GPU 1: %s", out)
+	}
+	// run and bench take --chunk-len, and --chunk still.
+	model := tinyModel(t)
+	a, _ := mustEmber(t, "run", "-m", model, "-p", "Hello, my name is", "-n", "4", "--temp", "0", "-q", "--backend", "cpu", "--chunk-len", "2")
+	b, _ := mustEmber(t, "run", "-m", model, "-p", "Hello, my name is", "-n", "4", "--temp", "0", "-q", "--backend", "cpu", "--chunk", "2")
+	if a != b || a != " Ember. I\n" { // " Emb", "er", ".", " I"
+		t.Errorf("--chunk-len 2 gave %q, --chunk 2 gave %q", a, b)
+	}
+}
