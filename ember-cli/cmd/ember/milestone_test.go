@@ -64,7 +64,7 @@ func mustExist(t *testing.T, dir string, names ...string) {
 }
 
 // TestMilestoneSplit runs the stage 1.2 sweep on the tiny model over two
-// logical CPU devices and checks every file DESIGN.md lists, and that the
+// logical CPU devices and checks every file docs/design.md lists, and that the
 // summary's numbers add up.
 func TestMilestoneSplit(t *testing.T) {
 	model := tinyModel(t)
