@@ -311,7 +311,7 @@ func Split(in SplitInput) ([]File, error) {
 		}
 		files = append(files, File{SplitRawSamples, b.Bytes()})
 	}
-	charts, err := splitCharts(summary, runs)
+	charts, err := splitCharts(summary, runs, in.Samples)
 	if err != nil {
 		return nil, err
 	}
