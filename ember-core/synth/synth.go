@@ -43,6 +43,10 @@ type Options struct {
 	// weights (pattern.go), so that greedy decoding prints the corpus's text;
 	// without it every weight is random.
 	Text bool
+	// Progress, when set, is called as the weights are written (every 16 Ki
+	// values) with the tensor bytes written so far and their total; first with
+	// (0, total), once the tokenizer and the text table are built.
+	Progress func(done, total int64)
 }
 
 // Tiny is the config of the bundled test model, the planner's "tiny" preset.
@@ -143,8 +147,20 @@ func writeWeights(path string, cfg *config.Config, opt Options, p *pattern) erro
 	if opt.Text {
 		meta["weights"] = "text"
 	}
+	size, _ := opt.DType.Size()
+	var total, done int64
+	for _, s := range specs {
+		total += s.NumElements() * int64(size)
+	}
+	progress := func(n int) {
+		if opt.Progress != nil {
+			done += int64(n)
+			opt.Progress(done, total)
+		}
+	}
+	progress(0)
 	return safetensors.WriteFunc(path, st, meta, func(i int, s safetensors.Spec, w io.Writer) error {
-		return fill(w, s, specs[i], opt, p)
+		return fill(w, s, specs[i], opt, p, progress)
 	})
 }
 
@@ -202,7 +218,7 @@ func values(spec snapshot.Spec, opt Options, fn func(i int64, v float32)) {
 
 // fill writes one tensor: its random values, with a text model's table (p)
 // laid over them.
-func fill(w io.Writer, s safetensors.Spec, spec snapshot.Spec, opt Options, p *pattern) error {
+func fill(w io.Writer, s safetensors.Spec, spec snapshot.Spec, opt Options, p *pattern, progress func(bytes int)) error {
 	size, _ := s.DType.Size()
 	var err error
 	buf := make([]byte, 0, (1<<14)*size)
@@ -231,6 +247,7 @@ func fill(w io.Writer, s safetensors.Spec, spec snapshot.Spec, opt Options, p *p
 			}
 		}
 		_, err = w.Write(buf)
+		progress(len(buf))
 	})
 	return err
 }

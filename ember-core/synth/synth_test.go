@@ -91,3 +91,30 @@ func TestWriteErrors(t *testing.T) {
 		t.Errorf("bad dtype: %v", err)
 	}
 }
+
+// TestWriteProgress: Progress starts at 0 and climbs, at least once per
+// tensor, to the file's tensor bytes.
+func TestWriteProgress(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Tiny()
+	cfg.NumHiddenLayers = 1
+	var calls int
+	var last, total int64
+	err := Write(dir, cfg, Options{Seed: 2, DType: safetensors.F32, Progress: func(d, tot int64) {
+		if d < last || (d == last && calls > 0) || (total != 0 && tot != total) {
+			t.Errorf("progress %d of %d after %d of %d", d, tot, last, total)
+		}
+		calls, last, total = calls+1, d, tot
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := snapshot.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if want := s.Tensors.TensorBytes(); calls < len(Specs(cfg, Options{}))+1 || last != want || total != want {
+		t.Errorf("%d calls ending at %d of %d, want one per tensor or more, ending at %d", calls, last, total, want)
+	}
+}

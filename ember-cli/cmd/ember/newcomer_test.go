@@ -1,10 +1,15 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -141,5 +146,55 @@ func TestFlagSpellings(t *testing.T) {
 	b, _ := mustEmber(t, "run", "-m", model, "-p", "Hello, my name is", "-n", "4", "--temp", "0", "-q", "--backend", "cpu", "--chunk", "2")
 	if a != b || a != " Ember. I\n" { // " Emb", "er", ".", " I"
 		t.Errorf("--chunk-len 2 gave %q, --chunk 2 gave %q", a, b)
+	}
+}
+
+// TestProgressOnTerminal: with stderr a terminal, synth draws a progress
+// line in place and clears it before its closing "done" line; on a pipe (every
+// other test) nothing of it appears.
+func TestProgressOnTerminal(t *testing.T) {
+	base := isolate(t)
+	dir := filepath.Join(base, "m")
+	_, errs := mustEmber(t, "synth", "--preset", "tiny", "--layers", "1", "--out", dir)
+	if strings.Contains(errs, "\r") || !regexp.MustCompile(`\nember: done: [0-9.]+ [KM]iB of weights in [0-9.]+s\n$`).MatchString(errs) {
+		t.Errorf("synth on a pipe: %q", errs)
+	}
+	old := isTerminal
+	isTerminal = func(io.Writer) bool { return true }
+	defer func() { isTerminal = old }()
+	_, errs = mustEmber(t, "synth", "--preset", "tiny", "--layers", "1", "--out", dir)
+	i := strings.Index(errs, "\r\033[Kember: ")
+	j := strings.LastIndex(errs, "\r\033[Kember: done: ")
+	if i < 0 || !strings.Contains(errs, " synth: training the tokenizer, laying out the next-token table (") || !strings.Contains(errs, "\r\033[K\nember: done: ") && j < 0 {
+		t.Errorf("synth on a terminal: %q", errs)
+	}
+	if !strings.Contains(errs, "synth: writing model.safetensors, 0% of 640.88 KiB (") {
+		t.Errorf("synth on a terminal drew no progress: %q", errs)
+	}
+}
+
+// TestProfileSummary: after the CSV, stderr sums it up with the CSV's own
+// numbers.
+func TestProfileSummary(t *testing.T) {
+	model := tinyModel(t)
+	isolate(t)
+	out, errs := mustEmber(t, "profile", "-m", model, "--backend", "cpu", "--prompt-len", "16", "--decode-steps", "4", "--chunk-len", "8", "--iters", "2", "--warmup", "0")
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("profile CSV %q (%v)", out, err)
+	}
+	wall := func(rec []string) float64 {
+		v, _ := strconv.ParseFloat(rec[slices.Index(recs[0], "wall_ms")], 64)
+		return v
+	}
+	pre, dec := wall(recs[1]), wall(recs[2])
+	want := []string{
+		fmt.Sprintf("ember: prefill 16 tokens: %.2f ms (%.1f tok/s); top stages ", pre, 16*1000/pre),
+		fmt.Sprintf("ember: decode: %.3f ms/token (%.1f tok/s); top stages ", dec, 1000/dec),
+	}
+	for _, w := range want {
+		if !strings.Contains(errs, w) {
+			t.Errorf("stderr %q lacks %q", errs, w)
+		}
 	}
 }

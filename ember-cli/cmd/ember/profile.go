@@ -100,7 +100,9 @@ func profileAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "ember: profiling %s on %s ×%d, split %s, prompt %d, decode %d, chunk %d, overlap %v\n",
 		e.Snapshot.Dir, e.Backend, n, profile.SplitString(e.Model.Split), opt.PromptLen, opt.DecodeSteps, opt.ChunkLen, opt.Overlap)
+	prog := startProgress(c, fmt.Sprintf("profiling %d+%d iterations", opt.Warmup, opt.Iters))
 	res, err := profile.Run(e.Model, opt)
+	prog.Stop()
 	if err != nil {
 		return err
 	}
@@ -118,6 +120,7 @@ func profileAction(c *cli.Context) error {
 	} else if err := rows.WriteStageFile(path, stage); err != nil {
 		return err
 	}
+	printProfileSummary(c.App.ErrWriter, stage)
 	sp := c.String("samples-csv")
 	if sp == "" && path != "" {
 		sp = rows.SamplesPath(path)

@@ -50,7 +50,20 @@ bytes. Presets: tiny and those of 'ember presets'.`,
 			}
 			out := c.String("out")
 			fmt.Fprintf(c.App.ErrWriter, "ember: writing %s (%d layers, hidden %d, %s) to %s\n", c.String("preset"), cfg.NumHiddenLayers, cfg.HiddenSize, dt, out)
-			return synth.Write(out, cfg, synth.Options{Seed: c.Uint64("seed"), DType: dt, LMHeadStored: storesLMHead, Text: !c.Bool("random")})
+			p := startProgress(c, "synth")
+			p.Set("training the tokenizer, laying out the next-token table")
+			var bytes int64
+			err = synth.Write(out, cfg, synth.Options{Seed: c.Uint64("seed"), DType: dt, LMHeadStored: storesLMHead, Text: !c.Bool("random"),
+				Progress: func(done, total int64) {
+					bytes = total
+					p.Set(fmt.Sprintf("writing model.safetensors, %d%% of %s", done*100/max(total, 1), memplan.FormatSize(total)))
+				}})
+			took := p.Stop()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "ember: done: %s of weights in %.1fs\n", memplan.FormatSize(bytes), took.Seconds())
+			return nil
 		},
 	}
 }
