@@ -198,3 +198,18 @@ func TestProfileSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestIDWithNoToken: an id the tokenizer has no token for renders as
+// <|id:N|> in detokenize, as ember run prints it; a negative id is refused.
+func TestIDWithNoToken(t *testing.T) {
+	model := tinyModel(t)
+	var stdout, stderr strings.Builder
+	if code := runIO([]string{"ember", "detokenize", "-m", model}, strings.NewReader("[1004, 5000, 44]"), &stdout, &stderr); code != 0 || stdout.String() != "Hello<|id:5000|>," {
+		t.Errorf("detokenize: exit %d, %q %q", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := runIO([]string{"ember", "detokenize", "-m", model}, strings.NewReader("[-3]"), &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "token id -3 is negative") {
+		t.Errorf("detokenize of -3: exit %d, %q", code, stderr.String())
+	}
+}
