@@ -132,34 +132,46 @@ func newPattern(cfg *config.Config, tok *tokenizer.Tokenizer, opt Options) *patt
 	return p
 }
 
-// override returns the stored value of element i of tensor name, whose
-// random value is v.
-func (p *pattern) override(name string, i int64, v float32) float32 {
+// overrider returns how tensor name's random values v become its stored
+// ones (element i), or nil when they are stored as they are.
+func (p *pattern) overrider(name string) func(i int64, v float32) float32 {
+	hidden, inter := int64(p.hidden), int64(p.inter)
 	l, suffix, ok := snapshot.ParseLayerName(name)
 	if !ok {
-		if (name == snapshot.EmbedTokens || name == snapshot.LMHead) && i%int64(p.hidden) == 0 {
-			return patternBias
+		if name == snapshot.EmbedTokens || name == snapshot.LMHead {
+			return func(i int64, v float32) float32 {
+				if i%hidden == 0 {
+					return patternBias
+				}
+				return v
+			}
 		}
-		return v
+		return nil
 	}
 	switch suffix {
 	case snapshot.OProj:
-		return v * patternBackground
+		return func(_ int64, v float32) float32 { return v * patternBackground }
 	case snapshot.GateProj, snapshot.UpProj:
 		rows := p.gate[l]
 		if suffix == snapshot.UpProj {
 			rows = p.up[l]
 		}
-		if r := rows[i/int64(p.hidden)]; r != nil {
-			return r[i%int64(p.hidden)]
+		return func(i int64, v float32) float32 {
+			if r := rows[i/hidden]; r != nil {
+				return r[i%hidden]
+			}
+			return v
 		}
 	case snapshot.DownProj:
-		if c := p.down[l][i%int64(p.inter)]; c != nil {
-			return c[i/int64(p.inter)]
+		cols := p.down[l]
+		return func(i int64, v float32) float32 {
+			if c := cols[i%inter]; c != nil {
+				return c[i/inter]
+			}
+			return v * patternBackground
 		}
-		return v * patternBackground
 	}
-	return v
+	return nil
 }
 
 // rounded is v as dt stores it.

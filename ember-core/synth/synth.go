@@ -222,13 +222,17 @@ func fill(w io.Writer, s safetensors.Spec, spec snapshot.Spec, opt Options, p *p
 	size, _ := s.DType.Size()
 	var err error
 	buf := make([]byte, 0, (1<<14)*size)
+	var override func(int64, float32) float32
+	if p != nil {
+		override = p.overrider(spec.Name)
+	}
 	random(spec, opt, func(start int64, vals []float32) {
 		if err != nil {
 			return
 		}
-		if p != nil {
+		if override != nil {
 			for i, v := range vals {
-				vals[i] = p.override(spec.Name, start+int64(i), v)
+				vals[i] = override(start+int64(i), v)
 			}
 		}
 		buf = buf[:len(vals)*size]
