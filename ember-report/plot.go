@@ -302,13 +302,17 @@ func stagesChart(title, unit string, runs []Run, phase func(Run) rows.StageRow, 
 }
 
 // prefillShareChart draws stage 1.1's prefill share against prompt length, one
-// line per configuration (mode, decode steps, and GPUs/split when several).
-func prefillShareChart(runs []Run) ([]byte, error) {
+// line per configuration (mode, decode steps, and GPUs/split when several);
+// where per-iteration samples exist, points are their medians with 95%
+// intervals.
+func prefillShareChart(runs []Run, samples []rows.SampleRow) ([]byte, error) {
+	st := sampleStats(samples)
 	p := newPlot(TitlePrefillShare, "prompt length (tokens)", "prefill share of rollout (%)")
 	var lens []int
 	type series struct {
 		name string
 		pts  map[int]float64
+		ci   map[int]benchmath.Summary
 	}
 	var ss []*series
 	layouts := map[string]bool{}
@@ -329,10 +333,13 @@ func prefillShareChart(runs []Run) ([]byte, error) {
 		}
 		i := slices.IndexFunc(ss, func(s *series) bool { return s.name == name })
 		if i < 0 {
-			ss = append(ss, &series{name: name, pts: map[int]float64{}})
+			ss = append(ss, &series{name: name, pts: map[int]float64{}, ci: map[int]benchmath.Summary{}})
 			i = len(ss) - 1
 		}
-		if v := r.PrefillSharePct(); !isNaN(v) {
+		if m, ok := st.share[r.Config()]; ok {
+			ss[i].pts[c.PromptLen] = m.Center
+			ss[i].ci[c.PromptLen] = m
+		} else if v := r.PrefillSharePct(); !isNaN(v) {
 			ss[i].pts[c.PromptLen] = round(v, 2)
 		}
 	}
@@ -341,7 +348,16 @@ func prefillShareChart(runs []Run) ([]byte, error) {
 		return svg(p)
 	}
 	slices.Sort(lens)
+	ci := &whiskers{width: vg.Points(8)}
+	ymax := 0.0
 	for i, s := range ss {
+		off := vg.Points(4 * (float64(i) - float64(len(ss)-1)/2)) // whiskers of series at one x apart
+		for x, l := range lens {
+			if m, ok := s.ci[l]; ok {
+				ymax = max(ymax, ci.add(float64(x), off, m))
+				ci.pts[len(ci.pts)-1].c = colour(i)
+			}
+		}
 		var xys plotter.XYs
 		for x, l := range lens {
 			if v, ok := s.pts[l]; ok {
@@ -358,12 +374,15 @@ func prefillShareChart(runs []Run) ([]byte, error) {
 		p.Add(line, points)
 		p.Legend.Add(s.name, line, points)
 	}
+	if len(ci.pts) > 0 {
+		p.Add(ci)
+		p.Legend.Add("median, 95% CI", ci)
+	}
 	names := make([]string, len(lens))
 	for i, l := range lens {
 		names[i] = itoa(l)
 	}
 	p.NominalX(names...)
-	ymax := 0.0
 	for _, s := range ss {
 		for _, v := range s.pts {
 			ymax = max(ymax, v)
@@ -393,6 +412,7 @@ func isNaN(v float64) bool { return v != v }
 type runStats struct {
 	wall    map[rows.Config]benchmath.Summary
 	rollout map[string]benchmath.Summary
+	share   map[rows.Config]benchmath.Summary // prefill share of rollout (%), keyed by the run's config
 }
 
 func summaryKey(r SummaryRow) string {
@@ -402,7 +422,7 @@ func summaryKey(r SummaryRow) string {
 // sampleStats summarises samples. A run's rollout tok/s of iteration i pairs
 // its prefill and decode samples of iteration i.
 func sampleStats(samples []rows.SampleRow) runStats {
-	st := runStats{wall: map[rows.Config]benchmath.Summary{}, rollout: map[string]benchmath.Summary{}}
+	st := runStats{wall: map[rows.Config]benchmath.Summary{}, rollout: map[string]benchmath.Summary{}, share: map[rows.Config]benchmath.Summary{}}
 	walls := map[rows.Config][]float64{}
 	iters := map[rows.Config]map[int][2]float64{} // run → iter → prefill, decode
 	for _, s := range samples {
@@ -423,14 +443,16 @@ func sampleStats(samples []rows.SampleRow) runStats {
 		st.wall[c] = summarise(ws)
 	}
 	for run, byIter := range iters {
-		var toks []float64
+		var toks, shares []float64
 		for _, v := range byIter {
 			if total := v[0] + v[1]*float64(run.DecodeSteps); v[0] > 0 && v[1] > 0 && total > 0 {
 				toks = append(toks, float64(run.DecodeSteps)*1000/total)
+				shares = append(shares, v[0]*100/total)
 			}
 		}
 		if len(toks) > 0 {
 			st.rollout[fmt.Sprintf("%s|%s|%d|%d", run.Split, run.Mode, run.PromptLen, run.DecodeSteps)] = summarise(toks)
+			st.share[run] = summarise(shares)
 		}
 	}
 	return st
@@ -454,11 +476,12 @@ type whisker struct {
 	x   float64   // category
 	off vg.Length // offset of the bar within its category
 	m   benchmath.Summary
+	c   color.Color // nil: black
 }
 
 // add records one interval and returns the highest value it draws.
 func (w *whiskers) add(x float64, off vg.Length, m benchmath.Summary) float64 {
-	w.pts = append(w.pts, whisker{x, off, m})
+	w.pts = append(w.pts, whisker{x: x, off: off, m: m})
 	if math.IsInf(m.Hi, 0) || isNaN(m.Hi) {
 		return m.Center
 	}
@@ -484,6 +507,9 @@ func (w *whiskers) Plot(c draw.Canvas, p *plot.Plot) {
 		}
 		thin := ls
 		thin.Width = vg.Points(1)
+		if pt.c != nil {
+			thin.Color = pt.c
+		}
 		lo, hi := trY(pt.m.Lo), trY(pt.m.Hi)
 		c.StrokeLine2(thin, x, lo, x, hi)
 		c.StrokeLine2(thin, x-w.width/4, lo, x+w.width/4, lo)

@@ -203,7 +203,7 @@ func Stage1(in Stage1Input) ([]File, error) {
 	}
 	summary := Stage1SummaryTable(runs)
 	cov := MainlineCoverage(runs, in.Failures)
-	svg, err := prefillShareChart(runs)
+	svg, err := prefillShareChart(runs, in.Samples)
 	if err != nil {
 		return nil, err
 	}
