@@ -1,10 +1,16 @@
 package cuda
 
+/*
+#include <stdlib.h>
+#include "nvmlshim.h"
+*/
+import "C"
+
 import (
 	"fmt"
 	"os"
-
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"sync"
+	"unsafe"
 
 	"github.com/ember-infer/ember/ember-core/memplan"
 )
@@ -36,62 +42,83 @@ type Inventory struct {
 	P2P [][]string `json:"p2p"`
 }
 
-// withNVML runs fn with NVML initialised. Every failure to get there is one
-// *UnavailableError sentence.
-func withNVML(fn func(l nvml.Interface) error) error {
+// nvmlMu serialises NVML use: the shim holds one library at a time.
+var nvmlMu sync.Mutex
+
+// withNVML runs fn with NVML loaded (Ember's own dlopen shim, nvmlshim.c)
+// and initialised. Every failure to get there is one *UnavailableError
+// sentence.
+func withNVML(fn func() error) error {
 	path := os.Getenv("EMBER_LIBNVML")
 	if path == "" {
 		path = NVMLLibrary
 	}
-	l := nvml.New(nvml.WithLibraryPath(path))
-	switch r := l.Init(); r {
-	case nvml.SUCCESS:
-	case nvml.ERROR_LIBRARY_NOT_FOUND:
-		return unavailable("NVML is unavailable: %s could not be loaded, so no NVIDIA driver is installed here", path)
-	default:
-		return unavailable("NVML could not start: %v (is the NVIDIA kernel driver loaded?)", r)
+	nvmlMu.Lock()
+	defer nvmlMu.Unlock()
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var msg [256]C.char
+	if C.ember_nvml_open(cpath, &msg[0], C.int(len(msg))) != 0 {
+		return unavailable("NVML is unavailable: %s could not be loaded (%s), so no NVIDIA driver is installed here", path, C.GoString(&msg[0]))
 	}
-	defer l.Shutdown()
-	return fn(l)
+	defer C.ember_nvml_close()
+	if r := C.ember_nvml_init(); r != 0 {
+		return unavailable("NVML could not start: %s (is the NVIDIA kernel driver loaded?)", nvmlError(r))
+	}
+	defer C.ember_nvml_shutdown()
+	return fn()
 }
+
+func nvmlError(r C.int) string { return C.GoString(C.ember_nvml_error(r)) }
+
+// NVML's nvmlGpuTopologyLevel_t and nvmlGpuP2PStatus_t values Ember names.
+const (
+	topologyInternal   = 0
+	topologySingle     = 10
+	topologyMultiple   = 20
+	topologyHostBridge = 30
+	topologyNode       = 40
+	topologySystem     = 50
+	p2pStatusOK        = 0
+)
 
 // ListGPUs returns what NVML reports about the machine's GPUs.
 func ListGPUs() (*Inventory, error) {
 	inv := &Inventory{}
-	err := withNVML(func(l nvml.Interface) error {
-		if v, r := l.SystemGetDriverVersion(); r == nvml.SUCCESS {
-			inv.Driver = v
+	err := withNVML(func() error {
+		var ver [96]C.char
+		if C.ember_nvml_driver_version(&ver[0], C.int(len(ver))) == 0 {
+			inv.Driver = C.GoString(&ver[0])
 		}
-		if v, r := l.SystemGetCudaDriverVersion(); r == nvml.SUCCESS {
-			inv.CUDA = fmt.Sprintf("%d.%d", v/1000, v%1000/10)
+		var cv C.int
+		if C.ember_nvml_cuda_version(&cv) == 0 {
+			inv.CUDA = fmt.Sprintf("%d.%d", cv/1000, cv%1000/10)
 		}
-		n, r := l.DeviceGetCount()
-		if r != nvml.SUCCESS {
-			return fmt.Errorf("NVML could not count the GPUs: %v", r)
+		var n C.uint
+		if r := C.ember_nvml_count(&n); r != 0 {
+			return fmt.Errorf("NVML could not count the GPUs: %s", nvmlError(r))
 		}
-		handles := make([]nvml.Device, n)
-		for i := range n {
-			h, r := l.DeviceGetHandleByIndex(i)
-			if r != nvml.SUCCESS {
-				return fmt.Errorf("NVML could not open GPU %d: %v", i, r)
+		handles := make([]C.nvmlDevice_t, n)
+		for i := range int(n) {
+			if r := C.ember_nvml_handle(C.uint(i), &handles[i]); r != 0 {
+				return fmt.Errorf("NVML could not open GPU %d: %s", i, nvmlError(r))
 			}
-			handles[i] = h
-			g := GPU{Index: i}
-			g.Name, _ = l.DeviceGetName(h)
-			g.UUID, _ = l.DeviceGetUUID(h)
-			if p, r := l.DeviceGetPciInfo(h); r == nvml.SUCCESS {
-				g.BusID = cString(p.BusId[:])
-			}
-			if m, r := l.DeviceGetMemoryInfo(h); r == nvml.SUCCESS {
-				g.MemTotal, g.MemFree = int64(m.Total), int64(m.Free)
-			}
-			inv.GPUs = append(inv.GPUs, g)
+			var info C.ember_nvml_gpu
+			C.ember_nvml_gpu_info(handles[i], &info)
+			inv.GPUs = append(inv.GPUs, GPU{
+				Index:    i,
+				Name:     C.GoString(&info.name[0]),
+				UUID:     C.GoString(&info.uuid[0]),
+				BusID:    C.GoString(&info.bus_id[0]),
+				MemTotal: int64(info.mem_total),
+				MemFree:  int64(info.mem_free),
+			})
 		}
 		inv.P2P = make([][]string, n)
-		for i := range n {
+		for i := range int(n) {
 			inv.P2P[i] = make([]string, n)
-			for j := range n {
-				inv.P2P[i][j] = p2pCell(l, handles, i, j)
+			for j := range int(n) {
+				inv.P2P[i][j] = p2pCell(handles, i, j)
 			}
 		}
 		return nil
@@ -102,48 +129,39 @@ func ListGPUs() (*Inventory, error) {
 	return inv, nil
 }
 
-func p2pCell(l nvml.Interface, h []nvml.Device, i, j int) string {
+func p2pCell(h []C.nvmlDevice_t, i, j int) string {
 	if i == j {
 		return "X"
 	}
 	cell := "no"
-	if s, r := l.DeviceGetP2PStatus(h[i], h[j], nvml.P2P_CAPS_INDEX_READ); r == nvml.SUCCESS && s == nvml.P2P_STATUS_OK {
+	var s C.int
+	if C.ember_nvml_p2p_read(h[i], h[j], &s) == 0 && s == p2pStatusOK {
 		cell = "OK"
 	}
-	if t, r := l.DeviceGetTopologyCommonAncestor(h[i], h[j]); r == nvml.SUCCESS {
-		cell += " " + topologyName(t)
+	var t C.int
+	if C.ember_nvml_topology(h[i], h[j], &t) == 0 {
+		cell += " " + topologyName(int(t))
 	}
 	return cell
 }
 
 // topologyName uses nvidia-smi topo's abbreviations.
-func topologyName(t nvml.GpuTopologyLevel) string {
+func topologyName(t int) string {
 	switch t {
-	case nvml.TOPOLOGY_INTERNAL:
+	case topologyInternal:
 		return "BOARD"
-	case nvml.TOPOLOGY_SINGLE:
+	case topologySingle:
 		return "PIX"
-	case nvml.TOPOLOGY_MULTIPLE:
+	case topologyMultiple:
 		return "PXB"
-	case nvml.TOPOLOGY_HOSTBRIDGE:
+	case topologyHostBridge:
 		return "PHB"
-	case nvml.TOPOLOGY_NODE:
+	case topologyNode:
 		return "NODE"
-	case nvml.TOPOLOGY_SYSTEM:
+	case topologySystem:
 		return "SYS"
 	}
 	return "?"
-}
-
-func cString[T int8 | uint8](b []T) string {
-	out := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		out = append(out, byte(c))
-	}
-	return string(out)
 }
 
 // FreeMemory returns the free memory of GPUs ids, from NVML. A GPU listed

@@ -286,7 +286,7 @@ func emberSplitFiles(in Stage12Input) ([]File, error) {
 		}
 		files = append(files, File{SplitRawSamples, b.Bytes()})
 	}
-	charts, err := splitCharts(summary, runs)
+	charts, err := splitCharts(summary, runs, in.Samples)
 	if err != nil {
 		return nil, err
 	}

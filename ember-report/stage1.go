@@ -323,7 +323,7 @@ func Stage1Files(in Stage1Input) ([]File, error) {
 		}
 		files = append(files, File{Stage1RawSamples, b.Bytes()})
 	}
-	svg, err := prefillShareChart(runs)
+	svg, err := prefillShareChart(runs, in.Samples)
 	if err != nil {
 		return nil, err
 	}

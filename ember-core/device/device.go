@@ -223,7 +223,7 @@ var ErrUnavailable = errors.New("runtime unavailable")
 // Stage is one of the buckets that time is attributed to.
 type Stage uint8
 
-// The stages of DESIGN.md's report rows, in column order.
+// The stages of the report rows (docs/design.md), in column order.
 const (
 	StageEmbedding Stage = iota
 	StageRMSNorm

@@ -39,7 +39,7 @@ type Model struct {
 	// WeightDTypeBytes is the size of one weight element (2 for bf16/f16, 4 for f32).
 	WeightDTypeBytes int
 	// KVDTypeBytes is the size of one KV cache element: the weights' dtype, so 2 for
-	// bf16/f16 checkpoints (DESIGN.md's 2 × 2 factor) and 4 for f32 ones.
+	// bf16/f16 checkpoints (docs/design.md's 2 × 2 factor) and 4 for f32 ones.
 	KVDTypeBytes int
 	// StoresLMHead reports whether the checkpoint stores lm_head.weight (always for
 	// untied models; some tied checkpoints store it too).

@@ -20,7 +20,7 @@ type Preset struct {
 	DTypeBytes int
 	// StoresLMHead says whether a tied checkpoint also stores lm_head.weight.
 	StoresLMHead bool
-	// Seed marks the five models of DESIGN.md's ground-truth table.
+	// Seed marks the five models of docs/design.md's ground-truth table.
 	Seed bool
 }
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestPresetFacts checks DESIGN.md's ground-truth table, worked out by hand:
+// TestPresetFacts checks docs/design.md's ground-truth table, worked out by hand:
 //
 // Per layer, elements (q = heads×128, kv = 8×128 = 1024):
 //

@@ -1,6 +1,6 @@
 // Package rows holds the measurement rows that the profiler writes and the
-// reports read: one stage row per phase of a run (the raw stage CSV of the
-// design brief) and one sample row per timed iteration, with their CSV writer
+// reports read: one stage row per phase of a run (the raw stage CSV of
+// docs/design.md) and one sample row per timed iteration, with their CSV writer
 // and a validating reader whose errors name file, line and column.
 package rows
 

@@ -13,11 +13,11 @@ import (
 )
 
 // TestBundledTinyIsCurrent: testdata/models/tiny-qwen3 is exactly what
-// `ember synth --preset tiny --seed 1` writes, so the fixture can always be
-// regenerated and nothing drifted.
+// `ember synth --preset tiny --seed 1` writes (a text model), so the fixture
+// can always be regenerated and nothing drifted.
 func TestBundledTinyIsCurrent(t *testing.T) {
 	dir := t.TempDir()
-	if err := Write(dir, Tiny(), Options{Seed: 1}); err != nil {
+	if err := Write(dir, Tiny(), Options{Seed: 1, Text: true}); err != nil {
 		t.Fatal(err)
 	}
 	bundled := filepath.Join("..", "..", "testdata", "models", "tiny-qwen3")
@@ -89,5 +89,32 @@ func TestWriteErrors(t *testing.T) {
 	}
 	if err := Write(t.TempDir(), Tiny(), Options{DType: "I8"}); err == nil || !strings.Contains(err.Error(), "dtype I8") {
 		t.Errorf("bad dtype: %v", err)
+	}
+}
+
+// TestWriteProgress: Progress starts at 0 and climbs, at least once per
+// tensor, to the file's tensor bytes.
+func TestWriteProgress(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Tiny()
+	cfg.NumHiddenLayers = 1
+	var calls int
+	var last, total int64
+	err := Write(dir, cfg, Options{Seed: 2, DType: safetensors.F32, Progress: func(d, tot int64) {
+		if d < last || (d == last && calls > 0) || (total != 0 && tot != total) {
+			t.Errorf("progress %d of %d after %d of %d", d, tot, last, total)
+		}
+		calls, last, total = calls+1, d, tot
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := snapshot.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if want := s.Tensors.TensorBytes(); calls < len(Specs(cfg, Options{}))+1 || last != want || total != want {
+		t.Errorf("%d calls ending at %d of %d, want one per tensor or more, ending at %d", calls, last, total, want)
 	}
 }

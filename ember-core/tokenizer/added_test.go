@@ -95,10 +95,11 @@ func TestAddedIDs(t *testing.T) {
 	if got := tk.Encode("abXYbZa"); !slices.Equal(got, []int32{0, 1, 3, 4, 1, 5, 0}) {
 		t.Errorf("Encode = %v", got)
 	}
-	if got := tk.Decode([]int32{0, 1, 2, 3, 4, 5, 6}, false); got != "a b ab X Y Z" {
+	if got := tk.Decode([]int32{0, 1, 2, 3, 4, 5, 6}, false); got != "a b ab X Y Z <|id:6|>" { // 6 has no token
+
 		t.Errorf("Decode = %q", got)
 	}
-	if got := tk.Decode([]int32{0, 1, 2, 3, 4, 5, 6}, true); got != "a ab Y Z" {
+	if got := tk.Decode([]int32{0, 1, 2, 3, 4, 5, 6}, true); got != "a ab Y Z <|id:6|>" {
 		t.Errorf("Decode skipping specials = %q", got)
 	}
 	if got := tk.VocabSize(); got != 6 {

@@ -18,6 +18,22 @@ import (
 // Specials are cut out of the corpus before training. The result is the
 // same as Parse of its MarshalJSON.
 func Build(corpus []string, vocabSize int, specials []string) (*Tokenizer, error) {
+	return build(corpus, vocabSize, specials, 0)
+}
+
+// BuildCovering is Build for a model whose vocabulary has total ids: when
+// the corpus runs out of merges before vocabSize, the vocabulary is filled
+// with "<|unused_N|>" tokens (which no text encodes to) so that, with the
+// specials after them, every id in [0, total) has a token. total must be at
+// least vocabSize+len(specials).
+func BuildCovering(corpus []string, vocabSize int, specials []string, total int) (*Tokenizer, error) {
+	if total < vocabSize+len(specials) || total > 1<<22 {
+		return nil, fmt.Errorf("tokenizer build: %d ids cannot hold %d tokens and %d specials", total, vocabSize, len(specials))
+	}
+	return build(corpus, vocabSize, specials, total)
+}
+
+func build(corpus []string, vocabSize int, specials []string, total int) (*Tokenizer, error) {
 	if vocabSize < 256 {
 		return nil, fmt.Errorf("tokenizer build: vocabulary size %d is below the 256 byte tokens", vocabSize)
 	}
@@ -53,8 +69,12 @@ func Build(corpus []string, vocabSize int, specials []string) (*Tokenizer, error
 
 	tr := newTrainer(words, counts)
 	tr.train(vocabSize)
+	tokens := tr.tokens
+	for n := 0; len(tokens) < total-len(specials); n++ {
+		tokens = append(tokens, fmt.Sprintf("<|unused_%d|>", n))
+	}
 
-	doc, err := builtJSON(tr.tokens, tr.merges, specials)
+	doc, err := builtJSON(tokens, tr.merges, specials)
 	if err != nil {
 		return nil, err
 	}

@@ -237,3 +237,58 @@ func ExampleBuild() {
 	fmt.Println(ids, tk.Decode(ids, true))
 	// Output: [259 260] hello
 }
+
+// TestBuildCovering: a corpus that runs out of merges (a few hundred bytes)
+// still gives a tokenizer with a token for every one of the model's ids.
+func TestBuildCovering(t *testing.T) {
+	corpus := []string{"hello hello world, the world says hello"}
+	tk, err := BuildCovering(corpus, 2000, testSpecials, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tk.VocabSize(); got != 5000 {
+		t.Fatalf("VocabSize() = %d, want 5000", got)
+	}
+	plain, err := Build(corpus, 2000, testSpecials)
+	if err != nil {
+		t.Fatal(err)
+	}
+	learned := plain.VocabSize() - len(testSpecials) // 256 bytes + the merges the corpus allows
+	if learned >= 2000 {
+		t.Fatalf("the corpus gave %d tokens; the test wants one that runs out of merges", learned)
+	}
+	for id := range int32(5000) {
+		s, ok := tk.Token(id)
+		switch {
+		case !ok:
+			t.Fatalf("id %d has no token", id)
+		case int(id) < learned:
+			if p, _ := plain.Token(id); p != s {
+				t.Fatalf("id %d is %q, Build gives %q", id, s, p)
+			}
+		case int(id) < 5000-len(testSpecials):
+			if want := fmt.Sprintf("<|unused_%d|>", int(id)-learned); s != want || tk.Decode([]int32{id}, false) != want {
+				t.Fatalf("id %d is %q, want %q", id, s, want)
+			}
+		default:
+			if want := testSpecials[int(id)-(5000-len(testSpecials))]; s != want || !tk.IsSpecial(id) {
+				t.Fatalf("id %d is %q (special %v), want special %q", id, s, tk.IsSpecial(id), want)
+			}
+		}
+	}
+	// Encoding is unchanged: the fillers have no merges leading to them.
+	for _, s := range []string{"hello world", "<|unused_3|>", "x" + testSpecials[0]} {
+		a, b := tk.Encode(s), plain.Encode(s)
+		for i := range b {
+			if int(b[i]) >= learned { // a special: shifted to the end
+				b[i] += int32(5000 - plain.VocabSize())
+			}
+		}
+		if !slices.Equal(a, b) {
+			t.Errorf("Encode(%q) = %v, Build's tokenizer gives %v", s, a, b)
+		}
+	}
+	if _, err := BuildCovering(corpus, 2000, testSpecials, 2002); err == nil {
+		t.Error("BuildCovering with too few ids succeeded")
+	}
+}

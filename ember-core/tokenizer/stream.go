@@ -16,8 +16,9 @@ func (t *Tokenizer) NewStream(skipSpecial bool) *Stream {
 	return &Stream{t: t, skipSpecial: skipSpecial}
 }
 
-// Push adds one id and returns the text it completes, possibly "" (an
-// unknown or skipped id, or a token that ends inside a multi-byte character).
+// Push adds one id and returns the text it completes, possibly "" (a
+// skipped special token, or a token that ends inside a multi-byte
+// character). An id with no token renders as IDText(id), as in Decode.
 func (s *Stream) Push(id int32) string {
 	tok, ok := s.t.visible(id, s.skipSpecial)
 	if !ok {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -154,8 +155,10 @@ func (t *Tokenizer) tokenString(id int32) (string, bool) {
 	return t.model.tokens.get(id)
 }
 
-// Decode turns ids back into text. Unknown ids are skipped; with skipSpecial,
-// so are special added tokens. Byte sequences that are not valid UTF-8
+// Decode turns ids back into text. An id with no token (in neither the
+// vocabulary nor the added tokens) renders as IDText(id), e.g. "<|id:12345|>",
+// so that it is visible rather than silently dropped (Hugging Face drops it);
+// with skipSpecial, special added tokens are left out. Byte sequences that are not valid UTF-8
 // become U+FFFD (one per maximal invalid subpart, like Rust's
 // String::from_utf8_lossy, which HF uses).
 func (t *Tokenizer) Decode(ids []int32, skipSpecial bool) string {
@@ -177,15 +180,24 @@ func (t *Tokenizer) Decode(ids []int32, skipSpecial bool) string {
 	return lossyUTF8(buf)
 }
 
-// visible returns the token string of id unless it is unknown or a special
-// token being skipped.
+// visible returns the token string of id (IDText(id) for an id with no
+// token) unless it is a special token being skipped.
 func (t *Tokenizer) visible(id int32, skipSpecial bool) (string, bool) {
 	s, ok := t.tokenString(id)
-	if !ok || (skipSpecial && t.specialText[s]) {
+	if !ok {
+		// Printable ASCII, which byte-level decoding maps to itself.
+		return IDText(id), true
+	}
+	if skipSpecial && t.specialText[s] {
 		return "", false
 	}
 	return s, true
 }
+
+// IDText is how Decode and Stream render an id that has no token: the
+// model's vocabulary can be larger than its tokenizer's (Qwen3's 151,936
+// ids against 151,669 tokens), and a model may sample any of them.
+func IDText(id int32) string { return "<|id:" + strconv.Itoa(int(id)) + "|>" }
 
 // VocabSize is the largest id plus one, counting added tokens.
 func (t *Tokenizer) VocabSize() int { return t.vocabSize }

@@ -109,7 +109,10 @@ func TestDecodeTiny(t *testing.T) {
 		{"nbsp", []int32{24, 25}, false, "\u00a0"},
 		{"keep specials", []int32{41, 29, 42}, false, "<|im_start|>hello<|im_end|>"},
 		{"skip specials", []int32{41, 29, 42}, true, "hello"},
-		{"unknown id", []int32{999, -1, 29}, false, "hello"},
+		{"id with no token", []int32{999, -1, 29}, false, "<|id:999|><|id:-1|>hello"},
+		{"id with no token, skipping specials", []int32{41, 999, 42}, true, "<|id:999|>"},
+		// The marker after a cut-off lead byte: the byte is U+FFFD, the marker intact.
+		{"lead byte then no token", []int32{22, 1000}, false, "\uFFFD<|id:1000|>"},
 		{"empty", nil, false, ""},
 	}
 	for _, tt := range tests {

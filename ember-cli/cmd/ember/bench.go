@@ -49,10 +49,13 @@ into the VDPBF16PS decode kernel on CPUs with AVX512_BF16.`,
 			if threads == 0 {
 				threads = runtime.GOMAXPROCS(0)
 			}
+			p := startProgress(c, fmt.Sprintf("bench: prefill %d tokens ×%d, decode %d steps, then the memory and FMA probes",
+				c.Int("prompt-len"), c.Int("prefill-runs"), c.Int("decode-steps")))
 			r, err := bench.Run(e.Model, bench.Options{
 				Threads: threads, PromptLen: c.Int("prompt-len"), DecodeSteps: c.Int("decode-steps"),
-				Chunk: c.Int("chunk"), Overlap: c.Bool("overlap"), KVDType: kv, PrefillRuns: c.Int("prefill-runs"),
+				Chunk: c.Int("chunk-len"), Overlap: c.Bool("overlap"), KVDType: kv, PrefillRuns: c.Int("prefill-runs"),
 			})
+			p.Stop()
 			if err != nil {
 				return err
 			}

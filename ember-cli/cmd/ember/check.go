@@ -106,7 +106,7 @@ func checkAction(c *cli.Context) error {
 	}
 	hidden := map[int][]float32{}
 	opt := qwen3.SessionOptions{
-		Ctx: min(max(len(ids)+c.Int("greedy")+1, 16), cfg.MaxPositionEmbeddings), Chunk: c.Int("chunk"),
+		Ctx: min(max(len(ids)+c.Int("greedy")+1, 16), cfg.MaxPositionEmbeddings), Chunk: c.Int("chunk-len"),
 		Overlap: c.Bool("overlap"), KVDType: kv, AllLogits: dump != "" || against != "",
 	}
 	if c.IsSet("ctx") {

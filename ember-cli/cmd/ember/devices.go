@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/memplan"
 	cuda "github.com/ember-infer/ember/ember-cuda"
 )
@@ -26,7 +28,8 @@ of the GPU of the column directly ("OK") or not ("no"), with how they connect, a
 nvidia-smi topo -m abbreviates it: PIX and PXB (PCIe switches), PHB (host
 bridge), NODE, SYS (across CPU sockets). Pairs without P2P still work in a split:
 their copies are staged through pinned host memory. When NVML is missing this
-says so in one sentence and exits 4.`,
+says so in one sentence and exits 4; with --json it prints {"gpus": [], "p2p": [],
+"unavailable": "<that sentence>"} and exits 0.`,
 		Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON instead of tables"}},
 		Action: devicesAction,
 	}
@@ -34,10 +37,16 @@ says so in one sentence and exits 4.`,
 
 func devicesAction(c *cli.Context) error {
 	inv, err := cuda.ListGPUs()
+	w := c.App.Writer
+	if err != nil && c.Bool("json") && errors.Is(err, device.ErrUnavailable) {
+		// No NVML is an answer, not a failure: no GPUs, and why.
+		b, _ := json.MarshalIndent(map[string]any{"gpus": []cuda.GPU{}, "p2p": [][]string{}, "unavailable": err.Error()}, "", "  ")
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
 	if err != nil {
 		return err
 	}
-	w := c.App.Writer
 	if c.Bool("json") {
 		b, err := json.MarshalIndent(inv, "", "  ")
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,7 +25,7 @@ func modelFlags() []cli.Flag {
 		&cli.StringFlag{Name: "devices", Usage: "device list, e.g. cpu:0,cpu:1 or 0,1 (default: one device)"},
 		&cli.StringFlag{Name: "device-mem", Usage: "memory budget per device, e.g. 2GiB or 2GiB,1GiB (CPU default: unlimited)"},
 		&cli.StringFlag{Name: "split", Usage: "layers per device, e.g. 14,14 (default: the planner's most balanced split that fits --device-mem; even when unlimited)"},
-		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device (default: all cores)"},
+		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device", DefaultText: "all cores"},
 		&cli.StringFlag{Name: "kv-dtype", Value: "bf16", Usage: "KV cache type: f32, f16 or bf16"},
 	}
 }
@@ -33,7 +34,7 @@ func modelFlags() []cli.Flag {
 func sessionFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "ctx", Value: 4096, Usage: "context length the KV cache holds (capped at max_position_embeddings)"},
-		&cli.IntFlag{Name: "chunk", Value: 512, Usage: "prefill chunk in tokens; 0 = whole prompt at once"},
+		&cli.IntFlag{Name: "chunk-len", Aliases: []string{"chunk"}, Value: 512, Usage: "prefill chunk in tokens; 0 = whole prompt at once (--chunk is the old spelling)"},
 		&cli.BoolFlag{Name: "overlap", Usage: "overlap device 0's next chunk with device 1's current one"},
 	}
 }
@@ -65,10 +66,27 @@ func openEngine(c *cli.Context, needTokenizer bool) (*engine.Engine, error) {
 		Split:         split,
 		Threads:       c.Int("threads"),
 		Ctx:           c.Int("ctx"),
-		Chunk:         c.Int("chunk"),
+		Chunk:         c.Int("chunk-len"),
 		NeedTokenizer: needTokenizer,
-		Warn:          func(s string) { fmt.Fprintln(c.App.ErrWriter, "ember:", s) },
+		Warn:          func(s string) { note(c, s) },
 	})
+}
+
+// note prints a note for the user on stderr, once per command (a sweep opens
+// many engines, and "backend auto: CUDA is unavailable" is worth saying
+// once), and never under -q.
+func note(c *cli.Context, s string) {
+	if c.Bool("quiet") {
+		return
+	}
+	noted, ok := c.App.Metadata["noted"].(*sync.Map)
+	if !ok {
+		noted = &sync.Map{}
+		c.App.Metadata["noted"] = noted
+	}
+	if _, seen := noted.LoadOrStore(s, true); !seen {
+		fmt.Fprintln(c.App.ErrWriter, "ember:", s)
+	}
 }
 
 // sessionCtx caps --ctx at the model's max_position_embeddings.

@@ -20,7 +20,7 @@ func inspectCommand() *cli.Command {
 Examples:
   ember inspect ~/hf/hub/models--Qwen--Qwen3-4B-Instruct-2507
   ember inspect Qwen/Qwen3-8B
-  ember inspect --gpus 2 --gpu-mem 12GiB --ctx 8192 ./snapshots/Qwen3-1.7B
+  ember inspect --num-gpus 2 --gpu-mem 12GiB --ctx 8192 ./snapshots/Qwen3-1.7B
   ember inspect --json Qwen3-0.6B`,
 		Description: `MODEL is a snapshot directory (config.json + *.safetensors), a models--Org--Name
 cache directory (the snapshot refs/main names, else the newest) or an Org/Name id

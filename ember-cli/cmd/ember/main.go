@@ -1,6 +1,6 @@
 // Command ember runs, plans and measures Qwen3 dense models on one or two GPUs.
 //
-//	ember plan --all-presets --gpus 2 --gpu-mem 12GiB
+//	ember plan --all-presets --num-gpus 2 --gpu-mem 12GiB
 //	ember inspect ~/hf/hub/models--Qwen--Qwen3-4B-Instruct-2507
 //	ember presets
 //
@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,6 +25,25 @@ import (
 
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func init() {
+	// Help shows each default once: a flag whose usage already says its
+	// default (e.g. "(default: all cores)") loses the "(default: 0)" urfave/cli
+	// appends for its zero value, and off booleans lose "(default: false)".
+	plain := cli.FlagStringer
+	cli.FlagStringer = func(f cli.Flag) string { return tidyDefault(plain(f)) }
+}
+
+var autoDefault = regexp.MustCompile(` \(default: [^()]*\)`)
+
+func tidyDefault(s string) string {
+	s = strings.Replace(s, " (default: false)", "", 1)
+	if m := autoDefault.FindAllStringIndex(s, -1); len(m) > 1 || (len(m) == 1 && strings.Count(s, "(default") > 1) {
+		last := m[len(m)-1]
+		s = s[:last[0]] + s[last[1]:]
+	}
+	return s
 }
 
 // commands lists the verbs. Each lives in its own file; add yours here.
@@ -56,15 +77,20 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:           "ember",
 		Usage:          "plan, run and measure Qwen3 dense models on one or two GPUs",
-		UsageText:      "ember <command> [flags] [args]\n\nember plan --all-presets --gpus 2 --gpu-mem 12GiB\nember inspect Qwen/Qwen3-8B",
+		UsageText:      "ember <command> [flags] [args]\n\nember plan --all-presets --num-gpus 2 --gpu-mem 12GiB\nember inspect Qwen/Qwen3-8B",
 		Commands:       cmds,
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		HideVersion:    true,
+		Flags:          []cli.Flag{&cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version, the Go version, the CPU kernels and the CUDA driver and cuBLAS found"}},
 		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
 		Before:         func(*cli.Context) error { return cpu.CheckEnv() },
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				printVersion(c.App.Writer)
+				return nil
+			}
 			if c.Args().Present() {
 				return fmt.Errorf("unknown command %q (see ember --help)", c.Args().First())
 			}
@@ -76,7 +102,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // usageError turns a flag parsing error into one sentence pointing at --help.
 func usageError(c *cli.Context, err error, _ bool) error {
 	name := "ember"
-	if c.Command != nil && c.Command.Name != "" {
+	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
 		name += " " + c.Command.Name
 	}
 	return fmt.Errorf("%s: %v (see %s --help)", name, err, name)
@@ -91,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	app.Reader = stdin
-	app.Metadata = map[string]any{"args": args}
+	app.Metadata = map[string]any{"args": args, "noted": &sync.Map{}}
 	if err := app.Run(args); err != nil {
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "ember") {

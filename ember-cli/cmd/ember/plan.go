@@ -33,14 +33,14 @@ func planCommand() *cli.Command {
 ember plan --all-presets [flags]
 
 Examples:
-  ember plan --all-presets --gpus 2 --gpu-mem 12GiB
-  ember plan --model Qwen/Qwen3-8B --gpus 2 --gpu-mem 12GiB --ctx 4096 --chunk 512
+  ember plan --all-presets --num-gpus 2 --gpu-mem 12GiB
+  ember plan --model Qwen/Qwen3-8B --num-gpus 2 --gpu-mem 12GiB --ctx 4096 --chunk-len 512
   ember plan -m ~/hf/Qwen3-4B --devices 0,1 --gpu-mem 12GiB,10GiB --split 20,16 --json
   ember plan -m Qwen/Qwen3-8B --devices 0,1 --gpu-mem free`,
 		Description: `For every device: weights resident (its layers; the embedding on the first; the
 final norm and lm_head on the last, a tied lm_head copied there when the embedding
 lives elsewhere), KV cache, activation buffers of one prefill step (attention scores
-are heads × chunk × ctx, or heads × ctx × ctx with --chunk 0), the cuBLAS workspace
+are heads × chunk × ctx, or heads × ctx × ctx with --chunk-len 0), the cuBLAS workspace
 (32 MiB) and the runtime overhead (--overhead), their total, the free memory and
 whether it fits. Without --split the most balanced split that fits is chosen; when
 none fits, the most balanced one is shown with each device's shortfall.
@@ -63,13 +63,13 @@ docs/memory.md has every formula and the JSON fields.`,
 // planFlags are the flags plan and inspect share.
 func planFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "gpus", Usage: "number of GPUs, numbered from 0", DefaultText: "1, or as many as --devices, --gpu-mem or --split list"},
-		&cli.StringFlag{Name: "devices", Usage: "GPU ids in pipeline order, e.g. 0,1"},
+		&cli.IntFlag{Name: "num-gpus", Usage: "number of GPUs, numbered from 0", DefaultText: "1, or as many as --devices, --gpu-mem or --split list"},
+		&cli.StringFlag{Name: "devices", Aliases: []string{"gpus"}, Usage: "GPU ids in pipeline order, e.g. 0,1 (--gpus, as in profile and milestone); a single number N given as --gpus is the old spelling of --num-gpus N"},
 		&cli.StringFlag{Name: "gpu-mem", Value: planDefaultGPUMem, Usage: "memory per GPU, one size for all or one per GPU (12GiB,10GiB; units KiB MiB GiB KB MB GB or bytes), or free: what NVML reports free now"},
 		&cli.IntFlag{Name: "ctx", Value: planDefaultCtx, Usage: "context length the KV cache and attention scores are sized for"},
 		&cli.IntFlag{Name: "batch", Value: 1, Usage: "sequences decoded together"},
 		&cli.IntFlag{Name: "prefix-cache", Usage: "token positions the prefix KV cache may keep (counted per device for its layers; shown in KV)"},
-		&cli.IntFlag{Name: "chunk", Value: planDefaultChunk, Usage: "prefill chunk length; 0 = unchunked (scores heads × ctx × ctx)"},
+		&cli.IntFlag{Name: "chunk-len", Aliases: []string{"chunk"}, Value: planDefaultChunk, Usage: "prefill chunk length; 0 = unchunked (scores heads × ctx × ctx); --chunk is the old spelling"},
 		&cli.StringFlag{Name: "split", Value: "auto", Usage: "layers per GPU, e.g. 18,18 or 18+18; auto picks the most balanced split that fits"},
 		&cli.StringFlag{Name: "overhead", Value: "300MiB", Usage: "runtime overhead per GPU (CUDA context, modules, allocator slack)"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of tables"},
@@ -115,6 +115,42 @@ var freeMemory = func(ids []int) ([]int64, error) {
 	return nil, errors.New("this build has no CUDA backend to ask for free memory")
 }
 
+// planGPUs reads --devices (alias --gpus, a list as in profile and milestone)
+// and --num-gpus. `--gpus N`, one number, was plan's and inspect's count of
+// GPUs before --gpus meant a device list everywhere; scripts rely on it, so it
+// still counts, with a note on stderr.
+func planGPUs(c *cli.Context) (list string, count int, err error) {
+	count = c.Int("num-gpus")
+	if c.IsSet("num-gpus") && count <= 0 {
+		return "", 0, fmt.Errorf("--num-gpus %d: want at least 1", count)
+	}
+	if !c.IsSet("devices") {
+		return "", count, nil
+	}
+	list = strings.TrimSpace(c.String("devices"))
+	if n, err := strconv.Atoi(list); err == nil && gpusSpelled(c) {
+		if c.IsSet("num-gpus") && count != n {
+			return "", 0, fmt.Errorf("--gpus %d (the old spelling of --num-gpus) disagrees with --num-gpus %d", n, count)
+		}
+		note(c, fmt.Sprintf("--gpus %d reads as --num-gpus %d (its old spelling); --gpus 0,1 would name the GPUs", n, n))
+		if n <= 0 {
+			return "", 0, fmt.Errorf("--gpus %d: want at least 1 GPU", n)
+		}
+		return "", n, nil
+	}
+	return list, count, nil
+}
+
+// gpusSpelled reports whether the command line said --gpus (not --devices).
+func gpusSpelled(c *cli.Context) bool {
+	for _, a := range invocation(c) {
+		if a == "--gpus" || a == "-gpus" || strings.HasPrefix(a, "--gpus=") || strings.HasPrefix(a, "-gpus=") {
+			return true
+		}
+	}
+	return false
+}
+
 // readPlanSettings parses the shared flags into devices and options.
 func readPlanSettings(c *cli.Context) (planSettings, error) {
 	var s planSettings
@@ -141,34 +177,38 @@ func readPlanSettings(c *cli.Context) (planSettings, error) {
 			return s, err
 		}
 	}
+	list, count, err := planGPUs(c)
+	if err != nil {
+		return s, err
+	}
 	var ids []int
 	switch {
-	case c.IsSet("devices"):
-		if ids, err = parseInts("devices", c.String("devices")); err != nil {
+	case list != "":
+		if ids, err = parseInts("devices", list); err != nil {
 			return s, err
 		}
 		seen := map[int]bool{}
 		for _, id := range ids {
 			if seen[id] {
-				return s, fmt.Errorf("--devices %q names GPU %d twice", c.String("devices"), id)
+				return s, fmt.Errorf("--devices %q names GPU %d twice", list, id)
 			}
 			seen[id] = true
 		}
-		if c.IsSet("gpus") && c.Int("gpus") != len(ids) {
-			return s, fmt.Errorf("--gpus %d disagrees with --devices %q", c.Int("gpus"), c.String("devices"))
+		if count > 0 && count != len(ids) {
+			return s, fmt.Errorf("--num-gpus %d disagrees with --devices %q", count, list)
 		}
 	default:
 		n := 1
 		switch {
-		case c.IsSet("gpus"):
-			n = c.Int("gpus")
+		case count != 0:
+			n = count
 		case len(mems) > 1:
 			n = len(mems)
 		case s.split != nil:
 			n = len(s.split)
 		}
 		if n <= 0 {
-			return s, fmt.Errorf("--gpus %d: want at least 1", n)
+			return s, fmt.Errorf("--num-gpus %d: want at least 1", n)
 		}
 		for i := 0; i < n; i++ {
 			ids = append(ids, i)
@@ -190,14 +230,14 @@ func readPlanSettings(c *cli.Context) (planSettings, error) {
 	for i, id := range ids {
 		s.devices = append(s.devices, memplan.Device{ID: id, Capacity: mems[i]})
 	}
-	s.ctx, s.batch, s.chunk = c.Int("ctx"), c.Int("batch"), c.Int("chunk")
+	s.ctx, s.batch, s.chunk = c.Int("ctx"), c.Int("batch"), c.Int("chunk-len")
 	switch {
 	case s.ctx <= 0:
 		return s, fmt.Errorf("--ctx %d: want a positive context length", s.ctx)
 	case s.batch <= 0:
 		return s, fmt.Errorf("--batch %d: want a positive batch", s.batch)
 	case s.chunk < 0:
-		return s, fmt.Errorf("--chunk %d: want 0 (unchunked) or a positive chunk length", s.chunk)
+		return s, fmt.Errorf("--chunk-len %d: want 0 (unchunked) or a positive chunk length", s.chunk)
 	}
 	if s.prefix = c.Int("prefix-cache"); s.prefix < 0 {
 		return s, fmt.Errorf("--prefix-cache %d: want 0 or more token positions", s.prefix)

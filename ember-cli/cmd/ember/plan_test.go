@@ -103,7 +103,7 @@ func decodePlan(t *testing.T, out string) planJSON {
 	return p
 }
 
-// TestPlanAllPresetsJSON is the acceptance check against DESIGN.md's table. The
+// TestPlanAllPresetsJSON is the acceptance check against docs/design.md's table. The
 // numbers are worked out by hand in ember-core/memplan/presets_test.go:
 // on disk 1503264768, 4063479808, 8044936192, 16381470720, 29536614400 bytes =
 // 1.40, 3.78, 7.49, 15.26, 27.51 GiB; KV per request layers × seq × 8 × 128 × 2 × 2

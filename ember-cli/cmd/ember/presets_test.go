@@ -10,7 +10,7 @@ func TestPresetsTableAndJSON(t *testing.T) {
 	isolate(t)
 	out, _ := mustEmber(t, "presets")
 	for _, want := range []string{
-		// name, layers … as in DESIGN.md's table.
+		// name, layers … as in docs/design.md's table.
 		"Qwen3-0.6B", "yes (lm_head also stored)", "27.51", "262144", "640 MiB",
 	} {
 		if !strings.Contains(out, want) {

@@ -144,7 +144,9 @@ func profileAction(c *cli.Context) error {
 	n := len(e.Devices)
 	fmt.Fprintf(c.App.ErrWriter, "ember: profiling %s on %s ×%d, split %s, prompt %d, decode %d, prefill chunk %d, overlap %v\n",
 		e.Snapshot.Dir, e.Backend, n, rows.SplitCell(e.Model.Split), opt.PromptLen, opt.DecodeSteps, opt.ChunkLen, opt.Overlap)
+	prog := startProgress(c, fmt.Sprintf("profiling %d+%d iterations", opt.Warmup, opt.Iters))
 	res, err := profile.Run(e.Model, opt)
+	prog.Stop()
 	if err != nil {
 		return classifyProfileError(err)
 	}
@@ -162,6 +164,7 @@ func profileAction(c *cli.Context) error {
 	} else if err := rows.WriteStageFile(path, stage); err != nil {
 		return err
 	}
+	printProfileSummary(c.App.ErrWriter, stage)
 	sp := c.String("samples-csv")
 	if sp == "" && path != "" {
 		sp = rows.SamplesPath(path)

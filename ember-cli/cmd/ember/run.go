@@ -26,17 +26,18 @@ Examples:
   ember run -m testdata/models/tiny-qwen3 -p "Hello, my name is" -n 32 --temp 0
   ember run -m /path/to/Qwen3-0.6B --chat -p "Explain KV caches" --devices cpu:0,cpu:1 --split 14,14
   ember run -m Qwen/Qwen3-0.6B -i`,
-		Description: `Tokens stream to stdout as they are generated; timing goes to stderr.
+		Description: `Tokens stream to stdout as they are generated (control characters other than
+newline and tab escaped, e.g. \x1b); timing goes to stderr.
 Sampling defaults come from the model's generation_config.json; flags override
 them, and --temp 0 is greedy. --chat wraps the prompt in the Qwen3 chat template;
 -i starts an interactive chat that keeps the KV cache between turns.`,
 		Flags: append(append(engineFlags(), candidateFlags()...),
 			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text (- reads stdin)"},
 			&cli.IntFlag{Name: "n", Value: 128, Usage: "most tokens to generate"},
-			&cli.Float64Flag{Name: "temp", Usage: "temperature; 0 = greedy (default: generation_config, else 0)"},
-			&cli.IntFlag{Name: "top-k", Usage: "keep the k most likely tokens; 0 = off"},
-			&cli.Float64Flag{Name: "top-p", Usage: "nucleus sampling mass; 1 = off"},
-			&cli.Float64Flag{Name: "min-p", Usage: "drop tokens below min-p × the top probability; 0 = off"},
+			&cli.Float64Flag{Name: "temp", Usage: "temperature; 0 = greedy", DefaultText: "generation_config, else 0"},
+			&cli.IntFlag{Name: "top-k", Usage: "keep the k most likely tokens; 0 = off", DefaultText: "generation_config, else off"},
+			&cli.Float64Flag{Name: "top-p", Usage: "nucleus sampling mass; 1 = off", DefaultText: "generation_config, else off"},
+			&cli.Float64Flag{Name: "min-p", Usage: "drop tokens below min-p × the top probability; 0 = off", DefaultText: "generation_config, else off"},
 			&cli.Float64Flag{Name: "repeat-penalty", Value: 1, Usage: "repetition penalty (HF semantics); 1 = off"},
 			&cli.Float64Flag{Name: "presence-penalty", Usage: "subtracted once from tokens already present"},
 			&cli.Float64Flag{Name: "frequency-penalty", Usage: "subtracted per occurrence"},
@@ -180,11 +181,11 @@ func (r *runner) turn(ids []int32) ([]int32, error) {
 	r.fed = append(r.fed[:keep], ids[keep:]...)
 	stream := r.e.Tokenizer.NewStream(true)
 	st, err := r.e.Generate(r.s, r.smp, ids[keep:], r.c.Int("n"), func(id int32) bool {
-		r.out.WriteString(stream.Push(id))
+		r.out.WriteString(printable(stream.Push(id)))
 		r.out.Flush()
 		return true
 	})
-	r.out.WriteString(stream.Flush())
+	r.out.WriteString(printable(stream.Flush()))
 	r.out.Flush()
 	// The cache holds the first Pos() ids of the prompt and what was
 	// generated: every generated id but the last was fed back, and a failed

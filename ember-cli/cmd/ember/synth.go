@@ -15,21 +15,26 @@ import (
 func synthCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "synth",
-		Usage: "write a synthetic model: real shapes, deterministic random weights, its own tokenizer",
+		Usage: "write a synthetic model: real shapes, deterministic weights that print text, its own tokenizer",
 		UsageText: `ember synth --preset NAME --out DIR [flags]
 
 Examples:
   ember synth --preset Qwen3-0.6B --out /tmp/q06 --seed 1
   ember synth --preset tiny --out testdata/models/tiny-qwen3`,
 		Description: `Writes config.json, generation_config.json, tokenizer.json (a byte-level BPE
-trained on a built-in corpus) and model.safetensors. The same preset and seed
-always give the same bytes. Presets: tiny and those of 'ember presets'.`,
+trained on a built-in corpus, with a token for every id of the vocabulary) and
+model.safetensors. The weights are random, with a next-token table learnt from
+the corpus laid over them: greedy decoding (--temp 0) continues a prompt the way
+the corpus does ("Hello, my name is" → " Ember. I run Qwen3 models on one or two
+GPUs ..."). --random leaves the table out. The same flags always give the same
+bytes. Presets: tiny and those of 'ember presets'.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "preset", Required: true, Usage: "tiny or a preset name (see ember presets)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "weight seed"},
 			&cli.StringFlag{Name: "dtype", Value: "bf16", Usage: "weight type: bf16, f16 or f32"},
 			&cli.IntFlag{Name: "layers", Usage: "override the number of layers (a shallow model with real layer shapes)"},
+			&cli.BoolFlag{Name: "random", Usage: "plain random weights, without the next-token table that makes the model print text"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, storesLMHead, err := presetConfig(c.String("preset"))
@@ -45,7 +50,20 @@ always give the same bytes. Presets: tiny and those of 'ember presets'.`,
 			}
 			out := c.String("out")
 			fmt.Fprintf(c.App.ErrWriter, "ember: writing %s (%d layers, hidden %d, %s) to %s\n", c.String("preset"), cfg.NumHiddenLayers, cfg.HiddenSize, dt, out)
-			return synth.Write(out, cfg, synth.Options{Seed: c.Uint64("seed"), DType: dt, LMHeadStored: storesLMHead})
+			p := startProgress(c, "synth")
+			p.Set("training the tokenizer, laying out the next-token table")
+			var bytes int64
+			err = synth.Write(out, cfg, synth.Options{Seed: c.Uint64("seed"), DType: dt, LMHeadStored: storesLMHead, Text: !c.Bool("random"),
+				Progress: func(done, total int64) {
+					bytes = total
+					p.Set(fmt.Sprintf("writing model.safetensors, %d%% of %s", done*100/max(total, 1), memplan.FormatSize(total)))
+				}})
+			took := p.Stop()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "ember: done: %s of weights in %.1fs\n", memplan.FormatSize(bytes), took.Seconds())
+			return nil
 		},
 	}
 }

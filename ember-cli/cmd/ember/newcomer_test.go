@@ -1,0 +1,215 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ember-infer/ember/ember-core/cpu"
+)
+
+// TestREADMEFirstCommand runs the README's first command as written (from
+// the repository root) and checks what it prints: the rest of the corpus's
+// first line, then the corpus's next line, on stdout; the timing on stderr.
+func TestREADMEFirstCommand(t *testing.T) {
+	t.Chdir(filepath.Dir(filepath.Dir(filepath.Dir(tinyModel(t))))) // testdata/models/tiny-qwen3
+	out, errs := mustEmber(t, "run", "-m", "testdata/models/tiny-qwen3", "-p", "Hello, my name is", "-n", "32", "--temp", "0", "--devices", "cpu:0,cpu:1", "--split", "3,3")
+	const want = " Ember. I run Qwen3 models on one or two GPUs and measure where the time goes.\nThe quick brown fox jumps over the time goes.\nThe\n"
+	if out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
+	if !regexp.MustCompile(`^\n\[prefill 5 tokens in [0-9.]+ ms \([0-9.]+ tok/s\); decode 31 tokens in [0-9.]+ ms \([0-9.]+ tok/s\)\]\n$`).MatchString(errs) {
+		t.Errorf("stderr %q", errs)
+	}
+}
+
+// TestHelpDefaultsOnce: no flag of any verb shows two defaults, and
+// defaults taken from generation_config say so.
+func TestHelpDefaultsOnce(t *testing.T) {
+	isolate(t)
+	var help func(path []string)
+	help = func(path []string) {
+		out, _ := mustEmber(t, append(path, "--help")...)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Count(line, "(default") > 1 {
+				t.Errorf("ember %s --help: %q", strings.Join(path, " "), line)
+			}
+		}
+	}
+	for _, c := range commands() {
+		help([]string{c.Name})
+		for _, sub := range c.Subcommands {
+			help([]string{c.Name, sub.Name})
+		}
+	}
+	out, _ := mustEmber(t, "run", "--help")
+	for _, want := range []string{
+		"nucleus sampling mass; 1 = off (default: generation_config, else off)",
+		"CPU threads per device (default: all cores)\n",
+		"--chunk-len value, --chunk value",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --help lacks %q", want)
+		}
+	}
+}
+
+func TestUnknownAppFlag(t *testing.T) {
+	_, errs, code := ember(t, "--foo")
+	if code == 0 || errs != "ember: flag provided but not defined: -foo (see ember --help)\n" {
+		t.Errorf("ember --foo: exit %d, %q", code, errs)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Setenv("EMBER_LIBCUDA", filepath.Join(t.TempDir(), "libcuda.so.1"))
+	out, _ := mustEmber(t, "--version")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 || lines[0] != "ember "+version ||
+		lines[1] != "go       "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH ||
+		lines[2] != "cpu      "+cpu.Kernels()+" kernels, "+itoa(runtime.NumCPU())+" cores" ||
+		!strings.HasPrefix(lines[3], "cuda     unavailable: no CUDA driver: ") {
+		t.Errorf("ember --version printed\n%s", out)
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestQuietAndOnce: the backend fallback note is printed once per command,
+// and not at all under -q.
+func TestQuietAndOnce(t *testing.T) {
+	model := tinyModel(t)
+	isolate(t)
+	t.Setenv("EMBER_LIBCUDA", filepath.Join(t.TempDir(), "libcuda.so.1"))
+	_, errs := mustEmber(t, "run", "-m", model, "-p", "Hi", "-n", "2", "-q")
+	if errs != "" {
+		t.Errorf("run -q printed %q on stderr", errs)
+	}
+	_, errs = mustEmber(t, "run", "-m", model, "-p", "Hi", "-n", "2")
+	if strings.Count(errs, "backend auto: CUDA is unavailable") != 1 {
+		t.Errorf("run without -q: %q", errs)
+	}
+}
+
+func TestDevicesJSONWithoutNVML(t *testing.T) {
+	t.Setenv("EMBER_LIBNVML", filepath.Join(t.TempDir(), "libnvidia-ml.so.1"))
+	out, _ := mustEmber(t, "devices", "--json")
+	var v struct {
+		GPUs        []any  `json:"gpus"`
+		P2P         []any  `json:"p2p"`
+		Unavailable string `json:"unavailable"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.GPUs == nil || len(v.GPUs) != 0 || !strings.HasPrefix(v.Unavailable, "NVML is unavailable: ") {
+		t.Errorf("devices --json printed %q (%v)", out, err)
+	}
+	if _, errs, code := ember(t, "devices"); code != exitUnavailable || !strings.Contains(errs, "NVML is unavailable") {
+		t.Errorf("devices: exit %d %q", code, errs)
+	}
+}
+
+// TestFlagSpellings: --gpus is a device list in plan as in profile and
+// milestone; the old spellings (--gpus N as a count, --chunk) give the same
+// plan as the new ones.
+func TestFlagSpellings(t *testing.T) {
+	isolate(t)
+	base := []string{"plan", "--model", "Qwen3-8B", "--gpu-mem", "12GiB", "--json", "--ctx", "2048"}
+	want, _ := mustEmber(t, append(base, "--num-gpus", "2", "--chunk-len", "256")...)
+	for _, flags := range [][]string{
+		{"--gpus", "0,1", "--chunk-len", "256"},
+		{"--devices", "0,1", "--chunk", "256"},
+		{"--gpus", "2", "--chunk", "256"},
+	} {
+		got, errs := mustEmber(t, append(base, flags...)...)
+		if got != want {
+			t.Errorf("%v planned\n%s\nwant\n%s", flags, got, want)
+		}
+		if old := flags[1] == "2"; old != strings.Contains(errs, "--gpus 2 reads as --num-gpus 2 (its old spelling)") {
+			t.Errorf("%v: stderr %q", flags, errs)
+		}
+	}
+	// --gpus 1,0 names the GPUs: pipeline order 1 then 0.
+	out, _ := mustEmber(t, append(base, "--gpus", "1,0")...)
+	if !strings.Contains(out, `"id": 1`) && !strings.Contains(out, `"id":1`) {
+		t.Errorf("--gpus 1,0 did not plan GPU 1: %s", out)
+	}
+	// run and bench take --chunk-len, and --chunk still.
+	model := tinyModel(t)
+	a, _ := mustEmber(t, "run", "-m", model, "-p", "Hello, my name is", "-n", "4", "--temp", "0", "-q", "--backend", "cpu", "--chunk-len", "2")
+	b, _ := mustEmber(t, "run", "-m", model, "-p", "Hello, my name is", "-n", "4", "--temp", "0", "-q", "--backend", "cpu", "--chunk", "2")
+	if a != b || a != " Ember. I\n" { // " Emb", "er", ".", " I"
+		t.Errorf("--chunk-len 2 gave %q, --chunk 2 gave %q", a, b)
+	}
+}
+
+// TestProgressOnTerminal: with stderr a terminal, synth draws a progress
+// line in place and clears it before its closing "done" line; on a pipe (every
+// other test) nothing of it appears.
+func TestProgressOnTerminal(t *testing.T) {
+	base := isolate(t)
+	dir := filepath.Join(base, "m")
+	_, errs := mustEmber(t, "synth", "--preset", "tiny", "--layers", "1", "--out", dir)
+	if strings.Contains(errs, "\r") || !regexp.MustCompile(`\nember: done: [0-9.]+ [KM]iB of weights in [0-9.]+s\n$`).MatchString(errs) {
+		t.Errorf("synth on a pipe: %q", errs)
+	}
+	old := isTerminal
+	isTerminal = func(io.Writer) bool { return true }
+	defer func() { isTerminal = old }()
+	_, errs = mustEmber(t, "synth", "--preset", "tiny", "--layers", "1", "--out", dir)
+	i := strings.Index(errs, "\r\033[Kember: ")
+	j := strings.LastIndex(errs, "\r\033[Kember: done: ")
+	if i < 0 || !strings.Contains(errs, " synth: training the tokenizer, laying out the next-token table (") || !strings.Contains(errs, "\r\033[K\nember: done: ") && j < 0 {
+		t.Errorf("synth on a terminal: %q", errs)
+	}
+	if !strings.Contains(errs, "synth: writing model.safetensors, 0% of 640.88 KiB (") {
+		t.Errorf("synth on a terminal drew no progress: %q", errs)
+	}
+}
+
+// TestProfileSummary: after the CSV, stderr sums it up with the CSV's own
+// numbers.
+func TestProfileSummary(t *testing.T) {
+	model := tinyModel(t)
+	isolate(t)
+	out, errs := mustEmber(t, "profile", "-m", model, "--backend", "cpu", "--prompt-len", "16", "--decode-steps", "4", "--chunk-len", "8", "--iters", "2", "--warmup", "0")
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("profile CSV %q (%v)", out, err)
+	}
+	wall := func(rec []string) float64 {
+		v, _ := strconv.ParseFloat(rec[slices.Index(recs[0], "wall_ms")], 64)
+		return v
+	}
+	pre, dec := wall(recs[1]), wall(recs[2])
+	want := []string{
+		fmt.Sprintf("ember: prefill 16 tokens: %.2f ms (%.1f tok/s); top stages ", pre, 16*1000/pre),
+		fmt.Sprintf("ember: decode: %.3f ms/token (%.1f tok/s); top stages ", dec, 1000/dec),
+	}
+	for _, w := range want {
+		if !strings.Contains(errs, w) {
+			t.Errorf("stderr %q lacks %q", errs, w)
+		}
+	}
+}
+
+// TestIDWithNoToken: an id the tokenizer has no token for renders as
+// <|id:N|> in detokenize, as ember run prints it; a negative id is refused.
+func TestIDWithNoToken(t *testing.T) {
+	model := tinyModel(t)
+	var stdout, stderr strings.Builder
+	if code := runIO([]string{"ember", "detokenize", "-m", model}, strings.NewReader("[1004, 5000, 44]"), &stdout, &stderr); code != 0 || stdout.String() != "Hello<|id:5000|>," {
+		t.Errorf("detokenize: exit %d, %q %q", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := runIO([]string{"ember", "detokenize", "-m", model}, strings.NewReader("[-3]"), &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "token id -3 is negative") {
+		t.Errorf("detokenize of -3: exit %d, %q", code, stderr.String())
+	}
+}

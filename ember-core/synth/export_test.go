@@ -1,0 +1,4 @@
+package synth
+
+// Successors is successors, for the external tests.
+var Successors = successors
