@@ -183,9 +183,12 @@ func prefixCacheAction(c *cli.Context) error {
 	case c.Int("warmup") < 0:
 		return errors.New("--warmup must be >= 0")
 	}
+	if strings.Trim(c.String("prefix-lens"), " ,") == "" {
+		return errors.New("--prefix-lens is empty")
+	}
 	prefixes, err := parseInts("prefix-lens", c.String("prefix-lens"))
 	if err != nil {
-		return errors.New("--prefix-lens is empty")
+		return err
 	}
 	for _, p := range prefixes {
 		if p > promptLen {
@@ -403,7 +406,11 @@ func multiCandidateAction(c *cli.Context) error {
 	if err := params.Validate(); err != nil {
 		return err
 	}
-	s, err := r.session(len(prompt)+gen+8, n)
+	ctx := min(len(prompt)+gen+8, r.e.Snapshot.Config.MaxPositionEmbeddings)
+	if err := checkBatchMemory("--num-candidates", r.e, n, ctx, r.kv); err != nil {
+		return err
+	}
+	s, err := r.session(ctx, n)
 	if err != nil {
 		return err
 	}

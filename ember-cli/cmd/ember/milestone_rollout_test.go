@@ -155,3 +155,36 @@ func TestMilestoneCumulative(t *testing.T) {
 		t.Errorf("no input: exit %d, %s", code, stderr)
 	}
 }
+
+// TestMilestonePrefixCacheBadPrefixLens: a --prefix-lens value that is not a
+// length says so naming the flag and the value (it read "--prefix-lens is
+// empty"), an empty list says it is empty (upstream's sentence), and one past
+// --prompt-len is upstream's out-of-range sentence.
+func TestMilestonePrefixCacheBadPrefixLens(t *testing.T) {
+	isolate(t)
+	m := tinyModel(t)
+	for _, tc := range []struct{ lens, want string }{
+		{"-4", `--prefix-lens "-4": want non-negative integers separated by commas`},
+		{"8,abc", `--prefix-lens "8,abc": want non-negative integers separated by commas`},
+		{" , ", "--prefix-lens is empty"},
+		{"8,17", "prefix_len out of range: 17"},
+	} {
+		_, stderr, code := ember(t, "milestone", "prefix-cache", "-m", m, "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "16",
+			"--num-docs", "2", "--prefix-lens", tc.lens)
+		if code == 0 || strings.TrimSpace(stderr) != "ember: "+tc.want {
+			t.Errorf("--prefix-lens %q: exit %d, %q; want %q", tc.lens, code, stderr, tc.want)
+		}
+	}
+}
+
+// TestMilestoneMultiCandidateMemoryBound: --num-candidates past what memory
+// holds is one sentence naming the flag (it zeroed memory until the process
+// died).
+func TestMilestoneMultiCandidateMemoryBound(t *testing.T) {
+	dir := isolate(t)
+	_, stderr, code := ember(t, "milestone", "multi-candidate", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "12",
+		"--gen-len", "4", "--num-candidates", "100000000", "--out-dir", filepath.Join(dir, "mc"))
+	if code == 0 || !strings.HasPrefix(stderr, "ember: --num-candidates 100000000: the sequences' KV caches (24 positions each) need ") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
