@@ -106,7 +106,11 @@ func TestMilestoneMultiCandidate(t *testing.T) {
 
 func readDict(s string) ([]map[string]string, error) {
 	rows, err := report.ReadDictCSV([]byte(s))
-	return rows, err
+	out := make([]map[string]string, len(rows))
+	for i, r := range rows {
+		out[i] = r
+	}
+	return out, err
 }
 
 func cell(t *testing.T, v string) float64 {
