@@ -52,6 +52,8 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 		return fmt.Errorf("-n %d: candidates need at least 1 token each", c.Int("n"))
 	case c.Int("top-logprobs") < 0:
 		return fmt.Errorf("--top-logprobs %d: want 0 or more", c.Int("top-logprobs"))
+	case c.Int("top-logprobs") > 0 && !c.Bool("jsonl"):
+		return fmt.Errorf("--top-logprobs %d: the alternatives are printed only in --jsonl lines; add --jsonl", c.Int("top-logprobs"))
 	}
 	e, err := openEngine(c, true)
 	if err != nil {

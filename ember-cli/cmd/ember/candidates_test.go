@@ -134,3 +134,14 @@ func TestRunCandidatesMemoryBound(t *testing.T) {
 		t.Errorf("-N 100000000: exit %d, %q", code, stderr)
 	}
 }
+
+// TestRunTopLogprobsNeedsJSONL: --top-logprobs without --jsonl printed text
+// blocks without the alternatives it asked for; it is one sentence naming
+// the flag.
+func TestRunTopLogprobsNeedsJSONL(t *testing.T) {
+	isolate(t)
+	_, stderr, code := ember(t, "run", "-m", tinyModel(t), "-p", "Hello", "-n", "2", "-N", "2", "--top-logprobs", "3", "-q", "--backend", "cpu")
+	if code == 0 || strings.TrimSpace(stderr) != "ember: --top-logprobs 3: the alternatives are printed only in --jsonl lines; add --jsonl" {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
