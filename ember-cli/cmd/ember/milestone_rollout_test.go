@@ -192,3 +192,23 @@ func TestMilestoneMultiCandidateMemoryBound(t *testing.T) {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
 }
+
+// TestMilestonePrefixCacheDocsMemory: the docs' prompts are drawn up front,
+// 4 bytes a token: 3 docs of 16 tokens are 192 bytes. With 191 bytes
+// available --num-docs 3 is one sentence naming the flag (a huge --num-docs
+// allocated until the process died); with 192 it runs.
+func TestMilestonePrefixCacheDocsMemory(t *testing.T) {
+	dir := isolate(t)
+	avail := int64(191)
+	old := hostAvailable
+	hostAvailable = func() (int64, bool) { return avail, true }
+	defer func() { hostAvailable = old }()
+	args := []string{"milestone", "prefix-cache", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "16",
+		"--prefix-lens", "8", "--num-docs", "3", "--out-dir", filepath.Join(dir, "pc")}
+	_, stderr, code := ember(t, args...)
+	if code == 0 || strings.TrimSpace(stderr) != "ember: --num-docs 3: the docs' 16-token prompts need 192 B, more than the 191 B of memory this machine has available" {
+		t.Errorf("191 bytes: exit %d, %q", code, stderr)
+	}
+	avail = 192
+	mustEmber(t, args...)
+}
