@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -73,5 +74,32 @@ func TestPyCSVQuoting(t *testing.T) {
 	tb := RecTable{Header: []string{"a", "b"}, Rows: []Rec{{"a": " x"}, {"b": "y"}}}
 	if got, want := string(tb.CSV()), "a,b\r\n x,\r\n,y\r\n"; got != want {
 		t.Errorf("RecTable: got %q, want %q", got, want)
+	}
+}
+
+// TestGroupRecs: the scripts' grouping, worked by hand: groups in text order
+// of their cells column by column ("1024" before "512", "" first), the later
+// record of a phase replacing the earlier, a missing column grouping as "".
+func TestGroupRecs(t *testing.T) {
+	rs := []Rec{
+		{"p": "512", "m": "b", "phase": "prefill", "v": "1"},
+		{"p": "1024", "m": "b", "phase": "prefill", "v": "2"},
+		{"p": "512", "m": "a", "phase": "prefill", "v": "3"},
+		{"p": "512", "m": "b", "phase": "prefill", "v": "4"},
+		{"m": "z", "phase": "decode", "v": "5"},
+	}
+	var got []string
+	for _, g := range groupRecs(rs, []string{"p", "m"}, "phase") {
+		var cells []string
+		for _, ph := range []string{"prefill", "decode"} {
+			if r, ok := g.by[ph]; ok {
+				cells = append(cells, ph+"="+r["v"])
+			}
+		}
+		got = append(got, g.key[0]+"/"+g.key[1]+":"+strings.Join(cells, ","))
+	}
+	want := []string{"/z:decode=5", "1024/b:prefill=2", "512/a:prefill=3", "512/b:prefill=4"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("groups %q, want %q", got, want)
 	}
 }
