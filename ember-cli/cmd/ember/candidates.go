@@ -60,15 +60,7 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 		return err
 	}
 	defer e.Close()
-	text := promptText
-	if c.Bool("chat") {
-		var msgs []tokenizer.Message
-		if sys := c.String("system"); sys != "" {
-			msgs = append(msgs, tokenizer.Message{Role: "system", Content: sys})
-		}
-		msgs = append(msgs, tokenizer.Message{Role: "user", Content: promptText})
-		text = tokenizer.ChatPrompt(msgs, true, c.Bool("think"))
-	}
+	text := promptFor(c, promptText)
 	prompt := e.Tokenizer.Encode(text)
 	if len(prompt) == 0 {
 		return errors.New("the prompt encodes to no tokens")
@@ -128,6 +120,20 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 			n, st.Prefill.Tokens, ms(st.Prefill.Wall+st.Copy.Wall), st.Steps, ms(st.Decode.Wall), gen, ms(total), float64(gen)/total.Seconds())
 	}
 	return nil
+}
+
+// promptFor is the text run feeds the model for -p: the prompt itself, or
+// with --chat the chat template around it (and --system, --think).
+func promptFor(c *cli.Context, promptText string) string {
+	if !c.Bool("chat") {
+		return promptText
+	}
+	var msgs []tokenizer.Message
+	if sys := c.String("system"); sys != "" {
+		msgs = append(msgs, tokenizer.Message{Role: "system", Content: sys})
+	}
+	msgs = append(msgs, tokenizer.Message{Role: "user", Content: promptText})
+	return tokenizer.ChatPrompt(msgs, true, c.Bool("think"))
 }
 
 // checkBatchMemory says, naming flag, when n sequences' KV caches of ctx
