@@ -36,28 +36,31 @@ type RecTable struct {
 // line ended by "\r\n", a cell quoted only when it holds a comma, a quote or a
 // line break.
 func (t RecTable) CSV() []byte {
-	var b bytes.Buffer
-	line := func(cells []string) {
-		for i, c := range cells {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if strings.ContainsAny(c, ",\"\r\n") {
-				c = `"` + strings.ReplaceAll(c, `"`, `""`) + `"`
-			}
-			b.WriteString(c)
-		}
-		b.WriteString("\r\n")
-	}
-	line(t.Header)
-	for _, r := range t.Rows {
-		cells := make([]string, len(t.Header))
+	rows := make([][]string, len(t.Rows))
+	for j, r := range t.Rows {
+		rows[j] = make([]string, len(t.Header))
 		for i, h := range t.Header {
-			cells[i] = r[h]
+			rows[j][i] = r[h]
 		}
-		line(cells)
 	}
-	return b.Bytes()
+	return pyCSV(t.Header, rows)
+}
+
+// writePyCSVLine writes one line as Python's csv module does by default
+// (QUOTE_MINIMAL): a cell is quoted only when it holds a comma, a quote or a
+// line break (unlike encoding/csv, not for a leading space), and the line
+// ends "\r\n".
+func writePyCSVLine(b *bytes.Buffer, cells []string) {
+	for i, c := range cells {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if strings.ContainsAny(c, ",\"\r\n") {
+			c = `"` + strings.ReplaceAll(c, `"`, `""`) + `"`
+		}
+		b.WriteString(c)
+	}
+	b.WriteString("\r\n")
 }
 
 // ReadRecs reads a CSV with a header row into records, as csv.DictReader
@@ -107,36 +110,87 @@ func ReadRecsFile(path string) (RecTable, error) {
 	return ReadRecs(bytes.NewReader(data), path)
 }
 
-// pyFloat is the scripts' safe_float: the cell as Python's float() reads it,
-// or 0 when it does not parse.
+// pyFloat is the scripts' safe_float with its default: the cell as Python's
+// float() reads it, or 0 when float() would raise.
 func pyFloat(s string) float64 {
+	v, _ := pyFloatOK(s)
+	return v
+}
+
+// pyFloatOK is Python's float(s): surrounding white space ignored, "nan",
+// "inf" and "infinity" in any case with a sign, "_" only between digits, no
+// hex; a value past the float range is ±inf. ok is false where float()
+// raises.
+func pyFloatOK(s string) (float64, bool) {
 	s = strings.TrimSpace(s)
-	switch strings.ToLower(strings.TrimLeft(s, "+-")) {
-	case "nan":
-		return math.NaN()
-	case "inf", "infinity":
-		if strings.HasPrefix(s, "-") {
-			return math.Inf(-1)
+	body := strings.TrimLeft(s, "+-")
+	if word := strings.ToLower(body); word == "nan" || word == "inf" || word == "infinity" {
+		switch sign := s[:len(s)-len(body)]; {
+		case len(sign) > 1:
+			return 0, false
+		case word == "nan":
+			return math.NaN(), true
+		case sign == "-":
+			return math.Inf(-1), true
+		default:
+			return math.Inf(1), true
 		}
-		return math.Inf(1)
 	}
 	if strings.ContainsAny(s, "xXpP") { // hex floats are not Python float() text
-		return 0
+		return 0, false
 	}
-	v, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	digits, ok := pyUnderscores(s)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(digits, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0
+		return 0, false
 	}
-	return v
+	return v, true
+}
+
+// pyUnderscores drops the "_" of a number literal where Python allows one
+// (a single "_" between two digits); false for any other "_".
+func pyUnderscores(s string) (string, bool) {
+	if !strings.Contains(s, "_") {
+		return s, true
+	}
+	isDigit := func(i int) bool { return i >= 0 && i < len(s) && s[i] >= '0' && s[i] <= '9' }
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '_' {
+			if !isDigit(i-1) || !isDigit(i+1) {
+				return "", false
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String(), true
 }
 
 // pyInt is the scripts' safe_int: the cell as Python's int() reads it, or 0.
 func pyInt(s string) int {
-	v, err := strconv.Atoi(strings.ReplaceAll(strings.TrimPrefix(strings.TrimSpace(s), "+"), "_", ""))
-	if err != nil {
-		return 0
-	}
+	v, _ := pyIntOK(s)
 	return v
+}
+
+// pyIntOK is Python's int(s) on a cell: surrounding white space ignored, an
+// optional sign, decimal digits with "_" only between two of them; ok is
+// false where int() raises.
+func pyIntOK(s string) (int, bool) {
+	s = strings.TrimSpace(s)
+	body := strings.TrimPrefix(strings.TrimPrefix(s, "+"), "-")
+	if body == "" || body[0] < '0' || body[0] > '9' {
+		return 0, false
+	}
+	digits, ok := pyUnderscores(s)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.Atoi(digits)
+	return v, err == nil
 }
 
 // pyFixed is Python's f"{v:.{decimals}f}": "-0.000" stays, NaN is "nan".

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"math"
 	"strconv"
@@ -13,38 +12,17 @@ import (
 // The stage 1.3, 1.4 and 2.1 files follow what the upstream Python scripts
 // and C++ benchmarks write; these helpers are their formats.
 
-// DictRows is a CSV read as csv.DictReader reads it: one map per row from
-// header to cell, in file order.
-type DictRows []map[string]string
+// DictRows is a CSV read as csv.DictReader reads it (ReadRecs): one record
+// per row from header to cell, in file order.
+type DictRows []Rec
 
-// ReadDictCSV parses CSV text with a header line into DictRows. Short rows
-// leave their missing keys out (DictReader's restval is None; every lookup
-// here defaults them).
+// ReadDictCSV parses CSV text with a header line into DictRows with ReadRecs.
 func ReadDictCSV(data []byte) (DictRows, error) {
-	r := csv.NewReader(bytes.NewReader(data))
-	r.FieldsPerRecord = -1
-	recs, err := r.ReadAll()
+	t, err := ReadRecs(bytes.NewReader(data), "csv")
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	head := recs[0]
-	var out DictRows
-	for _, rec := range recs[1:] {
-		if len(rec) == 1 && rec[0] == "" {
-			continue
-		}
-		m := make(map[string]string, len(head))
-		for i, h := range head {
-			if i < len(rec) {
-				m[h] = rec[i]
-			}
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return DictRows(t.Rows), nil
 }
 
 // get is row.get(key, def).
@@ -55,29 +33,22 @@ func (r DictRows) get(i int, key, def string) string {
 	return def
 }
 
-// safeFloat is the scripts' safe_float: float(v), or def when it does not parse.
+// safeFloat is the scripts' safe_float(v, default): float(v) as pyFloat reads
+// it, or def where Python's float() would raise.
 func safeFloat(v string, def float64) float64 {
-	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil {
-		return def
+	if f, ok := pyFloatOK(v); ok {
+		return f
 	}
-	return f
+	return def
 }
 
-// pyIntOK is int(v) for the cells the scripts compare as integers; ok is false
-// where Python's int() would raise.
-func pyIntOK(v string) (int, bool) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	return n, err == nil
-}
-
-// pyCSV is csv.DictWriter's output: minimal quoting and "\r\n" line ends.
+// pyCSV is csv.DictWriter's output for rows of cells in header order.
 func pyCSV(header []string, rows [][]string) []byte {
 	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	w.UseCRLF = true
-	w.Write(header)
-	w.WriteAll(rows) // writing to a bytes.Buffer cannot fail
+	writePyCSVLine(&b, header)
+	for _, r := range rows {
+		writePyCSVLine(&b, r)
+	}
 	return b.Bytes()
 }
 

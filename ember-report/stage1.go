@@ -78,44 +78,21 @@ var Stage1SummaryHeader = []string{"gpus", "split", "mode", "decode_sampling", "
 // text order (so prompt 1024 sorts before 512), groups without a prefill row
 // left out; the stage cells are copied as they are.
 func Stage1SummaryOf(raw []Rec) []Rec {
-	cols := []string{"gpus", "split", "mode", "decode_sampling", "prompt_len", "decode_steps"}
-	type key [6]string
-	groups := map[key]map[string]Rec{}
-	for _, r := range raw {
-		var k key
-		for i, c := range cols {
-			k[i] = get(r, c, "")
-		}
-		if groups[k] == nil {
-			groups[k] = map[string]Rec{}
-		}
-		groups[k][get(r, "phase", "")] = r
-	}
-	keys := make([]key, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b key) int { return slices.Compare(a[:], b[:]) })
 	var out []Rec
-	for _, k := range keys {
-		pre, ok := groups[k][rows.PhasePrefill]
+	for _, g := range groupRecs(raw, []string{"gpus", "split", "mode", "decode_sampling", "prompt_len", "decode_steps"}, "phase") {
+		pre, ok := g.by[rows.PhasePrefill]
 		if !ok {
 			continue
 		}
-		dec := groups[k][rows.PhaseDecodePerToken]
+		dec := g.by[rows.PhaseDecodePerToken]
 		steps := get(pre, "decode_steps", "0")
-		preMS := pyFloat(get(pre, "wall_ms", "0"))
-		decMS := 0.0
-		if dec != nil {
-			decMS = pyFloat(get(dec, "wall_ms", "0"))
-		}
-		total := preMS + decMS*pyFloat(steps)
+		preMS, decMS, total := rolloutEst(pre, dec)
 		share := 0.0
 		if total > 0 {
 			share = preMS / total * 100
 		}
 		out = append(out, Rec{
-			"gpus": k[0], "split": k[1], "mode": get(pre, "mode", ""), "decode_sampling": get(pre, "decode_sampling", ""),
+			"gpus": g.key[0], "split": g.key[1], "mode": get(pre, "mode", ""), "decode_sampling": get(pre, "decode_sampling", ""),
 			"prompt_len": get(pre, "prompt_len", "0"), "decode_steps": steps,
 			"prefill_wall_ms": pyFixed(preMS, 3), "decode_per_token_ms": pyFixed(decMS, 3),
 			"rollout_total_ms_est": pyFixed(total, 3), "prefill_share_pct": pyFixed(share, 2),

@@ -69,6 +69,54 @@ func get(r Rec, k, def string) string {
 	return def
 }
 
+// recGroup is the records sharing the values of some columns (key), each
+// under the value of one more column (by): the later record of a value
+// replaces the earlier.
+type recGroup struct {
+	key []string
+	by  map[string]Rec
+}
+
+// groupRecs is the scripts' grouped.setdefault(key, {})[r.get(inner, "")] = r
+// followed by sorted(grouped.items()): the groups of rs by the text of cols,
+// in text order of those cells, column by column.
+func groupRecs(rs []Rec, cols []string, inner string) []recGroup {
+	byKey := map[string]*recGroup{}
+	var out []*recGroup
+	for _, r := range rs {
+		key := make([]string, len(cols))
+		var id strings.Builder
+		for i, c := range cols {
+			key[i] = get(r, c, "")
+			fmt.Fprintf(&id, "%d:%s", len(key[i]), key[i])
+		}
+		g := byKey[id.String()]
+		if g == nil {
+			g = &recGroup{key: key, by: map[string]Rec{}}
+			byKey[id.String()] = g
+			out = append(out, g)
+		}
+		g.by[get(r, inner, "")] = r
+	}
+	slices.SortFunc(out, func(a, b *recGroup) int { return slices.Compare(a.key, b.key) })
+	groups := make([]recGroup, len(out))
+	for i, g := range out {
+		groups[i] = *g
+	}
+	return groups
+}
+
+// rolloutEst is the scripts' rollout estimate from a group's prefill and
+// decode_per_token rows (dec nil: none): the prefill wall, the decode wall
+// per token (0 without dec) and prefill + per token × decode_steps, unrounded.
+func rolloutEst(pre, dec Rec) (preMS, decMS, total float64) {
+	preMS = pyFloat(get(pre, "wall_ms", "0"))
+	if dec != nil {
+		decMS = pyFloat(get(dec, "wall_ms", "0"))
+	}
+	return preMS, decMS, preMS + decMS*pyFloat(get(pre, "decode_steps", "0"))
+}
+
 func sumOf(r Rec, cols ...string) float64 {
 	s := 0.0
 	for _, c := range cols {
@@ -88,41 +136,22 @@ var (
 // prefill wall + decode wall per token × decode_steps (0 without a decode
 // row), tok/s and prefill share from that unrounded total.
 func Stage12Summary(raw []Rec) []Rec {
-	type key struct{ split, mode string }
-	groups := map[key]map[string]Rec{}
-	for _, r := range raw {
-		k := key{get(r, "split", ""), get(r, "mode", "")}
-		if groups[k] == nil {
-			groups[k] = map[string]Rec{}
-		}
-		groups[k][get(r, "phase", "")] = r
-	}
-	keys := make([]key, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(strings.Compare(a.split, b.split), strings.Compare(a.mode, b.mode)) })
 	var out []Rec
-	for _, k := range keys {
-		pre, ok := groups[k][rows.PhasePrefill]
+	for _, g := range groupRecs(raw, []string{"split", "mode"}, "phase") {
+		pre, ok := g.by[rows.PhasePrefill]
 		if !ok {
 			continue
 		}
-		dec := groups[k][rows.PhaseDecodePerToken] // nil when absent
+		dec := g.by[rows.PhaseDecodePerToken] // nil when absent
 		steps := get(pre, "decode_steps", "0")
-		preWall := pyFloat(get(pre, "wall_ms", "0"))
-		decTok := 0.0
-		if dec != nil {
-			decTok = pyFloat(get(dec, "wall_ms", "0"))
-		}
-		total := preWall + decTok*pyFloat(steps)
+		preWall, decTok, total := rolloutEst(pre, dec)
 		share, tokS := 0.0, 0.0
 		if total > 0 {
 			share = preWall / total * 100
 			tokS = pyFloat(steps) * 1000 / total
 		}
 		out = append(out, Rec{
-			"split": k.split, "mode": k.mode, "prompt_len": get(pre, "prompt_len", "0"), "decode_steps": steps,
+			"split": g.key[0], "mode": g.key[1], "prompt_len": get(pre, "prompt_len", "0"), "decode_steps": steps,
 			"prefill_wall_ms":            pyFixed(preWall, 3),
 			"decode_per_token_ms":        pyFixed(decTok, 3),
 			"rollout_total_ms_est":       pyFixed(total, 3),
@@ -177,22 +206,10 @@ var Stage12BubbleHeader = []string{"split", "no_overlap_total_ms", "overlap_tota
 // total (4 decimals) and the share of the no-overlap total that overlap hides,
 // max(0, (t0 − t1) / t0 × 100) (2 decimals).
 func Stage12Bubble(summary []Rec) []Rec {
-	bySplit := map[string]map[string]Rec{}
-	for _, r := range summary {
-		s := get(r, "split", "")
-		if bySplit[s] == nil {
-			bySplit[s] = map[string]Rec{}
-		}
-		bySplit[s][get(r, "mode", "")] = r
-	}
-	splits := make([]string, 0, len(bySplit))
-	for s := range bySplit {
-		splits = append(splits, s)
-	}
-	slices.Sort(splits)
 	var out []Rec
-	for _, s := range splits {
-		noOv, ov := bySplit[s][rows.ModeNoOverlap], bySplit[s][rows.ModeOverlap]
+	for _, g := range groupRecs(summary, []string{"split"}, "mode") {
+		s := g.key[0]
+		noOv, ov := g.by[rows.ModeNoOverlap], g.by[rows.ModeOverlap]
 		if noOv == nil || ov == nil {
 			continue
 		}

@@ -164,7 +164,25 @@ func (o *Options) validate(m *Model) error {
 			return bad("device %d has capacity %d bytes, want a positive size", d.ID, d.Capacity)
 		}
 	}
+	// The sizes are int64 products; past 2^62 bytes they would wrap (a
+	// negative KV cache that "fits"). Bound the largest in float64 first.
+	c := m.Config
+	layers, batch, ctx, step := float64(m.Layers()), float64(o.Batch), float64(o.Ctx), float64(StepTokens(o.Ctx, o.Chunk))
+	perPos := 2 * float64(c.KVDim()) * float64(m.KVDTypeBytes)
+	kv := layers * (batch*ctx + float64(o.PrefixCacheTokens)) * perPos
+	act := batch * ActivationDTypeBytes * (step*float64(c.NumAttentionHeads)*ctx + step*(3*float64(c.IntermediateSize)+6*float64(c.HiddenSize)+2*float64(c.QDim())+2*float64(c.KVDim())) + float64(c.VocabSize))
+	if kv+act >= 1<<62 {
+		return bad("batch %d at context %d with a %d-token prefix cache needs %s, past the 4 EiB a plan counts", o.Batch, o.Ctx, o.PrefixCacheTokens, formatHuge(kv+act))
+	}
 	return nil
+}
+
+// formatHuge is FormatSize for sizes that may be past int64.
+func formatHuge(b float64) string {
+	if b < 1<<62 {
+		return FormatSize(int64(b))
+	}
+	return fmt.Sprintf("%.3g EiB", b/(1<<60))
 }
 
 func validateSplit(m *Model, split []int, devices int) error {

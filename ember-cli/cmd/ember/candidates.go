@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"strconv"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/engine"
+	"github.com/ember-infer/ember/ember-core/memplan"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 	"github.com/ember-infer/ember/ember-core/tokenizer"
 )
@@ -49,21 +52,15 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 		return fmt.Errorf("-n %d: candidates need at least 1 token each", c.Int("n"))
 	case c.Int("top-logprobs") < 0:
 		return fmt.Errorf("--top-logprobs %d: want 0 or more", c.Int("top-logprobs"))
+	case c.Int("top-logprobs") > 0 && !c.Bool("jsonl"):
+		return fmt.Errorf("--top-logprobs %d: the alternatives are printed only in --jsonl lines; add --jsonl", c.Int("top-logprobs"))
 	}
 	e, err := openEngine(c, true)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	text := promptText
-	if c.Bool("chat") {
-		var msgs []tokenizer.Message
-		if sys := c.String("system"); sys != "" {
-			msgs = append(msgs, tokenizer.Message{Role: "system", Content: sys})
-		}
-		msgs = append(msgs, tokenizer.Message{Role: "user", Content: promptText})
-		text = tokenizer.ChatPrompt(msgs, true, c.Bool("think"))
-	}
+	text := promptFor(c, promptText)
 	prompt := e.Tokenizer.Encode(text)
 	if len(prompt) == 0 {
 		return errors.New("the prompt encodes to no tokens")
@@ -73,6 +70,9 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 	ctx := sessionCtx(c, e)
 	if !c.IsSet("ctx") {
 		ctx = min(ctx, len(prompt)+c.Int("n"))
+	}
+	if err := checkBatchMemory("-N", e, n, ctx, kv); err != nil {
+		return err
 	}
 	s, err := e.Model.NewSession(qwen3.SessionOptions{
 		Ctx: ctx, Chunk: c.Int("chunk"), Overlap: c.Bool("overlap"), KVDType: kv, Batch: n,
@@ -120,6 +120,68 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 			n, st.Prefill.Tokens, ms(st.Prefill.Wall+st.Copy.Wall), st.Steps, ms(st.Decode.Wall), gen, ms(total), float64(gen)/total.Seconds())
 	}
 	return nil
+}
+
+// promptFor is the text run feeds the model for -p: the prompt itself, or
+// with --chat the chat template around it (and --system, --think).
+func promptFor(c *cli.Context, promptText string) string {
+	if !c.Bool("chat") {
+		return promptText
+	}
+	var msgs []tokenizer.Message
+	if sys := c.String("system"); sys != "" {
+		msgs = append(msgs, tokenizer.Message{Role: "system", Content: sys})
+	}
+	msgs = append(msgs, tokenizer.Message{Role: "user", Content: promptText})
+	return tokenizer.ChatPrompt(msgs, true, c.Bool("think"))
+}
+
+// checkBatchMemory says, naming flag, when n sequences' KV caches of ctx
+// positions cannot be held: each device's share against what it has free, a
+// device without a budget (the CPU backend's default) against the host's
+// available memory, which such devices share. Without it a huge -N spends
+// minutes zeroing memory and dies out of memory.
+func checkBatchMemory(flag string, e *engine.Engine, n, ctx int, kv device.DType) error {
+	cfg := e.Snapshot.Config
+	perLayer := 2 * float64(ctx) * float64(cfg.KVDim()) * float64(kv.Size()) * float64(n)
+	host, hostKnown := hostAvailable()
+	var unlimited float64
+	for k, d := range e.Model.Devices {
+		need := perLayer * float64(e.Model.Split[k])
+		total, free := d.MemInfo()
+		if total == math.MaxInt64 {
+			unlimited += need
+			continue
+		}
+		if need > float64(free) {
+			return fmt.Errorf("%s %d: the sequences' KV caches (%d positions each) need %s on %s, more than its %s free",
+				flag, n, ctx, memplan.FormatSize(int64(min(need, math.MaxInt64/2))), d.Name(), memplan.FormatSize(free))
+		}
+	}
+	if hostKnown && unlimited > float64(host) {
+		return fmt.Errorf("%s %d: the sequences' KV caches (%d positions each) need %s, more than the %s of memory this machine has available",
+			flag, n, ctx, memplan.FormatSize(int64(min(unlimited, math.MaxInt64/2))), memplan.FormatSize(host))
+	}
+	return nil
+}
+
+// hostAvailable is MemAvailable from /proc/meminfo; false where it cannot be read.
+var hostAvailable = func() (int64, bool) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return kb << 10, true
+				}
+			}
+		}
+	}
+	return 0, false
 }
 
 func sum(xs []float64) float64 {

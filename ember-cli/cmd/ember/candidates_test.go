@@ -105,3 +105,43 @@ func TestCandidateJSONFormat(t *testing.T) {
 		t.Errorf("empty candidate: %s", b.String())
 	}
 }
+
+// TestRunCandidatesMemoryBound: -N whose KV caches the host cannot hold is
+// one sentence naming -N, before anything is allocated. The tiny model's KV
+// for 4 candidates of 100 positions in bf16 is 4 × 6 layers × 2 (K, V) ×
+// 100 × 64 (2 KV heads × 32) × 2 bytes = 614400 bytes: it runs with exactly
+// that much available and not with one byte less. A huge -N (which used to
+// zero memory until the process died) stops the same way.
+func TestRunCandidatesMemoryBound(t *testing.T) {
+	isolate(t)
+	m := tinyModel(t)
+	avail := int64(614400)
+	old := hostAvailable
+	hostAvailable = func() (int64, bool) { return avail, true }
+	defer func() { hostAvailable = old }()
+	args := []string{"run", "-m", m, "-p", "Hello", "-n", "2", "-N", "4", "--ctx", "100", "--jsonl", "-q", "--backend", "cpu"}
+	if out, _ := mustEmber(t, args...); len(parseCandidates(t, out)) != 4 {
+		t.Errorf("with 614400 bytes available: %s", out)
+	}
+	avail = 614399
+	_, stderr, code := ember(t, args...)
+	if code == 0 || !strings.Contains(stderr, "-N 4: the sequences' KV caches (100 positions each) need 600.00 KiB") {
+		t.Errorf("with 614399 bytes available: exit %d, %q", code, stderr)
+	}
+	avail = 64 << 30
+	_, stderr, code = ember(t, "run", "-m", m, "-p", "Hello", "-N", "100000000", "--jsonl", "-q", "--backend", "cpu")
+	if code == 0 || !strings.Contains(stderr, "-N 100000000: ") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("-N 100000000: exit %d, %q", code, stderr)
+	}
+}
+
+// TestRunTopLogprobsNeedsJSONL: --top-logprobs without --jsonl printed text
+// blocks without the alternatives it asked for; it is one sentence naming
+// the flag.
+func TestRunTopLogprobsNeedsJSONL(t *testing.T) {
+	isolate(t)
+	_, stderr, code := ember(t, "run", "-m", tinyModel(t), "-p", "Hello", "-n", "2", "-N", "2", "--top-logprobs", "3", "-q", "--backend", "cpu")
+	if code == 0 || strings.TrimSpace(stderr) != "ember: --top-logprobs 3: the alternatives are printed only in --jsonl lines; add --jsonl" {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/ember-infer/ember/ember-core/atomicfile"
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/engine"
+	"github.com/ember-infer/ember/ember-core/memplan"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 	"github.com/ember-infer/ember/ember-core/sampling"
 	report "github.com/ember-infer/ember/ember-report"
@@ -183,14 +185,22 @@ func prefixCacheAction(c *cli.Context) error {
 	case c.Int("warmup") < 0:
 		return errors.New("--warmup must be >= 0")
 	}
+	if strings.Trim(c.String("prefix-lens"), " ,") == "" {
+		return errors.New("--prefix-lens is empty")
+	}
 	prefixes, err := parseInts("prefix-lens", c.String("prefix-lens"))
 	if err != nil {
-		return errors.New("--prefix-lens is empty")
+		return err
 	}
 	for _, p := range prefixes {
 		if p > promptLen {
 			return fmt.Errorf("prefix_len out of range: %d", p)
 		}
+	}
+	// Every doc's tokens are drawn up front, as upstream does.
+	if host, ok := hostAvailable(); ok && float64(docs)*float64(promptLen)*4 > float64(host) {
+		return fmt.Errorf("--num-docs %d: the docs' %d-token prompts need %s, more than the %s of memory this machine has available",
+			docs, promptLen, memplan.FormatSize(int64(min(float64(docs)*float64(promptLen)*4, math.MaxInt64/2))), memplan.FormatSize(host))
 	}
 	r, err := openRollout(c, c.Bool("pipeline"))
 	if err != nil {
@@ -403,7 +413,11 @@ func multiCandidateAction(c *cli.Context) error {
 	if err := params.Validate(); err != nil {
 		return err
 	}
-	s, err := r.session(len(prompt)+gen+8, n)
+	ctx := min(len(prompt)+gen+8, r.e.Snapshot.Config.MaxPositionEmbeddings)
+	if err := checkBatchMemory("--num-candidates", r.e, n, ctx, r.kv); err != nil {
+		return err
+	}
+	s, err := r.session(ctx, n)
 	if err != nil {
 		return err
 	}

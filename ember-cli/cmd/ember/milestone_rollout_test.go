@@ -106,7 +106,11 @@ func TestMilestoneMultiCandidate(t *testing.T) {
 
 func readDict(s string) ([]map[string]string, error) {
 	rows, err := report.ReadDictCSV([]byte(s))
-	return rows, err
+	out := make([]map[string]string, len(rows))
+	for i, r := range rows {
+		out[i] = r
+	}
+	return out, err
 }
 
 func cell(t *testing.T, v string) float64 {
@@ -154,4 +158,57 @@ func TestMilestoneCumulative(t *testing.T) {
 	if _, stderr, code := ember(t, "milestone", "cumulative"); code == 0 || !strings.Contains(stderr, "either --stage12-summary or --base-profile-csv must be provided") {
 		t.Errorf("no input: exit %d, %s", code, stderr)
 	}
+}
+
+// TestMilestonePrefixCacheBadPrefixLens: a --prefix-lens value that is not a
+// length says so naming the flag and the value (it read "--prefix-lens is
+// empty"), an empty list says it is empty (upstream's sentence), and one past
+// --prompt-len is upstream's out-of-range sentence.
+func TestMilestonePrefixCacheBadPrefixLens(t *testing.T) {
+	isolate(t)
+	m := tinyModel(t)
+	for _, tc := range []struct{ lens, want string }{
+		{"-4", `--prefix-lens "-4": want non-negative integers separated by commas`},
+		{"8,abc", `--prefix-lens "8,abc": want non-negative integers separated by commas`},
+		{" , ", "--prefix-lens is empty"},
+		{"8,17", "prefix_len out of range: 17"},
+	} {
+		_, stderr, code := ember(t, "milestone", "prefix-cache", "-m", m, "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "16",
+			"--num-docs", "2", "--prefix-lens", tc.lens)
+		if code == 0 || strings.TrimSpace(stderr) != "ember: "+tc.want {
+			t.Errorf("--prefix-lens %q: exit %d, %q; want %q", tc.lens, code, stderr, tc.want)
+		}
+	}
+}
+
+// TestMilestoneMultiCandidateMemoryBound: --num-candidates past what memory
+// holds is one sentence naming the flag (it zeroed memory until the process
+// died).
+func TestMilestoneMultiCandidateMemoryBound(t *testing.T) {
+	dir := isolate(t)
+	_, stderr, code := ember(t, "milestone", "multi-candidate", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "12",
+		"--gen-len", "4", "--num-candidates", "100000000", "--out-dir", filepath.Join(dir, "mc"))
+	if code == 0 || !strings.HasPrefix(stderr, "ember: --num-candidates 100000000: the sequences' KV caches (24 positions each) need ") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
+
+// TestMilestonePrefixCacheDocsMemory: the docs' prompts are drawn up front,
+// 4 bytes a token: 3 docs of 16 tokens are 192 bytes. With 191 bytes
+// available --num-docs 3 is one sentence naming the flag (a huge --num-docs
+// allocated until the process died); with 192 it runs.
+func TestMilestonePrefixCacheDocsMemory(t *testing.T) {
+	dir := isolate(t)
+	avail := int64(191)
+	old := hostAvailable
+	hostAvailable = func() (int64, bool) { return avail, true }
+	defer func() { hostAvailable = old }()
+	args := []string{"milestone", "prefix-cache", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "16",
+		"--prefix-lens", "8", "--num-docs", "3", "--out-dir", filepath.Join(dir, "pc")}
+	_, stderr, code := ember(t, args...)
+	if code == 0 || strings.TrimSpace(stderr) != "ember: --num-docs 3: the docs' 16-token prompts need 192 B, more than the 191 B of memory this machine has available" {
+		t.Errorf("191 bytes: exit %d, %q", code, stderr)
+	}
+	avail = 192
+	mustEmber(t, args...)
 }

@@ -109,6 +109,10 @@ func profileAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.IsSet("devices") && strings.Trim(c.String("devices"), " ,") == "" {
+		// ember_stage_breakdown's sentence; unset, the flag means device 0.
+		return errors.New("--gpus is empty")
+	}
 	_, ids, err := engine.ParseDevices(c.String("devices"))
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -92,6 +93,19 @@ func TestMilestoneDefaults(t *testing.T) {
 			if v, ok := on[k]; !ok || v {
 				t.Errorf("%s --%s should be an off-by-default switch", c.cmd.Name, k)
 			}
+		}
+	}
+}
+
+// TestProfileEmptyGPUs: --gpus given empty (or only commas) is
+// ember_stage_breakdown's "--gpus is empty"; it profiled device 0.
+func TestProfileEmptyGPUs(t *testing.T) {
+	isolate(t)
+	m := tinyModel(t)
+	for _, v := range []string{"", " , "} {
+		_, stderr, code := ember(t, "profile", "-m", m, "--backend", "cpu", "--gpus", v, "--prompt-len", "8", "--decode-steps", "1", "--iters", "1", "--warmup", "0")
+		if code == 0 || strings.TrimSpace(stderr) != "ember: --gpus is empty" {
+			t.Errorf("--gpus %q: exit %d, %q", v, code, stderr)
 		}
 	}
 }

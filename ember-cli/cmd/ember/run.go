@@ -145,15 +145,7 @@ func runAction(c *cli.Context) error {
 	if interactive {
 		return r.chat(c.App.Reader)
 	}
-	text := promptText
-	if c.Bool("chat") {
-		var msgs []tokenizer.Message
-		if sys := c.String("system"); sys != "" {
-			msgs = append(msgs, tokenizer.Message{Role: "system", Content: sys})
-		}
-		msgs = append(msgs, tokenizer.Message{Role: "user", Content: promptText})
-		text = tokenizer.ChatPrompt(msgs, true, c.Bool("think"))
-	}
+	text := promptFor(c, promptText)
 	_, err = r.turn(e.Tokenizer.Encode(text))
 	fmt.Fprintln(out)
 	return err
