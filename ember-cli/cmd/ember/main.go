@@ -42,6 +42,7 @@ func commands() []*cli.Command {
 		reportCommand(),
 		devicesCommand(),
 		gpuCheckCommand(),
+		prefixCacheBenchmarkCommand(), multiCandidateRolloutCommand(),
 	}
 }
 
