@@ -270,9 +270,11 @@ func (s *scratch) ints(n int) []int32 {
 }
 
 // grainElems is about the least work (in elements touched) worth handing to
-// another goroutine; smaller ops run on the caller alone.
+// another worker: an op of fewer than two grains runs on the caller alone, a
+// larger one in about one range per grain, at most four per thread. A decode
+// step's small ops (a 1024-float add, a head norm, RoPE of one row) are well
+// under a grain, so they cost no hand-out at all.
 var grainElems = 16 << 10 // a variable so that tests can make small ops fan out
-
 // ranger is an op whose work is items [0, total) that can be done in any
 // split: ranges(worker, lo, hi) does items lo…hi-1.
 type ranger interface {
@@ -290,16 +292,22 @@ func (j *rangeJob) run(worker, t int) {
 	j.r.ranges(worker, lo, min(lo+j.grain, j.total))
 }
 
-// forRanges splits [0, total) into consecutive ranges of about grainElems/per
-// items each (per = elements of work per item) and calls r.ranges on each
-// range, in parallel over the pool.
+// forRanges splits [0, total) into consecutive ranges of at least
+// grainElems/per items (per = elements of work per item) and calls r.ranges on
+// each, in parallel over the pool; under two grains of work, on the caller in
+// one call.
 func (d *Device) forRanges(total, per int, r ranger) {
 	if total <= 0 {
 		return
 	}
-	grain := max(1, grainElems/max(per, 1))
-	grain = max(1, min(grain, (total+d.threads-1)/d.threads))
-	tasks := (total + grain - 1) / grain
+	work := total * max(per, 1)
+	tasks := min(work/grainElems, 4*d.threads, total)
+	if d.threads == 1 || tasks < 2 {
+		r.ranges(0, 0, total)
+		return
+	}
+	grain := (total + tasks - 1) / tasks
+	tasks = (total + grain - 1) / grain
 	d.rj = rangeJob{r: r, grain: grain, total: total}
 	d.pool.run(tasks, &d.rj)
 	d.rj = rangeJob{}
