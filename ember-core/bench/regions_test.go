@@ -2,6 +2,7 @@ package bench
 
 import (
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/ember-infer/ember/ember-core/config"
@@ -46,7 +47,7 @@ func TestDecodeParallelRegions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	s, err := m.NewSession(qwen3.SessionOptions{Ctx: 64, KVDType: device.F16})
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: 128, KVDType: device.F16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,5 +65,30 @@ func TestDecodeParallelRegions(t *testing.T) {
 		if want := int64(5*cfg.NumHiddenLayers + 1); got != want {
 			t.Fatalf("decode step %d handed %d ops to the helper threads, want %d (5 per layer and the lm_head)", step, got, want)
 		}
+	}
+	// With the ops fanning out (the tiny model's do not), a step still
+	// allocates nothing, counted over 8 steps with both threads running (as
+	// testing.AllocsPerRun would run them on one). The count includes the Go
+	// runtime's own: a helper that parks hands its P to another OS thread,
+	// and the runtime may start one (about six allocations) while its idle
+	// threads settle, so up to three rounds are tried; code that allocates
+	// per step fails every round.
+	var n uint64
+	for range 3 {
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for range 8 {
+			if next, _, err = s.DecodeGreedy(next); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&m1)
+		if n = m1.Mallocs - m0.Mallocs; n == 0 {
+			break
+		}
+	}
+	if n != 0 {
+		t.Errorf("8 decode steps on 2 threads allocated %d times, in each of 3 rounds", n)
 	}
 }
