@@ -294,6 +294,15 @@ func dotRowsDPBF16(out []float32, xs []uint16, w []uint16, k, stride int) {
 	dotsDPBF16(&out[0], &xs[0], &w[0], k, stride, rows)
 }
 
+// gemmTileCols is how many rows of b gemmF32's assembly tile takes at once;
+// a multiple of it keeps every column of out in the tile.
+func gemmTileCols() int {
+	if use512 {
+		return 4
+	}
+	return 3
+}
+
 // gemmF32 sets out[i*ldo+j] = Σ_p a[i*lda+p]·b[j*k+p] for i < n, j < m: n
 // rows of a (lda apart) against m rows of b (packed, row length k). Each
 // element is summed exactly as dotRowsF32 sums it, so a row of a batch equals

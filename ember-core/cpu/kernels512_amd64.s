@@ -50,6 +50,21 @@
 	VMOVSHDUP     X, X20       \
 	VADDSS        X20, X, X
 
+// HALVES sets A = [A's lower 256 bits + A's upper | B's lower + B's upper]:
+// the first step of HSUM16 for two accumulators at once (YB is B's lower half).
+#define HALVES(A, B, YB) \
+	VINSERTF64X4 $1, YB, A, Z21 \
+	VSHUFF64X2   $0xee, B, A, Z22 \
+	VADDPS       Z22, Z21, A
+
+// QUARTERS sets A, holding two accumulators' halves [a | b], and B's [c | d],
+// to [a's lower 128 bits + upper | b's | c's | d's]: HSUM16's second step for
+// four accumulators.
+#define QUARTERS(A, B) \
+	VSHUFF32X4 $0x88, B, A, Z21 \
+	VSHUFF32X4 $0xdd, B, A, Z22 \
+	VADDPS     Z22, Z21, A
+
 // TAILMASK sets opmask K1 to R%16 low bits; clobbers AX and CX.
 #define TAILMASK(R) \
 	MOVQ  R, CX  \
@@ -323,41 +338,45 @@ zgtail:
 	ROW4(Z12, Z13, Z14, Z15)
 
 zgstore:
-	HSUM16(Z0, Y0, X0)
-	HSUM16(Z1, Y1, X1)
-	HSUM16(Z2, Y2, X2)
-	HSUM16(Z3, Y3, X3)
-	HSUM16(Z4, Y4, X4)
-	HSUM16(Z5, Y5, X5)
-	HSUM16(Z6, Y6, X6)
-	HSUM16(Z7, Y7, X7)
-	HSUM16(Z8, Y8, X8)
-	HSUM16(Z9, Y9, X9)
-	HSUM16(Z10, Y10, X10)
-	HSUM16(Z11, Y11, X11)
-	HSUM16(Z12, Y12, X12)
-	HSUM16(Z13, Y13, X13)
-	HSUM16(Z14, Y14, X14)
-	HSUM16(Z15, Y15, X15)
-	MOVQ   ldc+8(FP), CX
-	SHLQ   $2, CX
-	VMOVSS X0, (R12)
-	VMOVSS X1, 4(R12)
-	VMOVSS X2, 8(R12)
-	VMOVSS X3, 12(R12)
-	VMOVSS X4, (R12)(CX*1)
-	VMOVSS X5, 4(R12)(CX*1)
-	VMOVSS X6, 8(R12)(CX*1)
-	VMOVSS X7, 12(R12)(CX*1)
-	VMOVSS X8, (R12)(CX*2)
-	VMOVSS X9, 4(R12)(CX*2)
-	VMOVSS X10, 8(R12)(CX*2)
-	VMOVSS X11, 12(R12)(CX*2)
-	LEAQ   (R12)(CX*2), R11
-	VMOVSS X12, (R11)(CX*1)
-	VMOVSS X13, 4(R11)(CX*1)
-	VMOVSS X14, 8(R11)(CX*1)
-	VMOVSS X15, 12(R11)(CX*1)
+	// The sixteen sums, reduced together: the same pairs HSUM16 adds (lane
+	// l + lane l+8, then +4, +2, +1, the lower lane first), so each sum has
+	// dots512's bits, in 45 shuffles and adds instead of 128 instructions.
+	// Z21 and Z22 hold the lower and upper parts of each step.
+	// Halves: Z(u) = [Z(u) | Z(4+u)], Z(8+u) = [Z(8+u) | Z(12+u)], 8 lanes each.
+	HALVES(Z0, Z4, Y4)
+	HALVES(Z1, Z5, Y5)
+	HALVES(Z2, Z6, Y6)
+	HALVES(Z3, Z7, Y7)
+	HALVES(Z8, Z12, Y12)
+	HALVES(Z9, Z13, Y13)
+	HALVES(Z10, Z14, Y14)
+	HALVES(Z11, Z15, Y15)
+	// Quarters: Z(u) = 4 lanes of each of Z(u), Z(4+u), Z(8+u), Z(12+u).
+	QUARTERS(Z0, Z8)
+	QUARTERS(Z1, Z9)
+	QUARTERS(Z2, Z10)
+	QUARTERS(Z3, Z11)
+	// Pairs within each 128-bit lane, then the last add: lane 4i+j of Z0 is
+	// the sum of Z(4i+j), c's row i, column j.
+	VSHUFPS $0x44, Z1, Z0, Z21
+	VSHUFPS $0xee, Z1, Z0, Z22
+	VADDPS  Z22, Z21, Z0
+	VSHUFPS $0x44, Z3, Z2, Z21
+	VSHUFPS $0xee, Z3, Z2, Z22
+	VADDPS  Z22, Z21, Z2
+	VSHUFPS $0x88, Z2, Z0, Z21
+	VSHUFPS $0xdd, Z2, Z0, Z22
+	VADDPS  Z22, Z21, Z0
+	MOVQ    ldc+8(FP), CX
+	SHLQ    $2, CX
+	VMOVUPS X0, (R12)
+	VEXTRACTF32X4 $1, Z0, X21
+	VMOVUPS X21, (R12)(CX*1)
+	VEXTRACTF32X4 $2, Z0, X21
+	VMOVUPS X21, (R12)(CX*2)
+	LEAQ    (R12)(CX*2), R11
+	VEXTRACTF32X4 $3, Z0, X21
+	VMOVUPS X21, (R11)(CX*1)
 	// Next four rows of b.
 	MOVQ ldb+40(FP), CX
 	SHLQ $2, CX

@@ -20,10 +20,11 @@ const matmulPanelFloats = 32 << 10
 // bfloat16 weights are not widened: VDPBF16PS takes them against x split into
 // three bfloat16 parts, see dotRowsDPBF16). With more rows
 // (prefill) each block is widened once into a packed f32 panel in the
-// worker's scratch, and a 4×3 register-tiled kernel multiplies every four x
-// rows against it, three panel rows at a time, so the panel is read from L2
-// n/4 times instead of n. Every path sums an element in the same order (see
-// kernels.go), so a row's result does not depend on n or on Threads.
+// worker's scratch, and a register-tiled kernel multiplies every four x rows
+// against it, four panel rows at a time with AVX-512 (three with AVX2), so the
+// panel is read from L2 n/4 times instead of n. Every path sums an element in
+// the same order (see kernels.go), so a row's result does not depend on n or
+// on Threads.
 func (d *Device) MatMul(out, x, w device.Tensor) error {
 	const op = "MatMul"
 	s := d.begin()
@@ -196,8 +197,10 @@ type matmulPart struct {
 // add appends weight w [o, k] with output out [n, o] to the job. The block
 // size is MatMul's: with one row (decode) multiples of 4 rows (the kernel's
 // group), about eight blocks per thread so the dynamic split evens out, at
-// most 64 rows; with more (prefill) multiples of 3 rows (the tile's width)
-// filling a panel, with enough blocks to balance the threads.
+// most 64 rows; with more (prefill) multiples of the GEMM tile's width (4
+// rows with AVX-512, 3 with AVX2) filling a panel, with enough blocks to
+// balance the threads: a block's leftover rows would take the one-row dot
+// kernel for every row of x.
 func (j *matmulJob) add(w *tensor, out []float32, n, threads int) {
 	o, k := w.rows, j.k
 	var rowsPer int
@@ -207,8 +210,8 @@ func (j *matmulJob) add(w *tensor, out []float32, n, threads int) {
 	} else {
 		rowsPer = max(1, min(64, matmulPanelFloats/k))
 		rowsPer = max(1, min(rowsPer, (o+4*threads-1)/(4*threads)))
-		if rowsPer > 3 {
-			rowsPer -= rowsPer % 3
+		if tile := gemmTileCols(); rowsPer > tile {
+			rowsPer -= rowsPer % tile
 		}
 	}
 	j.parts[j.nparts] = matmulPart{w: w, out: out, o: o, rowsPer: rowsPer, first: j.tasks}
