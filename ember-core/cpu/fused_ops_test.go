@@ -103,3 +103,25 @@ func TestFusedProjectionErrors(t *testing.T) {
 	wantErr(t, d.MatMulSwiGLU(out, x, w8, w5), "MatMulSwiGLU on cpu", "one shape")
 	wantErr(t, d.MatMulSwiGLU(out, x, w7, w7), "MatMulSwiGLU on cpu", "inner sizes differ")
 }
+
+// TestWsum4RowsMatchesWsumRows: the four-query weighted sum gives each row
+// exactly the bits of wsumRowsF32 over that row's causal length, with
+// whichever kernels are in use, for value widths the 64-column kernel takes
+// and one it does not.
+func TestWsum4RowsMatchesWsumRows(t *testing.T) {
+	r := newRand(7)
+	for _, cols := range []int{64, 128, 192, 48} {
+		for _, ctx := range []int{0, 1, 5, 100} {
+			stride, ldo, lde := cols+3, cols+5, ctx+7
+			e := randVals(r, 4*lde, 1)
+			v := randVals(r, (ctx+3)*stride, 1)
+			got := make([]float32, 4*ldo)
+			wsum4RowsF32(got, ldo, e, lde, v, stride, ctx, cols)
+			for row := range 4 {
+				want := make([]float32, cols)
+				wsumRowsF32(want, e[row*lde:row*lde+ctx+row], v, stride)
+				checkBitwise(t, fmt.Sprintf("cols %d ctx %d row %d", cols, ctx, row), got[row*ldo:row*ldo+cols], want)
+			}
+		}
+	}
+}
