@@ -69,9 +69,15 @@ type parker struct {
 
 // spinFor is how long a helper spins for its next job, and the caller for the
 // helpers' tasks, before parking: longer than the gap between two ops of a
-// decode step (a few microseconds), short enough that a contended machine
-// loses little to spinning. A variable so that tests can make every wait park.
-var spinFor = 200 * time.Microsecond
+// decode step (a few microseconds; the longest, the argmax and embedding
+// between two tokens, tens), so that a step parks at most once per token,
+// and short enough that on a contended machine, where spinning only takes
+// time slices from the thread being waited for, little is lost to it. (In
+// BenchmarkPoolRun at a load average of 5–8 on two cores, parking at once was
+// usually fastest and 200 µs no better than 50; with idle cores the spin is
+// what saves the 30–50 µs futex wake-up per op.) A variable so that tests can
+// make every wait park.
+var spinFor = 50 * time.Microsecond
 
 // spinUntil calls ok until it returns true or about spinFor has passed and
 // reports which.

@@ -116,7 +116,7 @@ func (j *spinJob) run(_, _ int) {
 //	go test -run '^$' -bench PoolRun -cpu 1,2 ./ember-core/cpu
 func BenchmarkPoolRun(b *testing.B) {
 	for _, hogs := range []int{0, runtime.NumCPU()} {
-		for _, spin := range []time.Duration{spinFor, 0} {
+		for _, spin := range []time.Duration{spinFor, 200 * time.Microsecond, 0} {
 			b.Run(fmt.Sprintf("hogs=%d/spin=%v", hogs, spin), func(b *testing.B) {
 				defer func(s time.Duration) { spinFor = s }(spinFor)
 				spinFor = spin
