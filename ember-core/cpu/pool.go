@@ -31,6 +31,7 @@ import (
 // Threads=1 and Threads=N agree bitwise.
 type pool struct {
 	threads int
+	spin    time.Duration // spinFor when the pool was made
 	once    sync.Once
 	helpers []helper // workers 1..threads-1
 	quit    chan struct{}
@@ -76,12 +77,12 @@ type parker struct {
 // BenchmarkPoolRun at a load average of 5–8 on two cores, parking at once was
 // usually fastest and 200 µs no better than 50; with idle cores the spin is
 // what saves the 30–50 µs futex wake-up per op.) A variable so that tests can
-// make every wait park.
+// make every wait park (a pool reads it when made).
 var spinFor = 50 * time.Microsecond
 
-// spinUntil calls ok until it returns true or about spinFor has passed and
+// spinUntil calls ok until it returns true or about spin has passed and
 // reports which.
-func spinUntil(ok func() bool) bool {
+func spinUntil(spin time.Duration, ok func() bool) bool {
 	if ok() {
 		return true
 	}
@@ -95,7 +96,7 @@ func spinUntil(ok func() bool) bool {
 		switch {
 		case i == 0:
 			t0 = time.Now()
-		case i&15 == 0 && time.Since(t0) >= spinFor:
+		case i&15 == 0 && time.Since(t0) >= spin:
 			return ok()
 		}
 	}
@@ -134,7 +135,7 @@ type job interface {
 }
 
 func newPool(threads int) *pool {
-	return &pool{threads: threads, quit: make(chan struct{}), caller: parker{wake: make(chan struct{}, 1)}}
+	return &pool{threads: threads, spin: spinFor, quit: make(chan struct{}), caller: parker{wake: make(chan struct{}, 1)}}
 }
 
 func (p *pool) start() {
@@ -151,7 +152,7 @@ func (p *pool) worker(w int) {
 	var seen uint64 // the last gen this worker took part in
 	fresh := func() bool { g := p.gen.Load(); return g&1 == 1 && g != seen || p.closed.Load() }
 	for {
-		if !spinUntil(fresh) && !h.park(fresh, p.quit) {
+		if !spinUntil(p.spin, fresh) && !h.park(fresh, p.quit) {
 			return
 		}
 		if p.closed.Load() {
@@ -208,7 +209,7 @@ func (p *pool) run(tasks int, j job) {
 	}
 	p.drain(0)
 	finished := func() bool { return p.done.Load() == p.tasks }
-	if !spinUntil(finished) {
+	if !spinUntil(p.spin, finished) {
 		for !finished() {
 			p.caller.park(finished, nil)
 		}
@@ -219,7 +220,7 @@ func (p *pool) run(tasks int, j job) {
 	for i := range p.helpers {
 		h := &p.helpers[i]
 		left := func() bool { return h.in.Load() != g }
-		for !spinUntil(left) {
+		for !spinUntil(p.spin, left) {
 			time.Sleep(20 * time.Microsecond) // it was descheduled in that window
 		}
 	}
