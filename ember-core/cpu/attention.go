@@ -174,15 +174,27 @@ func (j *attnJob) run(worker, task int) {
 	panel(kp, j.kc, kvOff, rows, hd)
 	panel(vp, j.vc, kvOff, rows, hd)
 	S := sc.floats3((i1 - i0) * rows)
+	var inv [attnBlock]float32
 	for h := g * j.group; h < (g+1)*j.group; h++ {
 		gemmF32(S, rows, j.q[i0*qDim+h*hd:], qDim, i1-i0, kp, rows, hd)
 		for i := i0; i < i1; i++ {
 			w := S[(i-i0)*rows : (i-i0)*rows+j.start+i+1] // causal: rows 0 … start+i
-			oh := j.out[i*qDim+h*hd : i*qDim+h*hd+hd]
-			inv := float32(1 / softmax(w, j.scale))
-			wsumRowsF32(oh, w, vp, hd)
+			inv[i-i0] = float32(1 / softmax(w, j.scale))
+		}
+		// The weighted values four queries at a time, so that a value row is
+		// read once for the four; each query's sum has the one-query bits.
+		out := j.out[h*hd:]
+		i := i0
+		for ; i+4 <= i1; i += 4 {
+			wsum4RowsF32(out[i*qDim:], qDim, S[(i-i0)*rows:], rows, vp, hd, j.start+i+1, hd)
+		}
+		for ; i < i1; i++ {
+			wsumRowsF32(out[i*qDim:i*qDim+hd], S[(i-i0)*rows:(i-i0)*rows+j.start+i+1], vp, hd)
+		}
+		for i := i0; i < i1; i++ {
+			oh := out[i*qDim : i*qDim+hd]
 			for c := range oh {
-				oh[c] *= inv
+				oh[c] *= inv[i-i0]
 			}
 		}
 	}

@@ -43,3 +43,27 @@ func BenchmarkMatMul(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAttentionPrefill is one layer's attention over a 512-token prefill
+// at Qwen3-0.6B's shape (16 query heads, 8 kv heads of 128, an F16 cache).
+// GFLOP/s counts the scores and the weighted values (2·2·heads·hd per
+// query-row pair, causal).
+//
+//	go test -run '^$' -bench AttentionPrefill -cpu 1,2 ./ember-core/cpu
+func BenchmarkAttentionPrefill(b *testing.B) {
+	const n, heads, kvHeads, hd = 512, 16, 8, 128
+	d := New(Options{})
+	qDim, kvDim := heads*hd, kvHeads*hd
+	q := upload(b, d, device.F32, randVals(newRand(1), n*qDim, 1), n, qDim)
+	kc := upload(b, d, device.F16, randVals(newRand(2), n*kvDim, 1), n, kvDim)
+	vc := upload(b, d, device.F16, randVals(newRand(3), n*kvDim, 1), n, kvDim)
+	out := mustAlloc(b, d, device.F32, n, qDim)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Attention(out, q, kc, vc, 0, heads, kvHeads, hd); err != nil {
+			b.Fatal(err)
+		}
+	}
+	flops := 2 * 2 * float64(heads*hd) * float64(n) * float64(n+1) / 2
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}

@@ -330,3 +330,8 @@ type opJobs struct {
 	rope   ropeJob
 	sel    selectJob
 }
+
+// ParallelRegions returns how many ops' work this device has handed to its
+// helper workers since it was made (ops that ran on the calling goroutine
+// alone do not count): what a fused op or a grain saves shows here.
+func (d *Device) ParallelRegions() int64 { return d.pool.regions.Load() }

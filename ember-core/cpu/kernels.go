@@ -294,6 +294,15 @@ func dotRowsDPBF16(out []float32, xs []uint16, w []uint16, k, stride int) {
 	dotsDPBF16(&out[0], &xs[0], &w[0], k, stride, rows)
 }
 
+// gemmTileCols is how many rows of b gemmF32's assembly tile takes at once;
+// a multiple of it keeps every column of out in the tile.
+func gemmTileCols() int {
+	if use512 {
+		return 4
+	}
+	return 3
+}
+
 // gemmF32 sets out[i*ldo+j] = Σ_p a[i*lda+p]·b[j*k+p] for i < n, j < m: n
 // rows of a (lda apart) against m rows of b (packed, row length k). Each
 // element is summed exactly as dotRowsF32 sums it, so a row of a batch equals
@@ -335,6 +344,24 @@ func gemmF32(out []float32, ldo int, a []float32, lda, n int, b []float32, m, k 
 	}
 	for ; i < n; i++ {
 		dotRowsF32(out[i*ldo:i*ldo+m], a[i*lda:i*lda+k], b, k)
+	}
+}
+
+// wsum4RowsF32 is wsumRowsF32 for four consecutive causal queries: for
+// r < 4, out[r*ldo+j] = Σ_{t < ctx+r} e[r*lde+t]·v[t*stride+j], j < cols,
+// each row with exactly wsumRowsF32's bits. With AVX-512 and cols a multiple
+// of 64 a value row is read once for the four (wsum4x512F32); otherwise the
+// rows go one at a time.
+func wsum4RowsF32(out []float32, ldo int, e []float32, lde int, v []float32, stride, ctx, cols int) {
+	checkRows("wsum4RowsF32 out", len(out), 4, cols, ldo)
+	checkRows("wsum4RowsF32 e", len(e), 4, ctx+3, lde)
+	checkRows("wsum4RowsF32 v", len(v), ctx+3, cols, stride)
+	if useAsm && use512 && cols > 0 && cols%64 == 0 {
+		wsum4x512F32(&out[0], ldo, &e[0], lde, &v[0], stride, ctx, cols)
+		return
+	}
+	for r := range 4 {
+		wsumRowsF32(out[r*ldo:r*ldo+cols], e[r*lde:r*lde+ctx+r], v, stride)
 	}
 }
 

@@ -50,6 +50,29 @@
 	VMOVSHDUP     X, X20       \
 	VADDSS        X20, X, X
 
+// HALVES sets A = [A's lower 256 bits + A's upper | B's lower + B's upper]:
+// the first step of HSUM16 for two accumulators at once (YB is B's lower half).
+#define HALVES(A, B, YB) \
+	VINSERTF64X4 $1, YB, A, Z21 \
+	VSHUFF64X2   $0xee, B, A, Z22 \
+	VADDPS       Z22, Z21, A
+
+// QUARTERS sets A, holding two accumulators' halves [a | b], and B's [c | d],
+// to [a's lower 128 bits + upper | b's | c's | d's]: HSUM16's second step for
+// four accumulators.
+#define QUARTERS(A, B) \
+	VSHUFF32X4 $0x88, B, A, Z21 \
+	VSHUFF32X4 $0xdd, B, A, Z22 \
+	VADDPS     Z22, Z21, A
+
+// WROW adds the broadcast weight E times the value vectors Z16…Z19 into
+// accumulators A0…A3 (wsum4x512F32's one row of one step).
+#define WROW(E, A0, A1, A2, A3) \
+	VFMADD231PS Z16, E, A0 \
+	VFMADD231PS Z17, E, A1 \
+	VFMADD231PS Z18, E, A2 \
+	VFMADD231PS Z19, E, A3
+
 // TAILMASK sets opmask K1 to R%16 low bits; clobbers AX and CX.
 #define TAILMASK(R) \
 	MOVQ  R, CX  \
@@ -323,41 +346,45 @@ zgtail:
 	ROW4(Z12, Z13, Z14, Z15)
 
 zgstore:
-	HSUM16(Z0, Y0, X0)
-	HSUM16(Z1, Y1, X1)
-	HSUM16(Z2, Y2, X2)
-	HSUM16(Z3, Y3, X3)
-	HSUM16(Z4, Y4, X4)
-	HSUM16(Z5, Y5, X5)
-	HSUM16(Z6, Y6, X6)
-	HSUM16(Z7, Y7, X7)
-	HSUM16(Z8, Y8, X8)
-	HSUM16(Z9, Y9, X9)
-	HSUM16(Z10, Y10, X10)
-	HSUM16(Z11, Y11, X11)
-	HSUM16(Z12, Y12, X12)
-	HSUM16(Z13, Y13, X13)
-	HSUM16(Z14, Y14, X14)
-	HSUM16(Z15, Y15, X15)
-	MOVQ   ldc+8(FP), CX
-	SHLQ   $2, CX
-	VMOVSS X0, (R12)
-	VMOVSS X1, 4(R12)
-	VMOVSS X2, 8(R12)
-	VMOVSS X3, 12(R12)
-	VMOVSS X4, (R12)(CX*1)
-	VMOVSS X5, 4(R12)(CX*1)
-	VMOVSS X6, 8(R12)(CX*1)
-	VMOVSS X7, 12(R12)(CX*1)
-	VMOVSS X8, (R12)(CX*2)
-	VMOVSS X9, 4(R12)(CX*2)
-	VMOVSS X10, 8(R12)(CX*2)
-	VMOVSS X11, 12(R12)(CX*2)
-	LEAQ   (R12)(CX*2), R11
-	VMOVSS X12, (R11)(CX*1)
-	VMOVSS X13, 4(R11)(CX*1)
-	VMOVSS X14, 8(R11)(CX*1)
-	VMOVSS X15, 12(R11)(CX*1)
+	// The sixteen sums, reduced together: the same pairs HSUM16 adds (lane
+	// l + lane l+8, then +4, +2, +1, the lower lane first), so each sum has
+	// dots512's bits, in 45 shuffles and adds instead of 128 instructions.
+	// Z21 and Z22 hold the lower and upper parts of each step.
+	// Halves: Z(u) = [Z(u) | Z(4+u)], Z(8+u) = [Z(8+u) | Z(12+u)], 8 lanes each.
+	HALVES(Z0, Z4, Y4)
+	HALVES(Z1, Z5, Y5)
+	HALVES(Z2, Z6, Y6)
+	HALVES(Z3, Z7, Y7)
+	HALVES(Z8, Z12, Y12)
+	HALVES(Z9, Z13, Y13)
+	HALVES(Z10, Z14, Y14)
+	HALVES(Z11, Z15, Y15)
+	// Quarters: Z(u) = 4 lanes of each of Z(u), Z(4+u), Z(8+u), Z(12+u).
+	QUARTERS(Z0, Z8)
+	QUARTERS(Z1, Z9)
+	QUARTERS(Z2, Z10)
+	QUARTERS(Z3, Z11)
+	// Pairs within each 128-bit lane, then the last add: lane 4i+j of Z0 is
+	// the sum of Z(4i+j), c's row i, column j.
+	VSHUFPS $0x44, Z1, Z0, Z21
+	VSHUFPS $0xee, Z1, Z0, Z22
+	VADDPS  Z22, Z21, Z0
+	VSHUFPS $0x44, Z3, Z2, Z21
+	VSHUFPS $0xee, Z3, Z2, Z22
+	VADDPS  Z22, Z21, Z2
+	VSHUFPS $0x88, Z2, Z0, Z21
+	VSHUFPS $0xdd, Z2, Z0, Z22
+	VADDPS  Z22, Z21, Z0
+	MOVQ    ldc+8(FP), CX
+	SHLQ    $2, CX
+	VMOVUPS X0, (R12)
+	VEXTRACTF32X4 $1, Z0, X21
+	VMOVUPS X21, (R12)(CX*1)
+	VEXTRACTF32X4 $2, Z0, X21
+	VMOVUPS X21, (R12)(CX*2)
+	LEAQ    (R12)(CX*2), R11
+	VEXTRACTF32X4 $3, Z0, X21
+	VMOVUPS X21, (R11)(CX*1)
 	// Next four rows of b.
 	MOVQ ldb+40(FP), CX
 	SHLQ $2, CX
@@ -717,5 +744,137 @@ dpssum:
 	JMP    dpsingle
 
 dpdone:
+	VZEROUPPER
+	RET
+
+// func wsum4x512F32(out *float32, ldo int, e *float32, lde int, v *float32, stride int, ctx int, cols int)
+//
+// wsum512F32 for four rows of e at once, row r summing over t < ctx+r (four
+// consecutive causal queries): out[r*ldo+j] = Σ_t e[r*lde+t]·v[t*stride+j]
+// for j < cols (a multiple of 64), one FMA chain per element in t order, as
+// WSUM16 sums it, so each row has wsum512F32's bits. A value row is loaded
+// once for the four rows: sixteen accumulators Z(4r+c), 64 columns a block.
+// Registers: R10 out, R13 ldo bytes, SI e, DI v, R8 stride bytes, R9 ctx,
+// R11 columns left, AX BX CX DX the four e cursors, R14 the v cursor, R12 the
+// t counter.
+TEXT ·wsum4x512F32(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), R10
+	MOVQ ldo+8(FP), R13
+	SHLQ $2, R13
+	MOVQ e+16(FP), SI
+	MOVQ v+32(FP), DI
+	MOVQ stride+40(FP), R8
+	SHLQ $2, R8
+	MOVQ ctx+48(FP), R9
+	MOVQ cols+56(FP), R11
+
+w4blk:
+	CMPQ   R11, $64
+	JLT    w4done
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ   lde+24(FP), R12
+	SHLQ   $2, R12
+	MOVQ   SI, AX
+	LEAQ   (SI)(R12*1), BX
+	LEAQ   (SI)(R12*2), CX
+	LEAQ   (BX)(R12*2), DX
+	MOVQ   DI, R14
+	MOVQ   R9, R12
+
+w4loop:
+	TESTQ        R12, R12
+	JZ           w4tail
+	VMOVUPS      (R14), Z16
+	VMOVUPS      64(R14), Z17
+	VMOVUPS      128(R14), Z18
+	VMOVUPS      192(R14), Z19
+	VBROADCASTSS (AX), Z20
+	VBROADCASTSS (BX), Z21
+	VBROADCASTSS (CX), Z22
+	VBROADCASTSS (DX), Z23
+	WROW(Z20, Z0, Z1, Z2, Z3)
+	WROW(Z21, Z4, Z5, Z6, Z7)
+	WROW(Z22, Z8, Z9, Z10, Z11)
+	WROW(Z23, Z12, Z13, Z14, Z15)
+	ADDQ         $4, AX
+	ADDQ         $4, BX
+	ADDQ         $4, CX
+	ADDQ         $4, DX
+	ADDQ         R8, R14
+	DECQ         R12
+	JMP          w4loop
+
+w4tail:
+	// t = ctx: rows 1–3; t = ctx+1: rows 2–3; t = ctx+2: row 3.
+	VMOVUPS      (R14), Z16
+	VMOVUPS      64(R14), Z17
+	VMOVUPS      128(R14), Z18
+	VMOVUPS      192(R14), Z19
+	VBROADCASTSS (BX), Z21
+	VBROADCASTSS (CX), Z22
+	VBROADCASTSS (DX), Z23
+	WROW(Z21, Z4, Z5, Z6, Z7)
+	WROW(Z22, Z8, Z9, Z10, Z11)
+	WROW(Z23, Z12, Z13, Z14, Z15)
+	ADDQ         $4, CX
+	ADDQ         $4, DX
+	ADDQ         R8, R14
+	VMOVUPS      (R14), Z16
+	VMOVUPS      64(R14), Z17
+	VMOVUPS      128(R14), Z18
+	VMOVUPS      192(R14), Z19
+	VBROADCASTSS (CX), Z22
+	VBROADCASTSS (DX), Z23
+	WROW(Z22, Z8, Z9, Z10, Z11)
+	WROW(Z23, Z12, Z13, Z14, Z15)
+	ADDQ         $4, DX
+	ADDQ         R8, R14
+	VMOVUPS      (R14), Z16
+	VMOVUPS      64(R14), Z17
+	VMOVUPS      128(R14), Z18
+	VMOVUPS      192(R14), Z19
+	VBROADCASTSS (DX), Z23
+	WROW(Z23, Z12, Z13, Z14, Z15)
+
+	VMOVUPS Z0, (R10)
+	VMOVUPS Z1, 64(R10)
+	VMOVUPS Z2, 128(R10)
+	VMOVUPS Z3, 192(R10)
+	LEAQ    (R10)(R13*1), R12
+	VMOVUPS Z4, (R12)
+	VMOVUPS Z5, 64(R12)
+	VMOVUPS Z6, 128(R12)
+	VMOVUPS Z7, 192(R12)
+	LEAQ    (R10)(R13*2), R12
+	VMOVUPS Z8, (R12)
+	VMOVUPS Z9, 64(R12)
+	VMOVUPS Z10, 128(R12)
+	VMOVUPS Z11, 192(R12)
+	ADDQ    R13, R12
+	VMOVUPS Z12, (R12)
+	VMOVUPS Z13, 64(R12)
+	VMOVUPS Z14, 128(R12)
+	VMOVUPS Z15, 192(R12)
+	ADDQ    $256, R10
+	ADDQ    $256, DI
+	SUBQ    $64, R11
+	JMP     w4blk
+
+w4done:
 	VZEROUPPER
 	RET

@@ -68,6 +68,9 @@ func gemm512(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, m in
 func wsum512F32(out *float32, e *float32, v *float32, stride int, ctx int, cols int)
 
 //go:noescape
+func wsum4x512F32(out *float32, ldo int, e *float32, lde int, v *float32, stride int, ctx int, cols int)
+
+//go:noescape
 func wsum512BF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int)
 
 //go:noescape

@@ -1,8 +1,10 @@
 package cpu
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // pool runs the tasks of one op on a device's worker goroutines. Workers are
@@ -10,21 +12,118 @@ import (
 // collected (a cleanup closes quit); they reference only the pool, never the
 // Device, so that cleanup can run.
 //
-// Tasks are claimed dynamically from a shared counter, so which worker runs a
-// task varies from run to run. Results never depend on it: every op makes each
-// output element the work of exactly one task, computed in a fixed order.
-// That is what makes Threads=1 and Threads=N agree bitwise.
+// Handing out an op costs well under a microsecond while the machine has the
+// cores: each helper, pinned to its OS thread, spins on the job counter gen
+// for up to spinFor after finishing its last task, and the caller spins until
+// the op's tasks are done. Only a helper that has spun that long without work
+// parks (on its wake channel), and only a caller that has waited that long
+// parks until the last task's finisher wakes it, so that a machine with more
+// runnable threads than cores keeps its cores for whoever has work: spinning
+// is bounded, waiting falls back to the scheduler. The caller never waits for
+// a helper that has not started: tasks are claimed from a shared counter, the
+// caller claims too, and the op is done when its tasks are (a helper that
+// wakes late finds none left). It waits only for a helper caught between
+// seeing a job and claiming from it, a window of a few instructions.
+//
+// Tasks are claimed dynamically, so which worker runs a task varies from run
+// to run. Results never depend on it: every op makes each output element the
+// work of exactly one task, computed in a fixed order. That is what makes
+// Threads=1 and Threads=N agree bitwise.
 type pool struct {
 	threads int
+	spin    time.Duration // spinFor when the pool was made
 	once    sync.Once
-	wake    []chan struct{} // one per helper worker (workers 1..threads-1)
+	helpers []helper // workers 1..threads-1
 	quit    chan struct{}
-	done    sync.WaitGroup
+	closed  atomic.Bool
 
-	// The current job, written by run before it wakes the helpers.
+	// gen is odd while a job is open (2·jobs+1) and even between jobs. The
+	// caller writes job and tasks, then opens gen; helpers read them only
+	// after seeing gen open and announcing it in their helper.in.
+	gen   atomic.Uint64
 	job   job
 	tasks int64
-	next  atomic.Int64
+	next  atomic.Int64 // next task to claim
+	done  atomic.Int64 // tasks finished
+
+	caller parker // the calling goroutine, waiting for done == tasks
+
+	// regions counts the jobs handed to helpers (Device.ParallelRegions).
+	regions atomic.Int64
+}
+
+// helper is one helper worker's state, padded to its own cache lines.
+type helper struct {
+	_  [64]byte
+	in atomic.Uint64 // the open gen the helper is taking tasks from, or 0
+	parker
+	_ [64]byte
+}
+
+// parker lets a goroutine that has spun too long sleep without missing its
+// wake-up: it sets parked, checks its condition once more, and then either
+// takes parked back or, if a waker took it first, receives the waker's token.
+type parker struct {
+	parked atomic.Bool
+	wake   chan struct{} // capacity 1: at most one token is ever in flight
+}
+
+// spinFor is how long a helper spins for its next job, and the caller for the
+// helpers' tasks, before parking: longer than the gap between two ops of a
+// decode step (a few microseconds; the longest, the argmax and embedding
+// between two tokens, tens), so that a step parks at most once per token,
+// and short enough that on a contended machine, where spinning only takes
+// time slices from the thread being waited for, little is lost to it. (In
+// BenchmarkPoolRun at a load average of 5–8 on two cores, parking at once was
+// usually fastest and 200 µs no better than 50; with idle cores the spin is
+// what saves the 30–50 µs futex wake-up per op.) A variable so that tests can
+// make every wait park (a pool reads it when made).
+var spinFor = 50 * time.Microsecond
+
+// spinUntil calls ok until it returns true or about spin has passed and
+// reports which.
+func spinUntil(spin time.Duration, ok func() bool) bool {
+	if ok() {
+		return true
+	}
+	var t0 time.Time
+	for i := 0; ; i++ {
+		for range 16 {
+			if ok() {
+				return true
+			}
+		}
+		switch {
+		case i == 0:
+			t0 = time.Now()
+		case i&15 == 0 && time.Since(t0) >= spin:
+			return ok()
+		}
+	}
+}
+
+// park sleeps until wakeUp is called, unless ready turns true first (checked
+// after announcing the sleep, so a wake-up in between is not lost), or quit
+// closes. It returns false only for quit.
+func (k *parker) park(ready func() bool, quit <-chan struct{}) bool {
+	k.parked.Store(true)
+	if ready() && k.parked.CompareAndSwap(true, false) {
+		return true
+	}
+	// Either not ready, or a waker already took parked and sends a token.
+	select {
+	case <-k.wake:
+		return true
+	case <-quit:
+		return false
+	}
+}
+
+// wakeUp wakes the parker if it is parked (or about to be).
+func (k *parker) wakeUp() {
+	if k.parked.Load() && k.parked.CompareAndSwap(true, false) {
+		k.wake <- struct{}{}
+	}
 }
 
 // job is the parallel part of one op: run(worker, task) does task task on
@@ -36,29 +135,45 @@ type job interface {
 }
 
 func newPool(threads int) *pool {
-	return &pool{threads: threads, quit: make(chan struct{})}
+	return &pool{threads: threads, spin: spinFor, quit: make(chan struct{}), caller: parker{wake: make(chan struct{}, 1)}}
 }
 
 func (p *pool) start() {
-	p.wake = make([]chan struct{}, p.threads-1)
-	for i := range p.wake {
-		p.wake[i] = make(chan struct{}, 1)
+	p.helpers = make([]helper, p.threads-1)
+	for i := range p.helpers {
+		p.helpers[i].wake = make(chan struct{}, 1)
 		go p.worker(i + 1)
 	}
 }
 
 func (p *pool) worker(w int) {
+	runtime.LockOSThread()
+	h := &p.helpers[w-1]
+	var seen uint64 // the last gen this worker took part in
+	fresh := func() bool { g := p.gen.Load(); return g&1 == 1 && g != seen || p.closed.Load() }
 	for {
-		select {
-		case <-p.wake[w-1]:
-			p.drain(w)
-			p.done.Done()
-		case <-p.quit:
+		if !spinUntil(p.spin, fresh) && !h.park(fresh, p.quit) {
 			return
 		}
+		if p.closed.Load() {
+			return
+		}
+		g := p.gen.Load()
+		if g&1 == 0 || g == seen {
+			continue
+		}
+		// Announce, then check the job is still open: either the caller's
+		// closing sees h.in == g and waits for us, or we see it closed.
+		h.in.Store(g)
+		if p.gen.Load() == g {
+			seen = g
+			p.drain(w)
+		}
+		h.in.Store(0)
 	}
 }
 
+// drain runs tasks until none is left to claim.
 func (p *pool) drain(w int) {
 	for {
 		i := p.next.Add(1) - 1
@@ -66,6 +181,9 @@ func (p *pool) drain(w int) {
 			return
 		}
 		p.job.run(w, int(i))
+		if p.done.Add(1) == p.tasks && w != 0 {
+			p.caller.wakeUp()
+		}
 	}
 }
 
@@ -74,26 +192,45 @@ func (p *pool) drain(w int) {
 // one, so a job may use per-worker scratch. The caller's goroutine is worker 0.
 // run must not be called concurrently (the device's op lock sees to that).
 func (p *pool) run(tasks int, j job) {
-	workers := min(p.threads, tasks)
-	if workers <= 1 {
+	if min(p.threads, tasks) <= 1 {
 		for i := range tasks {
 			j.run(0, i)
 		}
 		return
 	}
 	p.once.Do(p.start)
+	p.regions.Add(1)
 	p.job, p.tasks = j, int64(tasks)
 	p.next.Store(0)
-	p.done.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		p.wake[w-1] <- struct{}{}
+	p.done.Store(0)
+	g := p.gen.Add(1) // open
+	for i := range p.helpers {
+		p.helpers[i].wakeUp()
 	}
 	p.drain(0)
-	p.done.Wait()
+	finished := func() bool { return p.done.Load() == p.tasks }
+	if !spinUntil(p.spin, finished) {
+		for !finished() {
+			p.caller.park(finished, nil)
+		}
+	}
+	p.gen.Add(1) // closed
+	// A helper that announced g before the close may still read job and tasks
+	// (it claims nothing: all are taken); wait until it has looked.
+	for i := range p.helpers {
+		h := &p.helpers[i]
+		left := func() bool { return h.in.Load() != g }
+		for !spinUntil(p.spin, left) {
+			time.Sleep(20 * time.Microsecond) // it was descheduled in that window
+		}
+	}
 	p.job = nil
 }
 
-func (p *pool) close() { close(p.quit) }
+func (p *pool) close() {
+	p.closed.Store(true)
+	close(p.quit)
+}
 
 // scratch is one worker's reusable buffers; they only grow.
 type scratch struct {
@@ -140,9 +277,11 @@ func (s *scratch) ints(n int) []int32 {
 }
 
 // grainElems is about the least work (in elements touched) worth handing to
-// another goroutine; smaller ops run on the caller alone.
+// another worker: an op of fewer than two grains runs on the caller alone, a
+// larger one in about one range per grain, at most four per thread. A decode
+// step's small ops (a 1024-float add, a head norm, RoPE of one row) are well
+// under a grain, so they cost no hand-out at all.
 var grainElems = 16 << 10 // a variable so that tests can make small ops fan out
-
 // ranger is an op whose work is items [0, total) that can be done in any
 // split: ranges(worker, lo, hi) does items lo…hi-1.
 type ranger interface {
@@ -160,16 +299,22 @@ func (j *rangeJob) run(worker, t int) {
 	j.r.ranges(worker, lo, min(lo+j.grain, j.total))
 }
 
-// forRanges splits [0, total) into consecutive ranges of about grainElems/per
-// items each (per = elements of work per item) and calls r.ranges on each
-// range, in parallel over the pool.
+// forRanges splits [0, total) into consecutive ranges of at least
+// grainElems/per items (per = elements of work per item) and calls r.ranges on
+// each, in parallel over the pool; under two grains of work, on the caller in
+// one call.
 func (d *Device) forRanges(total, per int, r ranger) {
 	if total <= 0 {
 		return
 	}
-	grain := max(1, grainElems/max(per, 1))
-	grain = max(1, min(grain, (total+d.threads-1)/d.threads))
-	tasks := (total + grain - 1) / grain
+	work := total * max(per, 1)
+	tasks := min(work/grainElems, 4*d.threads, total)
+	if d.threads == 1 || tasks < 2 {
+		r.ranges(0, 0, total)
+		return
+	}
+	grain := (total + tasks - 1) / tasks
+	tasks = (total + grain - 1) / grain
 	d.rj = rangeJob{r: r, grain: grain, total: total}
 	d.pool.run(tasks, &d.rj)
 	d.rj = rangeJob{}

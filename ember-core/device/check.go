@@ -331,3 +331,33 @@ func CheckTopK(vals, idx, x Operand, k int) error {
 	}
 	return nil
 }
+
+// CheckMatMulQKV checks MatMulQKV's operands: each output as CheckMatMul
+// checks it, and no two outputs sharing memory.
+func CheckMatMulQKV(a, b, c, x, wa, wb, wc Operand) error {
+	outs := [3]Operand{a, b, c}
+	ws := [3]Operand{wa, wb, wc}
+	for i := range outs {
+		if err := CheckMatMul(outs[i], x, ws[i]); err != nil {
+			return err
+		}
+		for j := range i {
+			if Overlaps(outs[i], outs[j]) {
+				return fmt.Errorf("outputs %v and %v overlap", outs[j], outs[i])
+			}
+		}
+	}
+	return nil
+}
+
+// CheckMatMulSwiGLU checks MatMulSwiGLU's operands: gate and up of one shape,
+// and out as CheckMatMul checks it against each.
+func CheckMatMulSwiGLU(out, x, gate, up Operand) error {
+	if gate.Rows != up.Rows || gate.Cols != up.Cols {
+		return fmt.Errorf("gate is %v but up is %v; they must have one shape", gate, up)
+	}
+	if err := CheckMatMul(out, x, gate); err != nil {
+		return err
+	}
+	return CheckMatMul(out, x, up)
+}

@@ -303,3 +303,20 @@ type TokenSampler interface {
 type LogSumExper interface {
 	LogSumExp(out, x Tensor) error
 }
+
+// QKVProjector is offered by devices that multiply one input by three weights
+// in one op: a = x·waᵀ, b = x·wbᵀ, c = x·wcᵀ (each as MatMul), so that
+// attention's Q, K and V projections cost one hand-out to the device's
+// threads, not three. The outputs may not overlap each other or the inputs.
+// Each output has exactly the bits MatMul gives it.
+type QKVProjector interface {
+	MatMulQKV(a, b, c, x, wa, wb, wc Tensor) error
+}
+
+// SwiGLUProjector is offered by devices that compute the MLP's gated
+// activation in one op: out = silu(x·gateᵀ) ⊙ (x·upᵀ), gate and up of one
+// shape, with exactly the bits of MatMul, MatMul and SiLUMul in turn, and
+// without the up projection's intermediate. out may not alias the inputs.
+type SwiGLUProjector interface {
+	MatMulSwiGLU(out, x, gate, up Tensor) error
+}

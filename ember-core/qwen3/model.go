@@ -184,9 +184,7 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 		d.RMSNorm(w.h, w.x, l.InputNorm, m.eps),
 
 		stage(d, device.StageAttention),
-		d.MatMul(w.q, w.h, l.Q),
-		d.MatMul(w.k, w.h, l.K),
-		d.MatMul(w.v, w.h, l.V),
+		qkv(d, w.q, w.k, w.v, w.h, l.Q, l.K, l.V),
 		d.HeadRMSNorm(w.q, l.QNorm, hd, m.eps),
 		d.HeadRMSNorm(w.k, l.KNorm, hd, m.eps),
 		d.RoPE(w.q, hd, w.pos, theta),
@@ -198,9 +196,7 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 		addNorm(d, w.h, w.x, w.h, l.PostNorm, m.eps),
 
 		stage(d, device.StageFFN),
-		d.MatMul(w.gate, w.h, l.Gate),
-		d.MatMul(w.up, w.h, l.Up),
-		d.SiLUMul(w.gate, w.gate, w.up),
+		swiGLU(d, w.gate, w.up, w.h, l.Gate, l.Up),
 		d.MatMul(w.h, w.gate, l.Down),
 		d.Add(w.x, w.x, w.h),
 	)
@@ -239,6 +235,23 @@ func addNorm(d device.Device, out, x, r, w device.Tensor, eps float32) error {
 		return f.AddRMSNorm(out, x, r, w, eps)
 	}
 	return firstErr(d.Add(x, x, r), d.RMSNorm(out, x, w, eps))
+}
+
+// qkv is q, k, v = x·Qᵀ, x·Kᵀ, x·Vᵀ, in one op where the device can.
+func qkv(d device.Device, q, k, v, x, wq, wk, wv device.Tensor) error {
+	if f, ok := d.(device.QKVProjector); ok {
+		return f.MatMulQKV(q, k, v, x, wq, wk, wv)
+	}
+	return firstErr(d.MatMul(q, x, wq), d.MatMul(k, x, wk), d.MatMul(v, x, wv))
+}
+
+// swiGLU is gate = silu(x·Gateᵀ) ⊙ (x·Upᵀ), in one op where the device can
+// (then up, the unfused path's scratch, is left alone).
+func swiGLU(d device.Device, gate, up, x, wg, wu device.Tensor) error {
+	if f, ok := d.(device.SwiGLUProjector); ok {
+		return f.MatMulSwiGLU(gate, x, wg, wu)
+	}
+	return firstErr(d.MatMul(gate, x, wg), d.MatMul(up, x, wu), d.SiLUMul(gate, gate, up))
 }
 
 // firstErr returns the first non-nil error. The ops above are evaluated in order
