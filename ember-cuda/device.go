@@ -218,7 +218,10 @@ func Open(ordinals []int, mem []int64) ([]*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := loadCUBLAS(); err != nil {
+	lib.mu.Lock()
+	ver := lib.driverVer
+	lib.mu.Unlock()
+	if _, err := loadCUBLAS(ver); err != nil {
 		return nil, err
 	}
 	sharers := map[int]int{}
@@ -309,12 +312,32 @@ func newDevice(p *physical, name string, budget int64, sharers int) (*Device, er
 	if err := d.zero(d.errFlag.ptr, uint64(d.errFlag.bytes)); err != nil {
 		return nil, err
 	}
-	if err := checkInt("cublasCreate", C.ember_cublas_create(p.ctx, &d.blas, d.compute, C.CUdeviceptr(d.workspace.ptr), C.size_t(workspaceBytes))); err != nil {
+	if err := d.startCUBLAS(); err != nil {
 		return nil, err
 	}
 	d.graphs = newGraphCache(d.params.ptr, paramSlots, graphsSupported())
 	ok = true
 	return d, nil
+}
+
+// startCUBLAS makes the device's cuBLAS handle. A library that cannot start
+// one (a cuBLAS newer than the driver supports) gives way to the next
+// candidate of CUBLASLibraries while no device holds a handle of it.
+func (d *Device) startCUBLAS() error {
+	for {
+		err := checkInt("cublasCreate", C.ember_cublas_create(d.phys.ctx, &d.blas, d.compute, C.CUdeviceptr(d.workspace.ptr), C.size_t(workspaceBytes)))
+		if err == nil {
+			lib.mu.Lock()
+			lib.handles++
+			lib.mu.Unlock()
+			return nil
+		}
+		d.blas = nil
+		failed := CUBLASLibrary()
+		if !nextCUBLAS() {
+			return fmt.Errorf("%s: cuBLAS (%s) could not start: %w", d.name, failed, err)
+		}
+	}
 }
 
 // Name returns the device's name: "cuda:0", or "cuda:0#1" for the second
@@ -407,6 +430,9 @@ func (d *Device) Close() error {
 	if d.blas != nil { // before its workspace is freed
 		C.ember_cublas_destroy(ctx, d.blas)
 		d.blas = nil
+		lib.mu.Lock()
+		lib.handles--
+		lib.mu.Unlock()
 	}
 	for t := range d.live {
 		t.freed.Store(true)

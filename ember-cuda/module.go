@@ -123,6 +123,12 @@ func loadModules(ctx C.CUcontext) (*modules, error) {
 		C.free(image)
 		if err := check("cuModuleLoadData("+fam+".ptx)", r); err != nil {
 			m.unload(ctx)
+			if ptxUnusable(int(r)) {
+				// The driver cannot compile PTX ISA 7.8 at all: CUDA is
+				// unavailable here, and --backend auto moves on.
+				return nil, unavailable("the CUDA driver (%s) cannot compile Ember's kernels (%v); they need %s or newer",
+					DriverVersion(), err, versionString(minDriverVersion))
+			}
 			return nil, err
 		}
 		m.mods = append(m.mods, mod)

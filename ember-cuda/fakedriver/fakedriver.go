@@ -42,6 +42,19 @@ type Options struct {
 	// optional graph entry points; Peer makes cuDeviceCanAccessPeer say yes.
 	Working, Graphs, Peer bool
 	TotalMem              int64
+	// Version is what cuDriverGetVersion reports (12040, CUDA 12.4, when 0).
+	Version int
+	// ModuleLoadResult is what cuModuleLoadData returns in a Working driver:
+	// 0, or e.g. 222 (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) for a driver that
+	// cannot compile the kernels' PTX.
+	ModuleLoadResult int
+}
+
+func (o Options) version() int {
+	if o.Version == 0 {
+		return 12040
+	}
+	return o.Version
 }
 
 // Attributes a Working fake driver answers in cuDeviceGetAttribute with a
@@ -78,7 +91,7 @@ func Build(dir string, o Options) (string, error) {
 		case "cuInit":
 			fmt.Fprintf(&b, "CUresult cuInit(unsigned f) { (void)f; return %d; }\n", o.InitResult)
 		case "cuDriverGetVersion":
-			b.WriteString("CUresult cuDriverGetVersion(int* v) { *v = 12040; return 0; }\n")
+			fmt.Fprintf(&b, "CUresult cuDriverGetVersion(int* v) { *v = %d; return 0; }\n", o.version())
 		case "cuDeviceGetCount":
 			fmt.Fprintf(&b, "CUresult cuDeviceGetCount(int* n) { *n = %d; return 0; }\n", o.Devices)
 		case "cuGetErrorName":
@@ -94,16 +107,32 @@ func Build(dir string, o Options) (string, error) {
 
 // BuildCUBLAS compiles a fake cuBLAS into dir, whose calls all succeed and do
 // nothing, and returns its path.
-func BuildCUBLAS(dir string) (string, error) {
-	return compile(dir, "libcublas.so.12", `
-int cublasCreate_v2(void** h) { static int handle; *h = &handle; return 0; }
+func BuildCUBLAS(dir string) (string, error) { return BuildCUBLASWith(dir, CUBLASOptions{}) }
+
+// CUBLASOptions shape a fake cuBLAS.
+type CUBLASOptions struct {
+	// Name is the library's file name; libcublas.so.12 when "".
+	Name string
+	// CreateResult is what cublasCreate_v2 returns: 0, or e.g. 1
+	// (CUBLAS_STATUS_NOT_INITIALIZED), as a cuBLAS newer than the driver does.
+	CreateResult int
+}
+
+// BuildCUBLASWith compiles a fake cuBLAS shaped by o into dir and returns its path.
+func BuildCUBLASWith(dir string, o CUBLASOptions) (string, error) {
+	name := o.Name
+	if name == "" {
+		name = "libcublas.so.12"
+	}
+	return compile(dir, name, fmt.Sprintf(`
+int cublasCreate_v2(void** h) { static int handle; if (%d) return %d; *h = &handle; return 0; }
 int cublasDestroy_v2(void* h) { (void)h; return 0; }
 int cublasSetStream_v2(void) { return 0; }
 int cublasSetWorkspace_v2(void) { return 0; }
 int cublasSetMathMode(void) { return 0; }
 int cublasGetVersion_v2(void* h, int* v) { (void)h; *v = 120000; return 0; }
 int cublasGemmEx(void) { return 0; }
-`)
+`, o.CreateResult, o.CreateResult))
 }
 
 func compile(dir, name, source string) (string, error) {
@@ -142,6 +171,8 @@ typedef unsigned long long CUdeviceptr;
 #define TOTAL %dULL
 #define DEVICES %d
 #define COUNTER %d
+#define VERSION %d
+#define MODULE_LOAD_RESULT %d
 enum { INVALID_VALUE = 1, OUT_OF_MEMORY = 2, INVALID_CONTEXT = 201 };
 static long live[8]; /* the Counter* attributes, in order */
 static int ctx_refs[DEVICES > 0 ? DEVICES : 1];
@@ -153,7 +184,7 @@ static void* handle(void) { return &handles[next_handle++ %% sizeof handles]; }
 static void* ctx_of(int d) { return (void*)(uintptr_t)(0x10000 + 0x100 * d); }
 
 CUresult cuInit(unsigned f) { (void)f; return %d; }
-CUresult cuDriverGetVersion(int* v) { *v = 12040; return 0; }
+CUresult cuDriverGetVersion(int* v) { *v = VERSION; return 0; }
 CUresult cuDeviceGetCount(int* n) { *n = DEVICES; return 0; }
 CUresult cuDeviceGet(int* d, int o) { if (o < 0 || o >= DEVICES) return INVALID_VALUE; *d = o; return 0; }
 CUresult cuDeviceGetName(char* s, int len, int d) { snprintf(s, len, "Fake GPU %%d", d); return 0; }
@@ -219,13 +250,27 @@ CUresult cuEventDestroy_v2(void* e) { (void)e; live[2]--; return 0; }
 CUresult cuEventRecord(void) { return 0; }
 CUresult cuEventSynchronize(void) { return 0; }
 CUresult cuEventElapsedTime(float* ms, void* a, void* b) { (void)a; (void)b; *ms = 0; return 0; }
-CUresult cuModuleLoadData(void** m, const void* image) { (void)image; *m = handle(); live[4]++; return 0; }
+CUresult cuModuleLoadData(void** m, const void* image) {
+    (void)image;
+    if (MODULE_LOAD_RESULT) return MODULE_LOAD_RESULT;
+    *m = handle();
+    live[4]++;
+    return 0;
+}
 CUresult cuModuleUnload(void* m) { (void)m; live[4]--; return 0; }
 CUresult cuModuleGetFunction(void** f, void* m, const char* name) { (void)m; (void)name; *f = handle(); return 0; }
 CUresult cuLaunchKernel(void) { return 0; }
-CUresult cuGetErrorName(CUresult r, const char** s) { *s = r == 201 ? "CUDA_ERROR_INVALID_CONTEXT" : "CUDA_ERROR_UNKNOWN"; return 0; }
+CUresult cuGetErrorName(CUresult r, const char** s) {
+    switch (r) {
+    case 201: *s = "CUDA_ERROR_INVALID_CONTEXT"; break;
+    case 218: *s = "CUDA_ERROR_INVALID_PTX"; break;
+    case 222: *s = "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"; break;
+    default: *s = "CUDA_ERROR_UNKNOWN";
+    }
+    return 0;
+}
 CUresult cuGetErrorString(CUresult r, const char** s) { (void)r; *s = "fake error"; return 0; }
-`, total, o.Devices, CounterDeviceAllocs, o.InitResult, peer)
+`, total, o.Devices, CounterDeviceAllocs, o.version(), o.ModuleLoadResult, o.InitResult, peer)
 	if o.Graphs {
 		b.WriteString(`CUresult cuEventRecordWithFlags(void) { return 0; }
 CUresult cuStreamBeginCapture_v2(void) { return 0; }
