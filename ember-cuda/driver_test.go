@@ -33,7 +33,7 @@ func TestOpenWithoutDriver(t *testing.T) {
 	oneSentence(t, err.Error())
 }
 
-func fakeDriver(t *testing.T, o fakedriver.Options) string {
+func fakeDriver(t testing.TB, o fakedriver.Options) string {
 	t.Helper()
 	lib, err := fakedriver.Build(t.TempDir(), o)
 	if err != nil {
@@ -73,7 +73,7 @@ func TestOpenOldDriver(t *testing.T) {
 }
 
 // forgetCUBLAS makes the next loadCUBLAS search again, for the test's duration.
-func forgetCUBLAS(t *testing.T) {
+func forgetCUBLAS(t testing.TB) {
 	lib.mu.Lock()
 	saved := lib.blasPath
 	lib.blasPath = ""

@@ -13,7 +13,7 @@ import (
 // devices is checked without a GPU.
 
 // fakeGPUs points the loader at a working fake driver and a fake cuBLAS.
-func fakeGPUs(t *testing.T, o fakedriver.Options) {
+func fakeGPUs(t testing.TB, o fakedriver.Options) {
 	t.Helper()
 	o.Working = true
 	if o.Devices == 0 {

@@ -70,6 +70,12 @@ const (
 	CounterContextRefs
 	CounterGraphs
 	CounterGraphExecs
+	// Totals since the library loaded, for benchmarks: cuLaunchKernel calls
+	// (those recorded into a graph capture included), event records (plain
+	// and EXTERNAL) and cuGraphLaunch calls.
+	CounterKernelLaunches
+	CounterEventRecords
+	CounterGraphLaunches
 )
 
 // GraphSymbols are the optional driver entry points of CUDA graphs.
@@ -174,7 +180,7 @@ typedef unsigned long long CUdeviceptr;
 #define VERSION %d
 #define MODULE_LOAD_RESULT %d
 enum { INVALID_VALUE = 1, OUT_OF_MEMORY = 2, INVALID_CONTEXT = 201 };
-static long live[8]; /* the Counter* attributes, in order */
+static long live[11]; /* the Counter* attributes, in order */
 static int ctx_refs[DEVICES > 0 ? DEVICES : 1];
 static struct { CUdeviceptr p; size_t n; } allocs[65536];
 static unsigned long long used, next_ptr = 0x700000000000ULL;
@@ -195,7 +201,7 @@ CUresult cuDeviceGetAttribute(int* v, int attr, int d) {
     case 76: *v = 6; break;
     default:
         if (attr == COUNTER + 5) *v = ctx_refs[d];
-        else if (attr >= COUNTER && attr < COUNTER + 8) *v = (int)live[attr - COUNTER];
+        else if (attr >= COUNTER && attr < COUNTER + 11) *v = (int)live[attr - COUNTER];
         else *v = 0;
     }
     return 0;
@@ -247,7 +253,7 @@ CUresult cuStreamSynchronize(void) { return 0; }
 CUresult cuStreamWaitEvent(void) { return 0; }
 CUresult cuEventCreate(void** e, unsigned f) { (void)f; *e = handle(); live[2]++; return 0; }
 CUresult cuEventDestroy_v2(void* e) { (void)e; live[2]--; return 0; }
-CUresult cuEventRecord(void) { return 0; }
+CUresult cuEventRecord(void) { live[9]++; return 0; }
 CUresult cuEventSynchronize(void) { return 0; }
 CUresult cuEventElapsedTime(float* ms, void* a, void* b) { (void)a; (void)b; *ms = 0; return 0; }
 CUresult cuModuleLoadData(void** m, const void* image) {
@@ -259,7 +265,7 @@ CUresult cuModuleLoadData(void** m, const void* image) {
 }
 CUresult cuModuleUnload(void* m) { (void)m; live[4]--; return 0; }
 CUresult cuModuleGetFunction(void** f, void* m, const char* name) { (void)m; (void)name; *f = handle(); return 0; }
-CUresult cuLaunchKernel(void) { return 0; }
+CUresult cuLaunchKernel(void) { live[8]++; return 0; }
 CUresult cuGetErrorName(CUresult r, const char** s) {
     switch (r) {
     case 201: *s = "CUDA_ERROR_INVALID_CONTEXT"; break;
@@ -272,11 +278,11 @@ CUresult cuGetErrorName(CUresult r, const char** s) {
 CUresult cuGetErrorString(CUresult r, const char** s) { (void)r; *s = "fake error"; return 0; }
 `, total, o.Devices, CounterDeviceAllocs, o.version(), o.ModuleLoadResult, o.InitResult, peer)
 	if o.Graphs {
-		b.WriteString(`CUresult cuEventRecordWithFlags(void) { return 0; }
+		b.WriteString(`CUresult cuEventRecordWithFlags(void) { live[9]++; return 0; }
 CUresult cuStreamBeginCapture_v2(void) { return 0; }
 CUresult cuStreamEndCapture(void* s, void** g) { (void)s; *g = handle(); live[6]++; return 0; }
 CUresult cuGraphInstantiateWithFlags(void** e, void* g, unsigned long long f) { (void)g; (void)f; *e = handle(); live[7]++; return 0; }
-CUresult cuGraphLaunch(void) { return 0; }
+CUresult cuGraphLaunch(void) { live[10]++; return 0; }
 CUresult cuGraphExecDestroy(void* e) { (void)e; live[7]--; return 0; }
 CUresult cuGraphDestroy(void* g) { (void)g; live[6]--; return 0; }
 `)
