@@ -1,8 +1,10 @@
 package cuda
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"github.com/ember-infer/ember/ember-core/device"
 )
@@ -158,4 +160,40 @@ func (s *segment) dynValues() []int32 {
 		v[i] = d.value
 	}
 	return v
+}
+
+// copyFrom makes s a copy of t.
+func (s *segment) copyFrom(t *segment) {
+	s.ops = append(s.ops[:0], t.ops...)
+	s.blob = append(s.blob[:0], t.blob...)
+	s.offs = append(s.offs[:0], t.offs...)
+	s.dyn = append(s.dyn[:0], t.dyn...)
+	s.capturable, s.bucket = t.capturable, t.bucket
+}
+
+// sameLaunches reports whether s would be captured into the same graph as t:
+// the same ops with the same arguments, timing marks matched by stage (not by
+// the event that happened to be free) and positions, which a graph reads from
+// the params buffer, left out. It is the key's equality, without hashing.
+func (s *segment) sameLaunches(t *segment) bool {
+	if len(s.ops) != len(t.ops) || len(s.blob) != len(t.blob) || len(s.dyn) != len(t.dyn) ||
+		s.bucket != t.bucket || !slices.Equal(s.offs, t.offs) {
+		return false
+	}
+	for i := range s.ops {
+		a, b := s.ops[i], t.ops[i]
+		a.ev, b.ev = 0, 0
+		if a != b {
+			return false
+		}
+	}
+	at := 0
+	for i, d := range s.dyn {
+		e := t.dyn[i]
+		if d.valOff != e.valOff || d.ptrOff != e.ptrOff || !bytes.Equal(s.blob[at:d.valOff], t.blob[at:d.valOff]) {
+			return false
+		}
+		at = int(d.valOff) + 4
+	}
+	return bytes.Equal(s.blob[at:], t.blob[at:])
 }
