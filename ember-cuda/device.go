@@ -157,13 +157,16 @@ type Device struct {
 	peerFree    uint64  // recorded when peerStage may be refilled
 	peerFreeSet bool
 
-	seg       segment
-	graphs    *graphCache
-	noGraphs  bool // while timing with Time
-	openStage int8 // stage of the last mark on the compute stream; -1 none
-	timeline  []mark
-	p2p       []p2pSpan // copy intervals into this device, resolved at Sync
-	cops      []C.ember_op
+	seg      segment
+	graphs   *graphCache
+	noGraphs bool // while timing with Time
+	// stageTiming puts timing marks into decode steps too (SetStageTiming);
+	// prefill-shaped work is always timed.
+	stageTiming bool
+	openStage   int8 // stage of the last mark on the compute stream; -1 none
+	timeline    []mark
+	p2p         []p2pSpan // copy intervals into this device, resolved at Sync
+	cops        []C.ember_op
 
 	stage atomic.Uint32
 	times device.Timings
@@ -275,7 +278,8 @@ func Open(ordinals []int, mem []int64) ([]*Device, error) {
 // what it got and releases p once.
 func newDevice(p *physical, name string, budget int64, sharers int) (*Device, error) {
 	d := &Device{name: name, serial: int(serials.Add(1)), phys: p, live: map[*tensor]struct{}{},
-		rope: map[ropeKey]devBuf{}, decodeMM: map[mmKey]bool{}, openStage: -1}
+		rope: map[ropeKey]devBuf{}, decodeMM: map[mmKey]bool{}, openStage: -1,
+		stageTiming: os.Getenv("EMBER_CUDA_STAGE_TIMING") == "1"}
 	d.seg.reset()
 	ok := false
 	defer func() {
@@ -380,6 +384,16 @@ func (d *Device) SetStage(s device.Stage) {
 	if s < device.NumStages {
 		d.stage.Store(uint32(s))
 	}
+}
+
+// SetStageTiming turns the stage timing of decode steps on or off (off by
+// default; EMBER_CUDA_STAGE_TIMING=1 turns it on). Off, a decode step records
+// no timing events, so its graph has no event nodes, and Timings reports none
+// of its time; prefill is timed either way. Profiling turns it on.
+func (d *Device) SetStageTiming(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stageTiming = on // a step issued half before and half after is keyed as such
 }
 
 // Timings returns the time per stage since the last ResetTimings, measured

@@ -176,3 +176,43 @@ func TestFakeSampledDecodeReplays(t *testing.T) {
 		t.Errorf("graph stats: %d captured, %d replays, %d failures; want 1, 4, 0", captured, replays, failures)
 	}
 }
+
+// Decode steps record timing events only while stage timing is on: one per
+// stage change. The download that ends the step is timed either way: its
+// memcpy_d2h mark and the idle mark after it.
+func TestFakeStageTimingDecode(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	defer d.Close()
+	x, _ := d.Alloc(device.F32, 1, 64)
+	w, _ := d.Alloc(device.F32, 64)
+	step := func() int {
+		t.Helper()
+		before := fakeCount(fakedriver.CounterEventRecords)
+		d.SetStage(device.StageRMSNorm)
+		err := d.RMSNorm(x, x, w, 1e-6)
+		d.SetStage(device.StageFFN)
+		err = firstErr(err, d.Add(x, x, x))
+		d.SetStage(device.StageAttention)
+		err = firstErr(err, d.Add(x, x, x), d.Download(make([]float32, 64), x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fakeCount(fakedriver.CounterEventRecords) - before
+	}
+	if n := step(); n != 2 {
+		t.Errorf("stage timing off: %d events recorded, want 2 (the download's)", n)
+	}
+	d.SetStageTiming(true)
+	if n := step(); n != 5 {
+		t.Errorf("stage timing on: %d events recorded, want 5 (three stages and the download's two)", n)
+	}
+	d.SetStageTiming(false)
+	if n := step(); n != 2 {
+		t.Errorf("stage timing off again: %d events recorded, want 2", n)
+	}
+}

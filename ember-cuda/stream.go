@@ -124,16 +124,24 @@ func (d *Device) markOp(stage int8) (op, bool, error) {
 // when the stage changed. oneToken says the op works on a single token, as a
 // decode step's ops do; any other op ends the hope of capturing the segment
 // and everything is launched at once.
+//
+// Decode-shaped work gets timing marks only while stage timing is on
+// (SetStageTiming): a mark is an event node in every replay of the step's
+// graph, four per layer.
 func (d *Device) issue(oneToken bool, add func(s *segment)) error {
 	if d.seg.empty() && oneToken {
 		d.openStage = -1 // a segment that may become a graph opens with its own mark
 	}
-	m, ok, err := d.markOp(int8(d.stage.Load()))
-	if err != nil {
-		return err
-	}
-	if ok {
-		d.seg.add(m)
+	if oneToken && d.seg.capturable && !d.stageTiming {
+		d.openStage = -1 // the next marked op opens its stage afresh
+	} else {
+		m, ok, err := d.markOp(int8(d.stage.Load()))
+		if err != nil {
+			return err
+		}
+		if ok {
+			d.seg.add(m)
+		}
 	}
 	add(&d.seg)
 	if !oneToken {
