@@ -163,10 +163,12 @@ type Device struct {
 	// stageTiming puts timing marks into decode steps too (SetStageTiming);
 	// prefill-shaped work is always timed.
 	stageTiming bool
-	openStage   int8 // stage of the last mark on the compute stream; -1 none
-	timeline    []mark
-	p2p         []p2pSpan // copy intervals into this device, resolved at Sync
-	cops        []C.ember_op
+	// gemmOverride is EMBER_DECODE_GEMM when the device opened.
+	gemmOverride string
+	openStage    int8 // stage of the last mark on the compute stream; -1 none
+	timeline     []mark
+	p2p          []p2pSpan // copy intervals into this device, resolved at Sync
+	cops         []C.ember_op
 
 	stage atomic.Uint32
 	times device.Timings
@@ -279,7 +281,7 @@ func Open(ordinals []int, mem []int64) ([]*Device, error) {
 func newDevice(p *physical, name string, budget int64, sharers int) (*Device, error) {
 	d := &Device{name: name, serial: int(serials.Add(1)), phys: p, live: map[*tensor]struct{}{},
 		rope: map[ropeKey]devBuf{}, decodeMM: map[mmKey]bool{}, openStage: -1,
-		stageTiming: os.Getenv("EMBER_CUDA_STAGE_TIMING") == "1"}
+		stageTiming: os.Getenv("EMBER_CUDA_STAGE_TIMING") == "1", gemmOverride: decodeGEMMOverride()}
 	d.seg.reset()
 	ok := false
 	defer func() {
@@ -562,6 +564,7 @@ func (d *Device) Time(reps int, fn func() error) (time.Duration, error) {
 	return time.Duration(float64(ms) * float64(time.Millisecond) / float64(reps)), nil
 }
 
-// decodeGEMMOverride is EMBER_DECODE_GEMM: "gemv" or "cublas" forces the
-// decode matmul path; anything else lets the device time both per shape.
+// decodeGEMMOverride is EMBER_DECODE_GEMM, read when a device opens: "gemv"
+// or "cublas" forces the decode matmul path; anything else lets the device
+// time both per shape.
 func decodeGEMMOverride() string { return os.Getenv("EMBER_DECODE_GEMM") }

@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ember-infer/ember/ember-core/device"
@@ -61,6 +62,7 @@ func noLeaks(t *testing.T) {
 
 func TestFakeOpenUseClose(t *testing.T) {
 	fakeGPUs(t, fakedriver.Options{})
+	t.Setenv("EMBER_DECODE_GEMM", "gemv")
 	devs, err := Open([]int{0}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +83,6 @@ func TestFakeOpenUseClose(t *testing.T) {
 	if err := d.Upload(x, make([]float32, 128)); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("EMBER_DECODE_GEMM", "gemv")
 	if err := d.MatMul(out, x, w); err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +215,39 @@ func TestFakeStageTimingDecode(t *testing.T) {
 	d.SetStageTiming(false)
 	if n := step(); n != 2 {
 		t.Errorf("stage timing off again: %d events recorded, want 2", n)
+	}
+}
+
+// The kernel tables ops issue from find the same kernels as their names.
+func TestFakeKernelIndex(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devs[0].Close()
+	m := devs[0].phys.mods
+	n := 0
+	for _, names := range kernelNames() {
+		for _, name := range names {
+			for dt, suf := range storage {
+				if prefix, ok := strings.CutSuffix(name, "_"+suf); ok && suf != "" {
+					n++
+					if got := m.kernelDT(prefix, device.DType(dt)); got == 0 || got != m.kernel(name) {
+						t.Errorf("kernelDT(%q, %v) = %#x, %s is %#x", prefix, device.DType(dt), got, name, m.kernel(name))
+					}
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d typed kernels checked", n)
+	}
+	for _, dt := range []device.DType{device.F32, device.F16, device.BF16} {
+		for i, dpl := range dplVariants {
+			if m.attn[0][dt][i] != m.kernel(attnDecodeName(dt, dpl)) || m.attn[1][dt][i] != m.kernel(attnPrefillName(dt, dpl)) || m.attn[0][dt][i] == 0 {
+				t.Errorf("attention table for %v, %d dims per lane", dt, dpl)
+			}
+		}
 	}
 }

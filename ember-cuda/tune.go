@@ -25,7 +25,7 @@ const tuneReps = 5
 // with w [o, k]: measured once per shape on this device (the idle time of the
 // measurement counts towards no stage), unless EMBER_DECODE_GEMM forces one.
 func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
-	switch decodeGEMMOverride() {
+	switch d.gemmOverride {
 	case "gemv":
 		return PathGEMV, nil
 	case "cublas":
@@ -121,7 +121,7 @@ func (d *Device) timeDecodePaths(wt *tensor, o, k, n int) (gemv, blas time.Durat
 	if wt.dt != device.F32 {
 		b = d.gemmIn.ptr
 		cnt := int64(n * k)
-		kk := bs.launch(d.fn("convert_f32_"+storage[wt.dt]), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		kk := bs.launch(d.fnDT("convert_f32", wt.dt), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		kk.ptr(b).ptr(xp).i64(cnt).done()
 	}
 	bs.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(n, o, k), wt.ptr, b, op_, wt.dt))
