@@ -163,6 +163,8 @@ type Device struct {
 	// stageTiming puts timing marks into decode steps too (SetStageTiming);
 	// prefill-shaped work is always timed.
 	stageTiming bool
+	// onLaunch, when set (by tests), sees every op launched plainly.
+	onLaunch func(*op)
 	// gemmOverride is EMBER_DECODE_GEMM when the device opened.
 	gemmOverride string
 	openStage    int8 // stage of the last mark on the compute stream; -1 none

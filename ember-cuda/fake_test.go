@@ -2,6 +2,8 @@ package cuda
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -249,5 +251,72 @@ func TestFakeKernelIndex(t *testing.T) {
 				t.Errorf("attention table for %v, %d dims per lane", dt, dpl)
 			}
 		}
+	}
+}
+
+// The residual add that ends a layer folds into the RMSNorm after it
+// (add_rmsnorm), with graphs and without, unless something would come
+// between or the operands alias in a way add_rmsnorm cannot take.
+func TestFakeAddFoldsIntoRMSNorm(t *testing.T) {
+	for _, graphs := range []bool{true, false} {
+		t.Run(fmt.Sprintf("graphs=%v", graphs), func(t *testing.T) {
+			fakeGPUs(t, fakedriver.Options{Graphs: true})
+			if !graphs {
+				t.Setenv("EMBER_CUDA_GRAPHS", "0")
+			}
+			devs, err := Open([]int{0}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := devs[0]
+			defer d.Close()
+			x, _ := d.Alloc(device.F32, 1, 64)
+			h, _ := d.Alloc(device.F32, 1, 64)
+			o, _ := d.Alloc(device.F32, 1, 64)
+			w, _ := d.Alloc(device.BF16, 64)
+			both, _ := d.Alloc(device.F32, 2, 64)
+			lo, _ := d.View(both, 0, 1)
+			hi, _ := d.View(both, 1, 1)
+			addNorm, rmsNorm, add := d.fnDT("add_rmsnorm", device.BF16), d.fnDT("rmsnorm", device.BF16), d.fn("add_f32")
+			for _, tc := range []struct {
+				name string
+				ops  func() error
+				want []uint64 // kernels launched
+			}{
+				{"out is r", func() error { return firstErr(d.Add(x, x, h), d.RMSNorm(h, x, w, 1e-6)) }, []uint64{addNorm}},
+				{"out apart", func() error { return firstErr(d.Add(x, x, h), d.RMSNorm(o, x, w, 1e-6)) }, []uint64{addNorm}},
+				{"views", func() error { return firstErr(d.Add(lo, lo, hi), d.RMSNorm(hi, lo, w, 1e-6)) }, []uint64{addNorm}},
+				{"norm in place", func() error { return firstErr(d.Add(x, x, h), d.RMSNorm(x, x, w, 1e-6)) }, []uint64{add, rmsNorm}},
+				{"add not in place", func() error { return firstErr(d.Add(o, x, h), d.RMSNorm(h, o, w, 1e-6)) }, []uint64{add, rmsNorm}},
+				{"norm of another tensor", func() error { return firstErr(d.Add(x, x, h), d.RMSNorm(h, o, w, 1e-6)) }, []uint64{add, rmsNorm}},
+				{"r is x", func() error { return firstErr(d.Add(x, x, x), d.RMSNorm(h, x, w, 1e-6)) }, []uint64{add, rmsNorm}},
+				{"an op between", func() error {
+					return firstErr(d.Add(x, x, h), d.Add(o, o, o), d.RMSNorm(h, x, w, 1e-6))
+				}, []uint64{add, add, rmsNorm}},
+				{"a stage mark between", func() error {
+					d.SetStageTiming(true)
+					defer d.SetStageTiming(false)
+					d.SetStage(device.StageFFN)
+					err := d.Add(x, x, h)
+					d.SetStage(device.StageRMSNorm)
+					return firstErr(err, d.RMSNorm(h, x, w, 1e-6))
+				}, []uint64{add, rmsNorm}},
+			} {
+				var got []uint64
+				d.mu.Lock()
+				d.onLaunch = func(o *op) {
+					if o.kind == opKernel {
+						got = append(got, o.fn)
+					}
+				}
+				d.mu.Unlock()
+				if err := firstErr(tc.ops(), d.Sync()); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("%s: kernels %#x, want %#x", tc.name, got, tc.want)
+				}
+			}
+		})
 	}
 }

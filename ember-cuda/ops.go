@@ -77,6 +77,12 @@ func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
 	if xt.rows == 0 || xt.cols == 0 {
 		return nil
 	}
+	if rt := d.foldAdd(ot, xt); rt != nil { // the residual add just issued, folded in
+		return d.issue(xt.rows == 1, func(s *segment) {
+			k := s.launch(d.fnDT("add_rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+			k.tensor(ot).tensor(xt).tensor(rt).tensor(wt).i32(xt.cols).f32(eps).done()
+		})
+	}
 	return d.issue(xt.rows == 1, func(s *segment) {
 		k := s.launch(d.fnDT("rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(xt).tensor(wt).i32(xt.cols).f32(eps).done()
@@ -501,6 +507,9 @@ func (d *Device) binary(op, kernel string, out, a, b device.Tensor, an, bn strin
 	return d.issue(ot.rows <= 1, func(s *segment) {
 		k := s.launch(d.fn(kernel), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(ot).tensor(at).tensor(bt).i64(n).done()
+		if kernel == "add_f32" && ot.rows <= 1 {
+			s.pendAdd = &pendingAdd{idx: len(s.ops) - 1, argsOff: k.op.argsOff, offsOff: k.op.offsOff, out: ot, a: at, b: bt}
+		}
 	})
 }
 

@@ -74,11 +74,32 @@ type segment struct {
 	dyn        []dynRef
 	capturable bool // only decode-shaped ops so far
 	bucket     int  // largest attention context bucket in the segment
+
+	// add is the residual add that is the segment's last op, which an
+	// RMSNorm of its result issued next folds into add_rmsnorm; nil when the
+	// last op is anything else.
+	pendAdd *pendingAdd
+}
+
+// pendingAdd is an Add(out, a, b) launch of a segment: ops[idx], whose
+// arguments start at blob[argsOff] and offs[offsOff].
+type pendingAdd struct {
+	idx              int
+	argsOff, offsOff uint32
+	out, a, b        *tensor
 }
 
 func (s *segment) reset() {
 	s.ops, s.blob, s.offs, s.dyn = s.ops[:0], s.blob[:0], s.offs[:0], s.dyn[:0]
-	s.capturable, s.bucket = true, 0
+	s.capturable, s.bucket, s.pendAdd = true, 0, nil
+}
+
+// dropLast removes the segment's last op, a kernel without positions whose
+// arguments are the blob's and offs' tails.
+func (s *segment) dropLast(argsOff, offsOff uint32) {
+	s.ops = s.ops[:len(s.ops)-1]
+	s.blob = s.blob[:argsOff]
+	s.offs = s.offs[:offsOff]
 }
 
 func (s *segment) empty() bool { return len(s.ops) == 0 }
@@ -168,7 +189,7 @@ func (s *segment) copyFrom(t *segment) {
 	s.blob = append(s.blob[:0], t.blob...)
 	s.offs = append(s.offs[:0], t.offs...)
 	s.dyn = append(s.dyn[:0], t.dyn...)
-	s.capturable, s.bucket = t.capturable, t.bucket
+	s.capturable, s.bucket, s.pendAdd = t.capturable, t.bucket, nil
 }
 
 // sameLaunches reports whether s would be captured into the same graph as t:
