@@ -320,3 +320,48 @@ func TestFakeAddFoldsIntoRMSNorm(t *testing.T) {
 		})
 	}
 }
+
+// Operands the fast acceptance in operand lets through are exactly those the
+// shared check accepts; the others get its sentences.
+func TestFakeOperandChecks(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{Devices: 2})
+	devs, err := Open([]int{0, 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := devs[0], devs[1]
+	defer a.Close()
+	defer b.Close()
+	x, _ := a.Alloc(device.F32, 1, 64)
+	out, _ := a.Alloc(device.F32, 1, 64)
+	other, _ := b.Alloc(device.F32, 1, 64)
+	i32, _ := a.Alloc(device.I32, 1, 64)
+	w, err := a.LoadWeight("model.norm.weight", device.F32, make([]byte, 4*64), 1, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := a.Alloc(device.F32, 1, 64)
+	view, _ := a.View(gone, 0, 1)
+	a.Free(gone)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"fine", a.Add(out, x, x), ""},
+		{"other device", a.Add(out, x, other), "b (F32 [1 64]) lives on cuda:1; copy it here with CopyFrom first"},
+		{"freed", a.Add(out, x, gone), "b (F32 [1 64]) has been freed"},
+		{"view of freed", a.Add(out, view, x), "a (F32 [1 64]) has been freed"},
+		{"dtype", a.Add(out, x, i32), "b is I32 [1 64] but must be F32"},
+		{"weight written", a.Add(w, x, x), `out (F32 [1 64]) is the read-only weight "model.norm.weight"`},
+		{"nil", a.Add(out, x, nil), "b is nil"},
+	} {
+		got := ""
+		if tc.err != nil {
+			got = tc.err.Error()
+		}
+		if want := "Add on cuda:0: " + tc.want; (tc.want == "" && got != "") || (tc.want != "" && got != want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, want)
+		}
+	}
+}
