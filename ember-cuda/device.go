@@ -163,6 +163,7 @@ type Device struct {
 	// stageTiming puts timing marks into decode steps too (SetStageTiming);
 	// prefill-shaped work is always timed.
 	stageTiming bool
+	steps       stepStats // decode-shaped segments flushed, for DecodeStepStats
 	// onLaunch, when set (by tests), sees every op launched plainly.
 	onLaunch func(*op)
 	// gemmOverride is EMBER_DECODE_GEMM when the device opened.
@@ -429,6 +430,23 @@ func (d *Device) GraphStats() (plain, captured, replays, failures int) {
 	defer d.mu.Unlock()
 	g := d.graphs
 	return g.plain, g.captured, g.replays, g.failures
+}
+
+// stepStats sums what decode-shaped segments (decode steps) held and cost.
+type stepStats struct {
+	steps, kernels, events int
+	host                   time.Duration
+}
+
+// DecodeStepStats returns, summed over the decode steps flushed so far, the
+// steps, their kernel launches and event records (a replayed step's graph
+// nodes), and the host time from each step's first op to its launch. A step
+// is a segment of one-token ops: all of a device's work between two host
+// waits.
+func (d *Device) DecodeStepStats() (steps, kernels, events int, host time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.steps.steps, d.steps.kernels, d.steps.events, d.steps.host
 }
 
 // Close frees everything the device holds — tensors still allocated

@@ -144,3 +144,46 @@ func BenchmarkFakeDecodeQwen3_4B(b *testing.B) {
 	b.ReportMetric(float64(plain.events), "events/token")
 	b.ReportMetric(float64(steady.kernels+steady.graphs)/float64(b.N), "launches/step")
 }
+
+// DecodeStepStats (what gpu-check prints on hardware) counts the kernels and
+// events the fake driver sees launched and recorded when a decode step is
+// captured, and the same for each step that replays the graph.
+func TestFakeDecodeStepStats(t *testing.T) {
+	d, s := fakeQwen3_4B(t)
+	// The first step allocates the attention partials, which flushes it
+	// half-way; the second runs plainly, the third is captured and replayed.
+	for range 2 {
+		if _, _, err := s.DecodeGreedy(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps0, k0, e0, _ := d.DecodeStepStats()
+	c0 := readFakeCounts()
+	if _, _, err := s.DecodeGreedy(0); err != nil {
+		t.Fatal(err)
+	}
+	captured := readFakeCounts().minus(c0)
+	steps1, k1, e1, _ := d.DecodeStepStats()
+	if steps1-steps0 != 1 || k1-k0 != captured.kernels || e1-e0 > captured.events || captured.graphs != 1 {
+		t.Errorf("the captured step: stats say %d steps, %d kernels, %d events; the driver saw %d kernels, %d events, %d graph launches",
+			steps1-steps0, k1-k0, e1-e0, captured.kernels, captured.events, captured.graphs)
+	}
+	c1 := readFakeCounts()
+	for range 3 {
+		if _, _, err := s.DecodeGreedy(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replays := readFakeCounts().minus(c1)
+	steps2, k2, _, host := d.DecodeStepStats()
+	if steps2-steps1 != 3 || k2-k1 != 3*captured.kernels || host <= 0 || replays.kernels != 0 || replays.graphs != 3 {
+		t.Errorf("three replays: %d steps, %d kernels, host %v (want 3, %d, > 0); the driver saw %d kernels and %d graph launches (want 0, 3)",
+			steps2-steps1, k2-k1, host, 3*captured.kernels, replays.kernels, replays.graphs)
+	}
+	// A Qwen3-4B decode token: 36 layers of 17 kernels (the residual add
+	// folded into the next norm), the embedding, the final norm (with the
+	// last residual add), lm_head and argmax.
+	if captured.kernels != 36*17+4 {
+		t.Errorf("%d kernels per decode token, want %d", captured.kernels, 36*17+4)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/ember-infer/ember/ember-core/device"
 )
@@ -72,8 +73,9 @@ type segment struct {
 	blob       []byte
 	offs       []uint32
 	dyn        []dynRef
-	capturable bool // only decode-shaped ops so far
-	bucket     int  // largest attention context bucket in the segment
+	capturable bool      // only decode-shaped ops so far
+	bucket     int       // largest attention context bucket in the segment
+	started    time.Time // when the first op was issued
 
 	// add is the residual add that is the segment's last op, which an
 	// RMSNorm of its result issued next folds into add_rmsnorm; nil when the

@@ -134,8 +134,11 @@ func (d *Device) markOp(stage int8) (op, bool, error) {
 // (SetStageTiming): a mark is an event node in every replay of the step's
 // graph, four per layer.
 func (d *Device) issue(oneToken bool, add func(s *segment)) error {
-	if d.seg.empty() && oneToken {
-		d.openStage = -1 // a segment that may become a graph opens with its own mark
+	if d.seg.empty() {
+		d.seg.started = time.Now()
+		if oneToken {
+			d.openStage = -1 // a segment that may become a graph opens with its own mark
+		}
 	}
 	if oneToken && d.seg.capturable && !d.stageTiming {
 		d.openStage = -1 // the next marked op opens its stage afresh
@@ -205,6 +208,9 @@ func (d *Device) flush() error {
 		return nil
 	}
 	defer s.reset()
+	if s.capturable {
+		defer d.countStep(s)
+	}
 	var marks []mark
 	var err error
 	if d.noGraphs {
@@ -231,6 +237,22 @@ func (d *Device) flush() error {
 	}
 	d.timeline = append(d.timeline, marks...)
 	return nil
+}
+
+// countStep adds a flushed decode-shaped segment to the step statistics.
+func (d *Device) countStep(s *segment) {
+	d.steps.steps++
+	for i := range s.ops {
+		switch s.ops[i].kind {
+		case opKernel:
+			d.steps.kernels++
+		case opEvent, opEventExt:
+			d.steps.events++
+		}
+	}
+	if !s.started.IsZero() {
+		d.steps.host += time.Since(s.started)
+	}
 }
 
 // run implements executor: the segment's launches as they are.
