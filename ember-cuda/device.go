@@ -302,7 +302,8 @@ func newDevice(p *physical, name string, budget int64, sharers int) (*Device, er
 	if err != nil {
 		return nil, err
 	}
-	if budget <= 0 {
+	auto := budget <= 0
+	if auto {
 		budget = max(0, free-headroom) / int64(sharers)
 	}
 	d.budget = budget
@@ -323,6 +324,18 @@ func newDevice(p *physical, name string, budget int64, sharers int) (*Device, er
 	}
 	if err := d.startCUBLAS(); err != nil {
 		return nil, err
+	}
+	if auto {
+		// cuBLAS allocates memory of its own when its handle starts: the
+		// budget is what is free after that, plus what the device itself
+		// holds already.
+		free, _, err := d.gpuMemInfo()
+		if err != nil {
+			return nil, err
+		}
+		d.memMu.Lock()
+		d.budget = max(d.used, (free+d.used-headroom)/int64(sharers))
+		d.memMu.Unlock()
 	}
 	d.graphs = newGraphCache(d.params.ptr, paramSlots, graphsSupported())
 	ok = true

@@ -365,3 +365,34 @@ func TestFakeOperandChecks(t *testing.T) {
 		}
 	}
 }
+
+// Without a budget given, a device's budget is what the GPU has free once
+// cuBLAS has taken its own memory (here 100 MiB per handle), less the
+// headroom: on a 1 GiB fake GPU, 1 GiB - 100 MiB - 256 MiB.
+func TestFakeBudgetAfterCUBLAS(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	blas, err := fakedriver.BuildCUBLASWith(t.TempDir(), fakedriver.CUBLASOptions{HandleBytes: 100 << 20})
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Setenv("EMBER_CUBLAS", blas)
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, _ := devs[0].MemInfo()
+	if want := int64(1<<30 - 100<<20 - headroom); total != want {
+		t.Errorf("budget %d, want %d", total, want)
+	}
+	// A budget given is kept as given.
+	devs[0].Close()
+	devs, err = Open([]int{0}, []int64{512 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total, _ := devs[0].MemInfo(); total != 512<<20 {
+		t.Errorf("budget %d, want the %d given", total, 512<<20)
+	}
+	devs[0].Close()
+	noLeaks(t)
+}

@@ -122,6 +122,10 @@ type CUBLASOptions struct {
 	// CreateResult is what cublasCreate_v2 returns: 0, or e.g. 1
 	// (CUBLAS_STATUS_NOT_INITIALIZED), as a cuBLAS newer than the driver does.
 	CreateResult int
+	// HandleBytes is device memory each handle allocates for itself, as
+	// cuBLAS does, from the fake driver EMBER_LIBCUDA names (freed by
+	// cublasDestroy_v2).
+	HandleBytes int64
 }
 
 // BuildCUBLASWith compiles a fake cuBLAS shaped by o into dir and returns its path.
@@ -130,15 +134,40 @@ func BuildCUBLASWith(dir string, o CUBLASOptions) (string, error) {
 	if name == "" {
 		name = "libcublas.so.12"
 	}
-	return compile(dir, name, fmt.Sprintf(`
-int cublasCreate_v2(void** h) { static int handle; if (%d) return %d; *h = &handle; return 0; }
-int cublasDestroy_v2(void* h) { (void)h; return 0; }
+	return compile(dir, name, fmt.Sprintf(`#include <dlfcn.h>
+#include <stdlib.h>
+typedef int (*alloc_fn)(unsigned long long*, size_t);
+typedef int (*free_fn)(unsigned long long);
+static void* driver(void) { return dlopen(getenv("EMBER_LIBCUDA"), RTLD_NOW | RTLD_NOLOAD); }
+static unsigned long long mem[64];
+static int handles[64];
+int cublasCreate_v2(void** h) {
+    if (%d) return %d;
+    for (int i = 0; i < 64; i++)
+        if (!handles[i]) {
+            if (%dULL) {
+                alloc_fn a = (alloc_fn)dlsym(driver(), "cuMemAlloc_v2");
+                if (!a || a(&mem[i], %dULL)) return 3; /* CUBLAS_STATUS_ALLOC_FAILED */
+            }
+            handles[i] = 1;
+            *h = &handles[i];
+            return 0;
+        }
+    return 3;
+}
+int cublasDestroy_v2(void* h) {
+    int i = (int*)h - handles;
+    if (mem[i]) ((free_fn)dlsym(driver(), "cuMemFree_v2"))(mem[i]);
+    mem[i] = 0;
+    handles[i] = 0;
+    return 0;
+}
 int cublasSetStream_v2(void) { return 0; }
 int cublasSetWorkspace_v2(void) { return 0; }
 int cublasSetMathMode(void) { return 0; }
 int cublasGetVersion_v2(void* h, int* v) { (void)h; *v = 120000; return 0; }
 int cublasGemmEx(void) { return 0; }
-`, o.CreateResult, o.CreateResult))
+`, o.CreateResult, o.CreateResult, o.HandleBytes, o.HandleBytes))
 }
 
 func compile(dir, name, source string) (string, error) {
@@ -151,7 +180,7 @@ func compile(dir, name, source string) (string, error) {
 	if cc == "" {
 		cc = "gcc"
 	}
-	out, err := exec.Command(cc, "-shared", "-fPIC", "-o", lib, src).CombinedOutput()
+	out, err := exec.Command(cc, "-shared", "-fPIC", "-o", lib, src, "-ldl").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("building a fake %s with %s: %v: %s", name, cc, err, out)
 	}
