@@ -36,8 +36,9 @@ type Options struct {
 	// Working makes every entry point succeed, with plausible results and
 	// nothing executed: Ember can open, use and close devices on it, so that
 	// the bookkeeping of those paths (references, frees, graph caching) is
-	// tested without a GPU. The GPUs report compute capability 8.6, 80 SMs
-	// and TotalMem bytes (1 GiB when 0); cuDeviceGetAttribute with the
+	// tested without a GPU. The GPUs report compute capability 8.6, 80 SMs,
+	// TotalMem bytes (1 GiB when 0) and PCI buses 0x10, 0x11, … in the reverse
+	// of CUDA's order (device 0 is the last on the bus); cuDeviceGetAttribute with the
 	// Counter* attributes reports what is still allocated. Graphs adds the
 	// optional graph entry points; Peer makes cuDeviceCanAccessPeer say yes.
 	Working, Graphs, Peer bool
@@ -226,6 +227,8 @@ CUresult cuDeviceGetName(char* s, int len, int d) { snprintf(s, len, "Fake GPU %
 CUresult cuDeviceGetAttribute(int* v, int attr, int d) {
     switch (attr) {
     case 16: *v = 80; break;
+    case 33: *v = 0x10 + (DEVICES - 1 - d); break; /* PCI bus: CUDA numbers the GPUs in the reverse of PCI order */
+    case 34: case 50: *v = 0; break;            /* PCI device, domain */
     case 75: *v = 8; break;
     case 76: *v = 6; break;
     default:
