@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-cuda/fakedriver"
@@ -395,4 +396,83 @@ func TestFakeBudgetAfterCUBLAS(t *testing.T) {
 	}
 	devs[0].Close()
 	noLeaks(t)
+}
+
+func TestPreferGEMV(t *testing.T) {
+	for _, tc := range []struct {
+		gemv, cublas time.Duration
+		want         bool
+	}{
+		{10 * time.Microsecond, 10 * time.Microsecond, true},
+		{10 * time.Microsecond, 9100 * time.Nanosecond, true}, // cuBLAS 9% faster: noise
+		{10 * time.Microsecond, 9 * time.Microsecond, true},   // exactly the margin
+		{10 * time.Microsecond, 8900 * time.Nanosecond, false},
+		{10 * time.Microsecond, 30 * time.Microsecond, true},
+	} {
+		if got := preferGEMV(tc.gemv, tc.cublas); got != tc.want {
+			t.Errorf("preferGEMV(%v, %v) = %v", tc.gemv, tc.cublas, got)
+		}
+	}
+}
+
+func TestTuneCopies(t *testing.T) {
+	const l2 = 6 << 20
+	for _, tc := range []struct {
+		w    int64
+		want int
+	}{{5 << 20, 3}, {12 << 20, 1}, {50 << 20, 1}, {1 << 20, 12}, {4 << 10, maxTuneCopies}, {0, 1}} {
+		if got := tuneCopies(tc.w, l2); got != tc.want {
+			t.Errorf("tuneCopies(%d, %d) = %d, want %d", tc.w, l2, got, tc.want)
+		}
+	}
+}
+
+// The tuner times each path over the weight and copies of it that span
+// twice the L2 cache (the fake GPU reports none: 6 MiB is assumed), one
+// launch per copy, and frees the copies.
+func TestFakeTunerRotates(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	defer d.Close()
+	w, _ := d.Alloc(device.BF16, 512, 1024) // 1 MiB: 12 copies
+	x, _ := d.Alloc(device.F32, 1, 1024)
+	out, _ := d.Alloc(device.F32, 1, 512)
+	allocs := fakeCount(fakedriver.CounterDeviceAllocs)
+	got := recordKernels(d)
+	if err := firstErr(d.MatMul(out, x, w), d.Sync()); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, k := range *got {
+		count[k]++
+	}
+	// Each path: a warm-up run and tuneReps timed runs of 12 launches; then the matmul itself (GEMV: the times tie at 0).
+	if want := 12*(1+tuneReps) + 1; count["gemv16_bf16"] != want || count["convert_f32_bf16"] != 12*(1+tuneReps) {
+		t.Errorf("tuning launched %v; want %d gemv16_bf16 and %d convert_f32_bf16", count, want, 12*(1+tuneReps))
+	}
+	if n := fakeCount(fakedriver.CounterDeviceAllocs); n != allocs+1 { // the matmul input in bf16 stays
+		t.Errorf("%d allocations after tuning, want %d", n, allocs+1)
+	}
+}
+
+// recordKernels makes d record the names of the kernels it launches plainly
+// and returns the list it fills.
+func recordKernels(d *Device) *[]string {
+	names := map[uint64]string{}
+	for n, f := range d.phys.mods.fn {
+		names[uint64(uintptrOf(f))] = n
+	}
+	var got []string
+	d.mu.Lock()
+	d.onLaunch = func(o *op) {
+		if o.kind == opKernel {
+			got = append(got, names[o.fn])
+		}
+	}
+	d.mu.Unlock()
+	return &got
 }
