@@ -77,9 +77,9 @@ type segment struct {
 	bucket     int       // largest attention context bucket in the segment
 	started    time.Time // when the first op was issued
 
-	// add is the residual add that is the segment's last op, which an
-	// RMSNorm of its result issued next folds into add_rmsnorm; nil when the
-	// last op is anything else.
+	// pendAdd is the residual add that is the segment's last op, which an
+	// RMSNorm of its result issued next folds into add_rmsnorm (foldAdd);
+	// nil when the last op is anything else.
 	pendAdd *pendingAdd
 }
 
