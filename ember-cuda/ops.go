@@ -508,7 +508,7 @@ func (d *Device) binary(op, kernel string, out, a, b device.Tensor, an, bn strin
 		k := s.launch(d.fn(kernel), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(ot).tensor(at).tensor(bt).i64(n).done()
 		if kernel == "add_f32" && ot.rows <= 1 {
-			s.pendAdd = &pendingAdd{idx: len(s.ops) - 1, argsOff: k.op.argsOff, offsOff: k.op.offsOff, out: ot, a: at, b: bt}
+			s.pendAdd, s.hasAdd = pendingAdd{idx: len(s.ops) - 1, argsOff: k.op.argsOff, offsOff: k.op.offsOff, out: ot, a: at, b: bt}, true
 		}
 	})
 }

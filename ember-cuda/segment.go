@@ -79,8 +79,9 @@ type segment struct {
 
 	// pendAdd is the residual add that is the segment's last op, which an
 	// RMSNorm of its result issued next folds into add_rmsnorm (foldAdd);
-	// nil when the last op is anything else.
-	pendAdd *pendingAdd
+	// hasAdd is false when the last op is anything else.
+	pendAdd pendingAdd
+	hasAdd  bool
 }
 
 // pendingAdd is an Add(out, a, b) launch of a segment: ops[idx], whose
@@ -93,7 +94,7 @@ type pendingAdd struct {
 
 func (s *segment) reset() {
 	s.ops, s.blob, s.offs, s.dyn = s.ops[:0], s.blob[:0], s.offs[:0], s.dyn[:0]
-	s.capturable, s.bucket, s.pendAdd = true, 0, nil
+	s.capturable, s.bucket, s.hasAdd = true, 0, false
 }
 
 // dropLast removes the segment's last op, a kernel without positions whose
@@ -191,7 +192,7 @@ func (s *segment) copyFrom(t *segment) {
 	s.blob = append(s.blob[:0], t.blob...)
 	s.offs = append(s.offs[:0], t.offs...)
 	s.dyn = append(s.dyn[:0], t.dyn...)
-	s.capturable, s.bucket, s.pendAdd = t.capturable, t.bucket, nil
+	s.capturable, s.bucket, s.hasAdd = t.capturable, t.bucket, false
 }
 
 // sameLaunches reports whether s would be captured into the same graph as t:

@@ -151,14 +151,14 @@ func (d *Device) issue(oneToken bool, add func(s *segment)) error {
 			d.seg.add(m)
 		}
 	}
-	d.seg.pendAdd = nil // add (Add's) sets it again
+	d.seg.hasAdd = false // add (Add's) sets it again
 	add(&d.seg)
 	if !oneToken {
 		d.seg.capturable = false
 	}
 	// Without graphs a decode step's ops launch as they come, but a residual
 	// add waits for the op after it, which may fold it in (foldAdd).
-	hold := d.seg.pendAdd != nil
+	hold := d.seg.hasAdd
 	if !d.seg.capturable || (!hold && (d.graphs.disabled || d.noGraphs)) || len(d.seg.ops) > maxSegmentOps {
 		return d.flush()
 	}
@@ -182,8 +182,8 @@ func (d *Device) wouldMark(oneToken bool) bool {
 // written in place, r apart from x, and out either r itself or apart from
 // both.
 func (d *Device) foldAdd(out, x *tensor) *tensor {
-	f := d.seg.pendAdd
-	if f == nil || f.idx != len(d.seg.ops)-1 || d.wouldMark(x.rows == 1) {
+	f := &d.seg.pendAdd
+	if !d.seg.hasAdd || f.idx != len(d.seg.ops)-1 || d.wouldMark(x.rows == 1) {
 		return nil
 	}
 	o, xo, r, a := out.Operand(), x.Operand(), f.b.Operand(), f.a.Operand()
@@ -193,7 +193,7 @@ func (d *Device) foldAdd(out, x *tensor) *tensor {
 		return nil
 	}
 	d.seg.dropLast(f.argsOff, f.offsOff)
-	d.seg.pendAdd = nil
+	d.seg.hasAdd = false
 	return f.b
 }
 
