@@ -3,6 +3,8 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +26,7 @@ func fakeGPUs(t testing.TB, o fakedriver.Options) {
 		o.Devices = 1
 	}
 	t.Setenv("EMBER_LIBCUDA", fakeDriver(t, o))
+	t.Setenv("EMBER_CUDA_TUNE_CACHE", filepath.Join(t.TempDir(), "tune.json"))
 	forgetCUBLAS(t)
 	blas, err := fakedriver.BuildCUBLAS(t.TempDir())
 	if err != nil {
@@ -475,4 +478,63 @@ func recordKernels(d *Device) *[]string {
 	}
 	d.mu.Unlock()
 	return &got
+}
+
+// A tuned choice is kept in EMBER_CUDA_TUNE_CACHE: a later process (here, a
+// fresh in-memory cache) takes it without timing; a choice of cuBLAS in the
+// file is followed; a file that does not parse is tuned afresh and rewritten.
+func TestFakeTuneCache(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	path := os.Getenv("EMBER_CUDA_TUNE_CACHE")
+	newProcess := func() { tuneCache.mu.Lock(); tuneCache.choice = nil; tuneCache.mu.Unlock() }
+	run := func() []string {
+		t.Helper()
+		devs, err := Open([]int{0}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := devs[0]
+		defer d.Close()
+		w, _ := d.Alloc(device.BF16, 512, 1024)
+		x, _ := d.Alloc(device.F32, 1, 1024)
+		out, _ := d.Alloc(device.F32, 1, 512)
+		got := recordKernels(d)
+		if err := firstErr(d.MatMul(out, x, w), d.Sync()); err != nil {
+			t.Fatal(err)
+		}
+		return *got
+	}
+	if got := run(); len(got) != 2*12*(1+tuneReps)+1 {
+		t.Fatalf("first run: %d kernels, want the tuning's and the matmul's", len(got))
+	}
+	key := "Fake GPU 0 cc8.6 80SM, CUDA 12.4, " + CUBLASLibrary() + ": 512×1024 n=1 BF16"
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `"`+key+`": "gemv"`) {
+		t.Fatalf("cache file %q (%v) lacks %q", b, err, key)
+	}
+	newProcess()
+	if got := fmt.Sprint(run()); got != "[gemv16_bf16]" {
+		t.Errorf("with the choice kept: kernels %s, want [gemv16_bf16]", got)
+	}
+	if err := os.WriteFile(path, []byte(`{"`+key+`": "cublas"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newProcess()
+	if got := fmt.Sprint(run()); got != "[convert_f32_bf16]" { // then cublasGemmEx
+		t.Errorf("with cuBLAS kept: kernels %s, want [convert_f32_bf16]", got)
+	}
+	if err := os.WriteFile(path, []byte("not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newProcess()
+	if got := run(); len(got) != 2*12*(1+tuneReps)+1 {
+		t.Errorf("after a corrupt file: %d kernels, want a fresh tuning", len(got))
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), `"gemv"`) {
+		t.Errorf("the corrupt file was not rewritten: %q", b)
+	}
+	t.Setenv("EMBER_CUDA_TUNE_CACHE", "off")
+	if tuneCachePath() != "" {
+		t.Error("EMBER_CUDA_TUNE_CACHE=off still names a file")
+	}
 }

@@ -22,8 +22,9 @@ func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 const tuneReps = 5
 
 // decodePath returns the faster path for a matmul of n ≤ gemvMaxRows rows
-// with w [o, k]: measured once per shape on this device (the idle time of the
-// measurement counts towards no stage), unless EMBER_DECODE_GEMM forces one.
+// with w [o, k]: measured once per shape and GPU model (the idle time of the
+// measurement counts towards no stage) and kept (tunecache.go), unless
+// EMBER_DECODE_GEMM forces one.
 func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
 	switch d.gemmOverride {
 	case "gemv":
@@ -38,11 +39,16 @@ func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
 		}
 		return PathCUBLAS, nil
 	}
-	tg, tc, err := d.timeDecodePaths(wt, o, k, n)
-	if err != nil {
-		return 0, err
+	name := d.tuneKey(key)
+	g, kept := cachedChoice(name)
+	if !kept {
+		tg, tc, err := d.timeDecodePaths(wt, o, k, n)
+		if err != nil {
+			return 0, err
+		}
+		g = preferGEMV(tg, tc)
+		keepChoice(name, g)
 	}
-	g := preferGEMV(tg, tc)
 	d.decodeMM[key] = g
 	if g {
 		return PathGEMV, nil
