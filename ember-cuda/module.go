@@ -165,8 +165,7 @@ func loadModules(ctx C.CUcontext) (*modules, error) {
 			if ptxUnusable(int(r)) {
 				// The driver cannot compile PTX ISA 7.8 at all: CUDA is
 				// unavailable here, and --backend auto moves on.
-				return nil, unavailable("the CUDA driver (%s) cannot compile Ember's kernels (%v); they need %s or newer",
-					DriverVersion(), err, versionString(minDriverVersion))
+				return nil, unavailable("the CUDA driver (%s) cannot compile Ember's kernels (%v)", DriverVersion(), err)
 			}
 			return nil, err
 		}
