@@ -125,31 +125,37 @@ func (s *segment) launch(fn uint64, grid, block dim3, shmem uint32) kargs {
 		argsOff: uint32(len(s.blob)), offsOff: uint32(len(s.offs))}}
 }
 
-func (k *kargs) put(align int, b []byte) uint32 {
+// put appends the size low bytes of v (little-endian) at the next offset
+// aligned to align, and returns that offset relative to the launch's start.
+func (k *kargs) put(align int, v uint64, size int) uint32 {
 	s := k.s
 	for (len(s.blob)-int(k.op.argsOff))%align != 0 {
 		s.blob = append(s.blob, 0)
 	}
 	off := uint32(len(s.blob)) - k.op.argsOff
-	s.blob = append(s.blob, b...)
+	if size == 4 {
+		s.blob = binary.LittleEndian.AppendUint32(s.blob, uint32(v))
+	} else {
+		s.blob = binary.LittleEndian.AppendUint64(s.blob, v)
+	}
 	s.offs = append(s.offs, off)
 	k.op.argc++
 	return off
 }
 
-func (k *kargs) ptr(p uint64) *kargs { k.put(8, binary.LittleEndian.AppendUint64(nil, p)); return k }
-func (k *kargs) u64(v uint64) *kargs { k.put(8, binary.LittleEndian.AppendUint64(nil, v)); return k }
+func (k *kargs) ptr(p uint64) *kargs { k.put(8, p, 8); return k }
+func (k *kargs) u64(v uint64) *kargs { k.put(8, v, 8); return k }
 func (k *kargs) i64(v int64) *kargs  { return k.u64(uint64(v)) }
 func (k *kargs) i32(v int) *kargs {
-	k.put(4, binary.LittleEndian.AppendUint32(nil, uint32(int32(v))))
+	k.put(4, uint64(uint32(int32(v))), 4)
 	return k
 }
 func (k *kargs) f32(v float32) *kargs {
-	k.put(4, binary.LittleEndian.AppendUint32(nil, math.Float32bits(v)))
+	k.put(4, uint64(math.Float32bits(v)), 4)
 	return k
 }
 func (k *kargs) f64(v float64) *kargs {
-	k.put(8, binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)))
+	k.put(8, math.Float64bits(v), 8)
 	return k
 }
 func (k *kargs) tensor(t *tensor) *kargs { return k.ptr(t.ptr) }
@@ -157,8 +163,8 @@ func (k *kargs) tensor(t *tensor) *kargs { return k.ptr(t.ptr) }
 // start packs a position as (int start, const int* start_ptr), the pair the
 // kernels resolve with start_of().
 func (k *kargs) start(v int) *kargs {
-	valOff := k.op.argsOff + k.put(4, binary.LittleEndian.AppendUint32(nil, uint32(int32(v))))
-	ptrOff := k.op.argsOff + k.put(8, make([]byte, 8))
+	valOff := k.op.argsOff + k.put(4, uint64(uint32(int32(v))), 4)
+	ptrOff := k.op.argsOff + k.put(8, 0, 8)
 	k.s.dyn = append(k.s.dyn, dynRef{valOff: valOff, ptrOff: ptrOff, value: int32(v)})
 	return k
 }
