@@ -157,13 +157,21 @@ type Device struct {
 	peerFree    uint64  // recorded when peerStage may be refilled
 	peerFreeSet bool
 
-	seg       segment
-	graphs    *graphCache
-	noGraphs  bool // while timing with Time
-	openStage int8 // stage of the last mark on the compute stream; -1 none
-	timeline  []mark
-	p2p       []p2pSpan // copy intervals into this device, resolved at Sync
-	cops      []C.ember_op
+	seg      segment
+	graphs   *graphCache
+	noGraphs bool // while timing with Time
+	// stageTiming puts timing marks into decode steps too (SetStageTiming);
+	// prefill-shaped work is always timed.
+	stageTiming bool
+	steps       stepStats // decode-shaped segments flushed, for DecodeStepStats
+	// onLaunch, when set (by tests), sees every op launched plainly.
+	onLaunch func(*op)
+	// gemmOverride is EMBER_DECODE_GEMM when the device opened.
+	gemmOverride string
+	openStage    int8 // stage of the last mark on the compute stream; -1 none
+	timeline     []mark
+	p2p          []p2pSpan // copy intervals into this device, resolved at Sync
+	cops         []C.ember_op
 
 	stage atomic.Uint32
 	times device.Timings
@@ -218,7 +226,10 @@ func Open(ordinals []int, mem []int64) ([]*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := loadCUBLAS(); err != nil {
+	lib.mu.Lock()
+	ver := lib.driverVer
+	lib.mu.Unlock()
+	if _, err := loadCUBLAS(ver); err != nil {
 		return nil, err
 	}
 	sharers := map[int]int{}
@@ -272,7 +283,8 @@ func Open(ordinals []int, mem []int64) ([]*Device, error) {
 // what it got and releases p once.
 func newDevice(p *physical, name string, budget int64, sharers int) (*Device, error) {
 	d := &Device{name: name, serial: int(serials.Add(1)), phys: p, live: map[*tensor]struct{}{},
-		rope: map[ropeKey]devBuf{}, decodeMM: map[mmKey]bool{}, openStage: -1}
+		rope: map[ropeKey]devBuf{}, decodeMM: map[mmKey]bool{}, openStage: -1,
+		stageTiming: os.Getenv("EMBER_CUDA_STAGE_TIMING") == "1", gemmOverride: decodeGEMMOverride()}
 	d.seg.reset()
 	ok := false
 	defer func() {
@@ -290,7 +302,8 @@ func newDevice(p *physical, name string, budget int64, sharers int) (*Device, er
 	if err != nil {
 		return nil, err
 	}
-	if budget <= 0 {
+	auto := budget <= 0
+	if auto {
 		budget = max(0, free-headroom) / int64(sharers)
 	}
 	d.budget = budget
@@ -309,12 +322,44 @@ func newDevice(p *physical, name string, budget int64, sharers int) (*Device, er
 	if err := d.zero(d.errFlag.ptr, uint64(d.errFlag.bytes)); err != nil {
 		return nil, err
 	}
-	if err := checkInt("cublasCreate", C.ember_cublas_create(p.ctx, &d.blas, d.compute, C.CUdeviceptr(d.workspace.ptr), C.size_t(workspaceBytes))); err != nil {
+	if err := d.startCUBLAS(); err != nil {
 		return nil, err
+	}
+	if auto {
+		// cuBLAS allocates memory of its own when its handle starts: the
+		// budget is what is free after that, plus what the device itself
+		// holds already.
+		free, _, err := d.gpuMemInfo()
+		if err != nil {
+			return nil, err
+		}
+		d.memMu.Lock()
+		d.budget = max(d.used, (free+d.used-headroom)/int64(sharers))
+		d.memMu.Unlock()
 	}
 	d.graphs = newGraphCache(d.params.ptr, paramSlots, graphsSupported())
 	ok = true
 	return d, nil
+}
+
+// startCUBLAS makes the device's cuBLAS handle. A library that cannot start
+// one (a cuBLAS newer than the driver supports) gives way to the next
+// candidate of CUBLASLibraries while no device holds a handle of it.
+func (d *Device) startCUBLAS() error {
+	for {
+		err := checkInt("cublasCreate", C.ember_cublas_create(d.phys.ctx, &d.blas, d.compute, C.CUdeviceptr(d.workspace.ptr), C.size_t(workspaceBytes)))
+		if err == nil {
+			lib.mu.Lock()
+			lib.handles++
+			lib.mu.Unlock()
+			return nil
+		}
+		d.blas = nil
+		failed := CUBLASLibrary()
+		if !nextCUBLAS() {
+			return fmt.Errorf("%s: cuBLAS (%s) could not start: %w", d.name, failed, err)
+		}
+	}
 }
 
 // Name returns the device's name: "cuda:0", or "cuda:0#1" for the second
@@ -359,6 +404,16 @@ func (d *Device) SetStage(s device.Stage) {
 	}
 }
 
+// SetStageTiming turns the stage timing of decode steps on or off (off by
+// default; EMBER_CUDA_STAGE_TIMING=1 turns it on). Off, a decode step records
+// no timing events, so its graph has no event nodes, and Timings reports none
+// of its time; prefill is timed either way. Profiling turns it on.
+func (d *Device) SetStageTiming(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stageTiming = on // a step issued half before and half after is keyed as such
+}
+
 // Timings returns the time per stage since the last ResetTimings, measured
 // with CUDA events on the device's streams. It waits for work already issued
 // when that work's marks have not been read yet.
@@ -390,6 +445,23 @@ func (d *Device) GraphStats() (plain, captured, replays, failures int) {
 	return g.plain, g.captured, g.replays, g.failures
 }
 
+// stepStats sums what decode-shaped segments (decode steps) held and cost.
+type stepStats struct {
+	steps, kernels, events int
+	host                   time.Duration
+}
+
+// DecodeStepStats returns, summed over the decode steps flushed so far, the
+// steps, their kernel launches and event records (a replayed step's graph
+// nodes), and the host time from each step's first op to its launch. A step
+// is a segment of one-token ops: all of a device's work between two host
+// waits.
+func (d *Device) DecodeStepStats() (steps, kernels, events int, host time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.steps.steps, d.steps.kernels, d.steps.events, d.steps.host
+}
+
 // Close frees everything the device holds — tensors still allocated
 // included — and releases the GPU's context when no other logical device
 // uses it. A closed device refuses further work; closing twice is a no-op.
@@ -407,6 +479,9 @@ func (d *Device) Close() error {
 	if d.blas != nil { // before its workspace is freed
 		C.ember_cublas_destroy(ctx, d.blas)
 		d.blas = nil
+		lib.mu.Lock()
+		lib.handles--
+		lib.mu.Unlock()
 	}
 	for t := range d.live {
 		t.freed.Store(true)
@@ -522,6 +597,7 @@ func (d *Device) Time(reps int, fn func() error) (time.Duration, error) {
 	return time.Duration(float64(ms) * float64(time.Millisecond) / float64(reps)), nil
 }
 
-// decodeGEMMOverride is EMBER_DECODE_GEMM: "gemv" or "cublas" forces the
-// decode matmul path; anything else lets the device time both per shape.
+// decodeGEMMOverride is EMBER_DECODE_GEMM, read when a device opens: "gemv"
+// or "cublas" forces the decode matmul path; anything else lets the device
+// time both per shape.
 func decodeGEMMOverride() string { return os.Getenv("EMBER_DECODE_GEMM") }

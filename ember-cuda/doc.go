@@ -18,9 +18,21 @@
 //
 // Ops are collected in a segment (segment.go) and launched in batches; a
 // decode step's segment is captured into a CUDA graph the second time it is
-// seen and replayed from then on, one graph per context bucket (graph.go).
+// seen and replayed from then on, one graph per context bucket (graph.go). A
+// step whose launches equal the last replayed one's, positions aside, replays
+// that graph without computing its key. While a step collects, the residual
+// add that ends a layer folds into the next layer's RMSNorm (add_rmsnorm).
 // Stage timings come from CUDA events recorded when the stage changes and
-// read when the host waits anyway (stream.go).
+// read when the host waits anyway (stream.go); decode steps carry them only
+// while stage timing is on (SetStageTiming, which `ember profile` uses), as
+// they would be event nodes of every replayed graph. DecodeStepStats counts
+// a step's launches and its host time, for gpu-check; the Go benchmark
+// BenchmarkFakeDecodeQwen3_4B measures them on the fake driver.
+//
+// The driver must be CUDA 11.8 or newer (the PTX is ISA 7.8); an older one,
+// or one that rejects the PTX, makes CUDA unavailable. cuBLAS is chosen among
+// the libraries the driver's CUDA version can run, moving on to the next when
+// a handle does not start.
 //
 // The model, the layer split, the chunked pipeline and the profiling come from
 // ember-core; nothing here re-implements them. `ember gpu-check` (package

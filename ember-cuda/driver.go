@@ -10,6 +10,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -21,9 +22,14 @@ import (
 // environment variable overrides it (a name or a path).
 const DriverLibrary = "libcuda.so.1"
 
-// CUBLASLibraries are the cuBLAS libraries tried in order, newest first; the
-// EMBER_CUBLAS environment variable names one to use instead.
+// CUBLASLibraries are the cuBLAS libraries tried in order, newest first, of
+// those the driver can run (a cuBLAS of major version N needs a CUDA N
+// driver); the EMBER_CUBLAS environment variable names one to use instead.
 var CUBLASLibraries = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
+
+// minDriverVersion is the oldest driver Ember runs on, as cuDriverGetVersion
+// reports it: the embedded PTX is ISA 7.8, which CUDA 11.8 (R520) introduced.
+const minDriverVersion = 11080
 
 // UnavailableError says in one sentence why CUDA cannot be used on this
 // machine. It wraps device.ErrUnavailable, so sweeps treat it as
@@ -50,9 +56,18 @@ const statusCUBLAS = 100000
 
 // Driver result codes Ember acts on.
 const (
-	errOutOfMemory = 2
-	errNoDevice    = 100
+	errOutOfMemory           = 2
+	errNoDevice              = 100
+	errInvalidPTX            = 218
+	errJITCompilerNotFound   = 221
+	errUnsupportedPTXVersion = 222
 )
+
+// ptxUnusable reports whether a module load failed because this driver cannot
+// compile Ember's PTX at all, rather than because of something Ember did.
+func ptxUnusable(r int) bool {
+	return r == errInvalidPTX || r == errJITCompilerNotFound || r == errUnsupportedPTXVersion
+}
 
 func (e *Error) Error() string {
 	if e.Code >= statusCUBLAS {
@@ -96,7 +111,9 @@ var lib struct {
 	driverPath string // loaded driver library, "" when none
 	driverVer  int
 	inited     bool
-	blasPath   string
+	blasPath   string   // loaded cuBLAS, "" when none
+	blasNext   []string // the candidates after blasPath, when it was chosen from CUBLASLibraries
+	handles    int      // live cuBLAS handles of blasPath
 }
 
 func driverPath() string {
@@ -132,13 +149,18 @@ func initDriver() (count int, err error) {
 		lib.driverPath, lib.inited = "", false
 		if err := dlopenDriver(path); err != nil {
 			if strings.Contains(err.Error(), " has no ") {
-				return 0, unavailable("the CUDA driver %s is too old for Ember: %v (it needs CUDA 11.4 or newer)", path, err)
+				return 0, unavailable("the CUDA driver %s is too old for Ember: %v (it needs %s or newer)", path, err, versionString(minDriverVersion))
 			}
 			return 0, unavailable("no CUDA driver: %s could not be loaded (%v)", path, err)
 		}
-		lib.driverPath = path
 		var v C.int
-		C.ember_driver_version(&v)
+		if r := C.ember_driver_version(&v); r != 0 {
+			return 0, unavailable("the CUDA driver %s could not report its version (cuDriverGetVersion: %s)", path, C.GoString(C.ember_cu_error_name(r)))
+		}
+		if int(v) < minDriverVersion {
+			return 0, unavailable("the CUDA driver (%s) is too old for Ember: its kernels are PTX ISA 7.8, which needs %s or newer", versionString(int(v)), versionString(minDriverVersion))
+		}
+		lib.driverPath = path
 		lib.driverVer = int(v)
 		if r := C.ember_init(); r != 0 {
 			if r == errNoDevice {
@@ -171,43 +193,94 @@ func DriverVersion() string {
 
 func versionString(v int) string { return fmt.Sprintf("CUDA %d.%d", v/1000, v%1000/10) }
 
-// loadCUBLAS opens cuBLAS: EMBER_CUBLAS when set, else the first of
-// CUBLASLibraries that loads.
-func loadCUBLAS() (string, error) {
+// loadCUBLAS opens cuBLAS for a driver of version driverVer: EMBER_CUBLAS
+// when set, else the first of CUBLASLibraries that the driver can run and that
+// loads. The libraries after it stay candidates until one of its handles
+// starts (nextCUBLAS).
+func loadCUBLAS(driverVer int) (string, error) {
 	lib.mu.Lock()
 	defer lib.mu.Unlock()
 	if lib.blasPath != "" {
 		return lib.blasPath, nil
 	}
-	try := func(path string) error {
-		cpath := C.CString(path)
-		defer C.free(unsafe.Pointer(cpath))
-		var buf [512]C.char
-		if C.ember_cublas_load(cpath, &buf[0], C.int(len(buf))) != 0 {
-			return fmt.Errorf("%s", C.GoString(&buf[0]))
-		}
-		return nil
-	}
 	if p := os.Getenv("EMBER_CUBLAS"); p != "" {
-		if err := try(p); err != nil {
+		if err := dlopenCUBLAS(p); err != nil {
 			return "", unavailable("no cuBLAS: EMBER_CUBLAS=%s could not be loaded (%v)", p, err)
 		}
-		lib.blasPath = p
+		lib.blasPath, lib.blasNext = p, nil
 		return p, nil
 	}
+	cands := cublasCandidates(CUBLASLibraries, driverVer)
+	if len(cands) == 0 {
+		return "", unavailable("no cuBLAS: none of %s runs on the %s driver; set EMBER_CUBLAS to a cuBLAS of CUDA %d or older",
+			strings.Join(CUBLASLibraries, ", "), versionString(driverVer), driverVer/1000)
+	}
 	var last error
-	for _, p := range CUBLASLibraries {
-		if last = try(p); last == nil {
-			lib.blasPath = p
+	for i, p := range cands {
+		if last = dlopenCUBLAS(p); last == nil {
+			lib.blasPath, lib.blasNext = p, cands[i+1:]
 			return p, nil
 		}
 	}
 	return "", unavailable("no cuBLAS: none of %s could be loaded (%v); install cuBLAS or set EMBER_CUBLAS to its path",
-		strings.Join(CUBLASLibraries, ", "), last)
+		strings.Join(cands, ", "), last)
+}
+
+func dlopenCUBLAS(path string) error {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var buf [512]C.char
+	if C.ember_cublas_load(cpath, &buf[0], C.int(len(buf))) != 0 {
+		return fmt.Errorf("%s", C.GoString(&buf[0]))
+	}
+	return nil
+}
+
+// cublasCandidates returns the libraries of names a driver of version
+// driverVer can run, in order: a name ending in ".N" is cuBLAS major version
+// N, which needs a CUDA N driver; a name without a version is kept. A
+// driverVer of 0 (unknown) keeps every name.
+func cublasCandidates(names []string, driverVer int) []string {
+	var out []string
+	for _, n := range names {
+		i := strings.LastIndexByte(n, '.')
+		major, err := strconv.Atoi(n[i+1:])
+		if i < 0 || err != nil || driverVer == 0 || major <= driverVer/1000 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// nextCUBLAS replaces the loaded cuBLAS, which failed to start a handle, by
+// the next candidate that loads, when no handle of it is live. It reports
+// whether it did.
+func nextCUBLAS() bool {
+	lib.mu.Lock()
+	defer lib.mu.Unlock()
+	if lib.handles > 0 {
+		return false
+	}
+	for len(lib.blasNext) > 0 {
+		p := lib.blasNext[0]
+		lib.blasNext = lib.blasNext[1:]
+		if dlopenCUBLAS(p) == nil {
+			lib.blasPath = p
+			return true
+		}
+	}
+	return false
+}
+
+// CUBLASLibrary returns the cuBLAS library in use, "" before one is loaded.
+func CUBLASLibrary() string {
+	lib.mu.Lock()
+	defer lib.mu.Unlock()
+	return lib.blasPath
 }
 
 // graphsSupported reports whether the driver has the graph entry points
-// (CUDA 11.4+).
+// (CUDA 11.4+; Ember needs 11.8 anyway).
 func graphsSupported() bool {
 	w := C.CString("graphs")
 	defer C.free(unsafe.Pointer(w))

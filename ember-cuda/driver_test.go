@@ -33,7 +33,7 @@ func TestOpenWithoutDriver(t *testing.T) {
 	oneSentence(t, err.Error())
 }
 
-func fakeDriver(t *testing.T, o fakedriver.Options) string {
+func fakeDriver(t testing.TB, o fakedriver.Options) string {
 	t.Helper()
 	lib, err := fakedriver.Build(t.TempDir(), o)
 	if err != nil {
@@ -73,7 +73,7 @@ func TestOpenOldDriver(t *testing.T) {
 }
 
 // forgetCUBLAS makes the next loadCUBLAS search again, for the test's duration.
-func forgetCUBLAS(t *testing.T) {
+func forgetCUBLAS(t testing.TB) {
 	lib.mu.Lock()
 	saved := lib.blasPath
 	lib.blasPath = ""
@@ -95,7 +95,7 @@ func TestOpenWithoutCUBLAS(t *testing.T) {
 func TestCUBLASMissing(t *testing.T) {
 	forgetCUBLAS(t)
 	t.Setenv("EMBER_CUBLAS", "/nonexistent/libcublas.so.12")
-	_, err := loadCUBLAS()
+	_, err := loadCUBLAS(12040)
 	if !errors.Is(err, device.ErrUnavailable) || !strings.Contains(err.Error(), "EMBER_CUBLAS=/nonexistent/libcublas.so.12 could not be loaded") {
 		t.Fatalf("loadCUBLAS: %v", err)
 	}
@@ -106,7 +106,7 @@ func TestCUBLASMissing(t *testing.T) {
 	saved := CUBLASLibraries
 	CUBLASLibraries = []string{"libcublas-ember-test.so.13", "libcublas-ember-test.so.12"}
 	defer func() { CUBLASLibraries = saved }()
-	_, err = loadCUBLAS()
+	_, err = loadCUBLAS(13000)
 	if !errors.Is(err, device.ErrUnavailable) || !strings.Contains(err.Error(), "none of libcublas-ember-test.so.13, libcublas-ember-test.so.12 could be loaded") {
 		t.Fatalf("loadCUBLAS: %v", err)
 	}
@@ -128,4 +128,116 @@ func TestFakeDriverSymbols(t *testing.T) {
 	if !slices.Equal(got, required) {
 		t.Errorf("fakedriver.Symbols = %v\nshim.c requires %v", got, required)
 	}
+}
+
+// A driver older than CUDA 11.8 cannot compile PTX ISA 7.8: Open says so in
+// one sentence wrapping ErrUnavailable, before any module load fails.
+func TestOpenDriverBelowPTXISA78(t *testing.T) {
+	t.Setenv("EMBER_LIBCUDA", fakeDriver(t, fakedriver.Options{Working: true, Devices: 1, Version: 11070}))
+	_, err := Open([]int{0}, nil)
+	want := "the CUDA driver (CUDA 11.7) is too old for Ember: its kernels are PTX ISA 7.8, which needs CUDA 11.8 or newer"
+	if !errors.Is(err, device.ErrUnavailable) || err.Error() != want {
+		t.Fatalf("Open on a CUDA 11.7 driver: %v, want %q wrapping ErrUnavailable", err, want)
+	}
+	oneSentence(t, err.Error())
+}
+
+// A driver that rejects the PTX when a module loads (INVALID_PTX,
+// UNSUPPORTED_PTX_VERSION) makes CUDA unavailable, so --backend auto falls
+// back; the context retained for the load is released.
+func TestOpenPTXRejected(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		name string
+	}{{218, "CUDA_ERROR_INVALID_PTX"}, {222, "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeGPUs(t, fakedriver.Options{ModuleLoadResult: tc.code})
+			_, err := Open([]int{0}, nil)
+			if !errors.Is(err, device.ErrUnavailable) || !strings.Contains(err.Error(), tc.name) ||
+				!strings.Contains(err.Error(), "cannot compile Ember's kernels") {
+				t.Fatalf("Open: %v, want ErrUnavailable naming %s", err, tc.name)
+			}
+			oneSentence(t, err.Error())
+			noLeaks(t)
+		})
+	}
+	// Any other module-load failure is an error of Ember's, not an unavailable backend.
+	fakeGPUs(t, fakedriver.Options{ModuleLoadResult: 2})
+	if _, err := Open([]int{0}, nil); err == nil || errors.Is(err, device.ErrUnavailable) {
+		t.Fatalf("Open with cuModuleLoadData out of memory: %v, want an error that is not ErrUnavailable", err)
+	}
+	noLeaks(t)
+}
+
+func TestCUBLASCandidates(t *testing.T) {
+	names := []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "/opt/cublas/libcublas.so"}
+	for _, tc := range []struct {
+		ver  int
+		want []string
+	}{
+		{13000, names},
+		{12040, names[1:]},
+		{11080, names[2:]},
+		{0, names},
+	} {
+		if got := cublasCandidates(names, tc.ver); !slices.Equal(got, tc.want) {
+			t.Errorf("cublasCandidates(%d) = %v, want %v", tc.ver, got, tc.want)
+		}
+	}
+}
+
+// fakeCUBLASPair builds a cuBLAS 13 whose handles start only when good13,
+// and a working cuBLAS 12, and makes them CUBLASLibraries for the test.
+func fakeCUBLASPair(t *testing.T, good13 bool) (lib13, lib12 string) {
+	t.Helper()
+	forgetCUBLAS(t)
+	t.Setenv("EMBER_CUBLAS", "")
+	create := 0
+	if !good13 {
+		create = 1 // CUBLAS_STATUS_NOT_INITIALIZED
+	}
+	lib13, err := fakedriver.BuildCUBLASWith(t.TempDir(), fakedriver.CUBLASOptions{Name: "libcublas.so.13", CreateResult: create})
+	if err != nil {
+		t.Skipf("no C compiler for a fake cuBLAS: %v", err)
+	}
+	lib12, err = fakedriver.BuildCUBLASWith(t.TempDir(), fakedriver.CUBLASOptions{Name: "libcublas.so.12"})
+	if err != nil {
+		t.Skipf("no C compiler for a fake cuBLAS: %v", err)
+	}
+	saved := CUBLASLibraries
+	CUBLASLibraries = []string{lib13, lib12}
+	t.Cleanup(func() { CUBLASLibraries = saved })
+	return lib13, lib12
+}
+
+// With a CUDA 12 driver, cuBLAS 13 is not even tried.
+func TestCUBLASChosenByDriverVersion(t *testing.T) {
+	t.Setenv("EMBER_LIBCUDA", fakeDriver(t, fakedriver.Options{Working: true, Devices: 1, Version: 12040}))
+	_, lib12 := fakeCUBLASPair(t, true)
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := CUBLASLibrary(); got != lib12 {
+		t.Errorf("cuBLAS in use %s, want %s", got, lib12)
+	}
+	devs[0].Close()
+	noLeaks(t)
+}
+
+// A cuBLAS whose handle does not start gives way to the next library.
+func TestCUBLASHandleFallsBack(t *testing.T) {
+	t.Setenv("EMBER_LIBCUDA", fakeDriver(t, fakedriver.Options{Working: true, Devices: 1, Version: 13000}))
+	_, lib12 := fakeCUBLASPair(t, false)
+	devs, err := Open([]int{0, 0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := CUBLASLibrary(); got != lib12 {
+		t.Errorf("cuBLAS in use %s, want %s", got, lib12)
+	}
+	for _, d := range devs {
+		d.Close()
+	}
+	noLeaks(t)
 }

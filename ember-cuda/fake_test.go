@@ -2,7 +2,13 @@ package cuda
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-cuda/fakedriver"
@@ -13,13 +19,14 @@ import (
 // devices is checked without a GPU.
 
 // fakeGPUs points the loader at a working fake driver and a fake cuBLAS.
-func fakeGPUs(t *testing.T, o fakedriver.Options) {
+func fakeGPUs(t testing.TB, o fakedriver.Options) {
 	t.Helper()
 	o.Working = true
 	if o.Devices == 0 {
 		o.Devices = 1
 	}
 	t.Setenv("EMBER_LIBCUDA", fakeDriver(t, o))
+	t.Setenv("EMBER_CUDA_TUNE_CACHE", filepath.Join(t.TempDir(), "tune.json"))
 	forgetCUBLAS(t)
 	blas, err := fakedriver.BuildCUBLAS(t.TempDir())
 	if err != nil {
@@ -61,6 +68,7 @@ func noLeaks(t *testing.T) {
 
 func TestFakeOpenUseClose(t *testing.T) {
 	fakeGPUs(t, fakedriver.Options{})
+	t.Setenv("EMBER_DECODE_GEMM", "gemv")
 	devs, err := Open([]int{0}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +89,6 @@ func TestFakeOpenUseClose(t *testing.T) {
 	if err := d.Upload(x, make([]float32, 128)); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("EMBER_DECODE_GEMM", "gemv")
 	if err := d.MatMul(out, x, w); err != nil {
 		t.Fatal(err)
 	}
@@ -174,5 +181,360 @@ func TestFakeSampledDecodeReplays(t *testing.T) {
 	}
 	if _, captured, replays, failures := d.GraphStats(); captured != 1 || replays != 4 || failures != 0 {
 		t.Errorf("graph stats: %d captured, %d replays, %d failures; want 1, 4, 0", captured, replays, failures)
+	}
+}
+
+// Decode steps record timing events only while stage timing is on: one per
+// stage change. The download that ends the step is timed either way: its
+// memcpy_d2h mark and the idle mark after it.
+func TestFakeStageTimingDecode(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	defer d.Close()
+	x, _ := d.Alloc(device.F32, 1, 64)
+	w, _ := d.Alloc(device.F32, 64)
+	step := func() int {
+		t.Helper()
+		before := fakeCount(fakedriver.CounterEventRecords)
+		d.SetStage(device.StageRMSNorm)
+		err := d.RMSNorm(x, x, w, 1e-6)
+		d.SetStage(device.StageFFN)
+		err = firstErr(err, d.Add(x, x, x))
+		d.SetStage(device.StageAttention)
+		err = firstErr(err, d.Add(x, x, x), d.Download(make([]float32, 64), x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fakeCount(fakedriver.CounterEventRecords) - before
+	}
+	if n := step(); n != 2 {
+		t.Errorf("stage timing off: %d events recorded, want 2 (the download's)", n)
+	}
+	d.SetStageTiming(true)
+	if n := step(); n != 5 {
+		t.Errorf("stage timing on: %d events recorded, want 5 (three stages and the download's two)", n)
+	}
+	d.SetStageTiming(false)
+	if n := step(); n != 2 {
+		t.Errorf("stage timing off again: %d events recorded, want 2", n)
+	}
+}
+
+// The kernel tables ops issue from find the same kernels as their names.
+func TestFakeKernelIndex(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devs[0].Close()
+	m := devs[0].phys.mods
+	n := 0
+	for _, names := range kernelNames() {
+		for _, name := range names {
+			for dt, suf := range storage {
+				if prefix, ok := strings.CutSuffix(name, "_"+suf); ok && suf != "" {
+					n++
+					if got := m.kernelDT(prefix, device.DType(dt)); got == 0 || got != m.kernel(name) {
+						t.Errorf("kernelDT(%q, %v) = %#x, %s is %#x", prefix, device.DType(dt), got, name, m.kernel(name))
+					}
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d typed kernels checked", n)
+	}
+	for _, dt := range []device.DType{device.F32, device.F16, device.BF16} {
+		for i, dpl := range dplVariants {
+			if m.attn[0][dt][i] != m.kernel(attnDecodeName(dt, dpl)) || m.attn[1][dt][i] != m.kernel(attnPrefillName(dt, dpl)) || m.attn[0][dt][i] == 0 {
+				t.Errorf("attention table for %v, %d dims per lane", dt, dpl)
+			}
+		}
+	}
+}
+
+// The residual add that ends a layer folds into the RMSNorm after it
+// (add_rmsnorm), with graphs and without, unless something would come
+// between or the operands alias in a way add_rmsnorm cannot take.
+func TestFakeAddFoldsIntoRMSNorm(t *testing.T) {
+	for _, graphs := range []bool{true, false} {
+		t.Run(fmt.Sprintf("graphs=%v", graphs), func(t *testing.T) {
+			fakeGPUs(t, fakedriver.Options{Graphs: true})
+			if !graphs {
+				t.Setenv("EMBER_CUDA_GRAPHS", "0")
+			}
+			devs, err := Open([]int{0}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := devs[0]
+			defer d.Close()
+			x, _ := d.Alloc(device.F32, 1, 64)
+			h, _ := d.Alloc(device.F32, 1, 64)
+			o, _ := d.Alloc(device.F32, 1, 64)
+			w, _ := d.Alloc(device.BF16, 64)
+			both, _ := d.Alloc(device.F32, 2, 64)
+			lo, _ := d.View(both, 0, 1)
+			hi, _ := d.View(both, 1, 1)
+			addNorm, rmsNorm, add := d.fnDT("add_rmsnorm", device.BF16), d.fnDT("rmsnorm", device.BF16), d.fn("add_f32")
+			for _, tc := range []struct {
+				name string
+				ops  func() error
+				want []uint64 // kernels launched
+			}{
+				{"out is r", func() error { return firstErr(d.Add(x, x, h), d.RMSNorm(h, x, w, 1e-6)) }, []uint64{addNorm}},
+				{"out apart", func() error { return firstErr(d.Add(x, x, h), d.RMSNorm(o, x, w, 1e-6)) }, []uint64{addNorm}},
+				{"views", func() error { return firstErr(d.Add(lo, lo, hi), d.RMSNorm(hi, lo, w, 1e-6)) }, []uint64{addNorm}},
+				{"norm in place", func() error { return firstErr(d.Add(x, x, h), d.RMSNorm(x, x, w, 1e-6)) }, []uint64{add, rmsNorm}},
+				{"add not in place", func() error { return firstErr(d.Add(o, x, h), d.RMSNorm(h, o, w, 1e-6)) }, []uint64{add, rmsNorm}},
+				{"norm of another tensor", func() error { return firstErr(d.Add(x, x, h), d.RMSNorm(h, o, w, 1e-6)) }, []uint64{add, rmsNorm}},
+				{"r is x", func() error { return firstErr(d.Add(x, x, x), d.RMSNorm(h, x, w, 1e-6)) }, []uint64{add, rmsNorm}},
+				{"an op between", func() error {
+					return firstErr(d.Add(x, x, h), d.Add(o, o, o), d.RMSNorm(h, x, w, 1e-6))
+				}, []uint64{add, add, rmsNorm}},
+				{"a stage mark between", func() error {
+					d.SetStageTiming(true)
+					defer d.SetStageTiming(false)
+					d.SetStage(device.StageFFN)
+					err := d.Add(x, x, h)
+					d.SetStage(device.StageRMSNorm)
+					return firstErr(err, d.RMSNorm(h, x, w, 1e-6))
+				}, []uint64{add, rmsNorm}},
+			} {
+				var got []uint64
+				d.mu.Lock()
+				d.onLaunch = func(o *op) {
+					if o.kind == opKernel {
+						got = append(got, o.fn)
+					}
+				}
+				d.mu.Unlock()
+				if err := firstErr(tc.ops(), d.Sync()); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("%s: kernels %#x, want %#x", tc.name, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// Operands the fast acceptance in operand lets through are exactly those the
+// shared check accepts; the others get its sentences.
+func TestFakeOperandChecks(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{Devices: 2})
+	devs, err := Open([]int{0, 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := devs[0], devs[1]
+	defer a.Close()
+	defer b.Close()
+	x, _ := a.Alloc(device.F32, 1, 64)
+	out, _ := a.Alloc(device.F32, 1, 64)
+	other, _ := b.Alloc(device.F32, 1, 64)
+	i32, _ := a.Alloc(device.I32, 1, 64)
+	w, err := a.LoadWeight("model.norm.weight", device.F32, make([]byte, 4*64), 1, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := a.Alloc(device.F32, 1, 64)
+	view, _ := a.View(gone, 0, 1)
+	a.Free(gone)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"fine", a.Add(out, x, x), ""},
+		{"other device", a.Add(out, x, other), "b (F32 [1 64]) lives on cuda:1; copy it here with CopyFrom first"},
+		{"freed", a.Add(out, x, gone), "b (F32 [1 64]) has been freed"},
+		{"view of freed", a.Add(out, view, x), "a (F32 [1 64]) has been freed"},
+		{"dtype", a.Add(out, x, i32), "b is I32 [1 64] but must be F32"},
+		{"weight written", a.Add(w, x, x), `out (F32 [1 64]) is the read-only weight "model.norm.weight"`},
+		{"nil", a.Add(out, x, nil), "b is nil"},
+	} {
+		got := ""
+		if tc.err != nil {
+			got = tc.err.Error()
+		}
+		if want := "Add on cuda:0: " + tc.want; (tc.want == "" && got != "") || (tc.want != "" && got != want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, want)
+		}
+	}
+}
+
+// Without a budget given, a device's budget is what the GPU has free once
+// cuBLAS has taken its own memory (here 100 MiB per handle), less the
+// headroom: on a 1 GiB fake GPU, 1 GiB - 100 MiB - 256 MiB.
+func TestFakeBudgetAfterCUBLAS(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	blas, err := fakedriver.BuildCUBLASWith(t.TempDir(), fakedriver.CUBLASOptions{HandleBytes: 100 << 20})
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Setenv("EMBER_CUBLAS", blas)
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, _ := devs[0].MemInfo()
+	if want := int64(1<<30 - 100<<20 - headroom); total != want {
+		t.Errorf("budget %d, want %d", total, want)
+	}
+	// A budget given is kept as given.
+	devs[0].Close()
+	devs, err = Open([]int{0}, []int64{512 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total, _ := devs[0].MemInfo(); total != 512<<20 {
+		t.Errorf("budget %d, want the %d given", total, 512<<20)
+	}
+	devs[0].Close()
+	noLeaks(t)
+}
+
+func TestPreferGEMV(t *testing.T) {
+	for _, tc := range []struct {
+		gemv, cublas time.Duration
+		want         bool
+	}{
+		{10 * time.Microsecond, 10 * time.Microsecond, true},
+		{10 * time.Microsecond, 9100 * time.Nanosecond, true}, // cuBLAS 9% faster: noise
+		{10 * time.Microsecond, 9 * time.Microsecond, true},   // exactly the margin
+		{10 * time.Microsecond, 8900 * time.Nanosecond, false},
+		{10 * time.Microsecond, 30 * time.Microsecond, true},
+	} {
+		if got := preferGEMV(tc.gemv, tc.cublas); got != tc.want {
+			t.Errorf("preferGEMV(%v, %v) = %v", tc.gemv, tc.cublas, got)
+		}
+	}
+}
+
+func TestTuneCopies(t *testing.T) {
+	const l2 = 6 << 20
+	for _, tc := range []struct {
+		w    int64
+		want int
+	}{{5 << 20, 3}, {12 << 20, 1}, {50 << 20, 1}, {1 << 20, 12}, {4 << 10, maxTuneCopies}, {0, 1}} {
+		if got := tuneCopies(tc.w, l2); got != tc.want {
+			t.Errorf("tuneCopies(%d, %d) = %d, want %d", tc.w, l2, got, tc.want)
+		}
+	}
+}
+
+// The tuner times each path over the weight and copies of it that span
+// twice the L2 cache (the fake GPU reports none: 6 MiB is assumed), one
+// launch per copy, and frees the copies.
+func TestFakeTunerRotates(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	defer d.Close()
+	w, _ := d.Alloc(device.BF16, 512, 1024) // 1 MiB: 12 copies
+	x, _ := d.Alloc(device.F32, 1, 1024)
+	out, _ := d.Alloc(device.F32, 1, 512)
+	allocs := fakeCount(fakedriver.CounterDeviceAllocs)
+	got := recordKernels(d)
+	if err := firstErr(d.MatMul(out, x, w), d.Sync()); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, k := range *got {
+		count[k]++
+	}
+	// Each path: a warm-up run and tuneReps timed runs of 12 launches; then the matmul itself (GEMV: the times tie at 0).
+	if want := 12*(1+tuneReps) + 1; count["gemv16_bf16"] != want || count["convert_f32_bf16"] != 12*(1+tuneReps) {
+		t.Errorf("tuning launched %v; want %d gemv16_bf16 and %d convert_f32_bf16", count, want, 12*(1+tuneReps))
+	}
+	if n := fakeCount(fakedriver.CounterDeviceAllocs); n != allocs+1 { // the matmul input in bf16 stays
+		t.Errorf("%d allocations after tuning, want %d", n, allocs+1)
+	}
+}
+
+// recordKernels makes d record the names of the kernels it launches plainly
+// and returns the list it fills.
+func recordKernels(d *Device) *[]string {
+	names := map[uint64]string{}
+	for n, f := range d.phys.mods.fn {
+		names[uint64(uintptrOf(f))] = n
+	}
+	var got []string
+	d.mu.Lock()
+	d.onLaunch = func(o *op) {
+		if o.kind == opKernel {
+			got = append(got, names[o.fn])
+		}
+	}
+	d.mu.Unlock()
+	return &got
+}
+
+// A tuned choice is kept in EMBER_CUDA_TUNE_CACHE: a later process (here, a
+// fresh in-memory cache) takes it without timing; a choice of cuBLAS in the
+// file is followed; a file that does not parse is tuned afresh and rewritten.
+func TestFakeTuneCache(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	path := os.Getenv("EMBER_CUDA_TUNE_CACHE")
+	newProcess := func() { tuneCache.mu.Lock(); tuneCache.choice = nil; tuneCache.mu.Unlock() }
+	run := func() []string {
+		t.Helper()
+		devs, err := Open([]int{0}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := devs[0]
+		defer d.Close()
+		w, _ := d.Alloc(device.BF16, 512, 1024)
+		x, _ := d.Alloc(device.F32, 1, 1024)
+		out, _ := d.Alloc(device.F32, 1, 512)
+		got := recordKernels(d)
+		if err := firstErr(d.MatMul(out, x, w), d.Sync()); err != nil {
+			t.Fatal(err)
+		}
+		return *got
+	}
+	if got := run(); len(got) != 2*12*(1+tuneReps)+1 {
+		t.Fatalf("first run: %d kernels, want the tuning's and the matmul's", len(got))
+	}
+	key := "Fake GPU 0 cc8.6 80SM, CUDA 12.4, " + CUBLASLibrary() + ": 512×1024 n=1 BF16"
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `"`+key+`": "gemv"`) {
+		t.Fatalf("cache file %q (%v) lacks %q", b, err, key)
+	}
+	newProcess()
+	if got := fmt.Sprint(run()); got != "[gemv16_bf16]" {
+		t.Errorf("with the choice kept: kernels %s, want [gemv16_bf16]", got)
+	}
+	if err := os.WriteFile(path, []byte(`{"`+key+`": "cublas"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newProcess()
+	if got := fmt.Sprint(run()); got != "[convert_f32_bf16]" { // then cublasGemmEx
+		t.Errorf("with cuBLAS kept: kernels %s, want [convert_f32_bf16]", got)
+	}
+	if err := os.WriteFile(path, []byte("not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newProcess()
+	if got := run(); len(got) != 2*12*(1+tuneReps)+1 {
+		t.Errorf("after a corrupt file: %d kernels, want a fresh tuning", len(got))
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), `"gemv"`) {
+		t.Errorf("the corrupt file was not rewritten: %q", b)
+	}
+	t.Setenv("EMBER_CUDA_TUNE_CACHE", "off")
+	if tuneCachePath() != "" {
+		t.Error("EMBER_CUDA_TUNE_CACHE=off still names a file")
 	}
 }

@@ -74,6 +74,16 @@ func dimsPerLane(headDim int) (int, error) {
 	return 0, fmt.Errorf("head_dim %d is larger than the %d the attention kernels support", headDim, 32*dplVariants[len(dplVariants)-1])
 }
 
+// dplIndex returns the index of a dimsPerLane result in dplVariants.
+func dplIndex(dpl int) int {
+	for i, v := range dplVariants {
+		if v == dpl {
+			return i
+		}
+	}
+	return 0
+}
+
 // prefillGrid returns the grid and shared memory of attn_prefill: one block
 // per (tile of prefillBQ queries, head), with a key and a value tile of f32.
 func prefillGrid(n, heads, headDim int) (dim3, uint32) {

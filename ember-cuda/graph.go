@@ -117,9 +117,16 @@ type graphCache struct {
 	params   uint64 // device buffer of positions
 	capacity int    // positions it holds
 
+	// last is the entry the previous replay launched, and prev a copy of that
+	// replay's segment: a step whose launches equal prev's (positions aside)
+	// replays last without computing its key.
+	last *graphEntry
+	prev segment
+
 	// counters, for gpu-check and tests: decode-shaped segments launched
-	// plainly, graphs captured, replays, failed captures
-	plain, captured, replays, failures int
+	// plainly, graphs captured, replays, failed captures, and the replays that
+	// took the fast path
+	plain, captured, replays, failures, fast int
 }
 
 // maxGraphs bounds the graphs a device keeps: a handful of buckets per
@@ -147,9 +154,13 @@ func (c *graphCache) flush(x executor, s *segment) ([]mark, error) {
 	if c.disabled || !s.capturable || len(s.dyn) > c.capacity {
 		return plain()
 	}
+	c.tick++
+	if e := c.last; e != nil && e.exec != 0 && s.sameLaunches(&c.prev) {
+		c.fast++
+		return c.replay(x, s, e)
+	}
 	k := s.key(c.params)
 	e := c.entries[k]
-	c.tick++
 	switch {
 	case e == nil:
 		c.evict(x)
@@ -170,6 +181,19 @@ func (c *graphCache) flush(x executor, s *segment) ([]mark, error) {
 		e.marks = marks
 		c.captured++
 	}
+	if c.last != e {
+		c.last = nil
+		c.prev.copyFrom(s)
+	}
+	marks, err := c.replay(x, s, e)
+	if err == nil {
+		c.last = e
+	}
+	return marks, err
+}
+
+// replay launches e's graph with s's positions.
+func (c *graphCache) replay(x executor, s *segment, e *graphEntry) ([]mark, error) {
 	e.lastUse = c.tick
 	if e.pending {
 		if err := x.settle(); err != nil {
@@ -219,6 +243,7 @@ func (c *graphCache) evict(x executor) {
 		if best.pending {
 			x.settle()
 		}
+		c.forget(best)
 		x.destroy(best)
 		delete(c.entries, oldest)
 	}
@@ -230,8 +255,16 @@ func (c *graphCache) clear(x executor) {
 		if e.pending {
 			x.settle()
 		}
+		c.forget(e)
 		x.destroy(e)
 		delete(c.entries, k)
+	}
+}
+
+// forget drops the fast path to e, which is about to be destroyed.
+func (c *graphCache) forget(e *graphEntry) {
+	if c.last == e {
+		c.last = nil
 	}
 }
 

@@ -93,6 +93,67 @@ func TestGraphCacheLifecycle(t *testing.T) {
 	if c.plain != 1 || c.captured != 1 || c.replays != 4 {
 		t.Errorf("counters %d %d %d", c.plain, c.captured, c.replays)
 	}
+	// Steps 3-5 equal step 2 but for positions: replayed without a key.
+	if c.fast != 3 {
+		t.Errorf("%d fast replays, want 3", c.fast)
+	}
+}
+
+// TestGraphFastPath: the replay fast path takes only a step whose launches
+// equal the last replayed one's, and never a destroyed graph.
+func TestGraphFastPath(t *testing.T) {
+	x := &fakeExec{}
+	c := newGraphCache(0x10, 16, true)
+	var s segment
+	for pos := 10; pos < 13; pos++ { // plain, captured, fast
+		decodeStep(&s, pos)
+		if _, err := c.flush(x, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.fast != 1 {
+		t.Fatalf("%d fast replays, want 1", c.fast)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(s *segment)
+	}{
+		{"a pointer argument", func(s *segment) { s.blob[s.ops[1].argsOff]++ }},
+		{"a mark's stage", func(s *segment) { s.ops[0].stage = 3 }},
+		{"a grid", func(s *segment) { s.ops[1].grid[0] = 2 }},
+		{"one op more", func(s *segment) { s.add(opZero(&tensor{ptr: 0x400})) }},
+	} {
+		decodeStep(&s, 13)
+		tc.change(&s)
+		if s.sameLaunches(&c.prev) {
+			t.Errorf("a step differing in %s takes the fast path", tc.name)
+		}
+	}
+	decodeStep(&s, 200)
+	s.ops[0].ev = 1234 // another free event: the same graph
+	if !s.sameLaunches(&c.prev) {
+		t.Error("a step differing only in its position and its mark's event misses the fast path")
+	}
+	// Another bucket: another graph, seen once (plain), then captured.
+	before := x.replays
+	for _, pos := range []int{300, 301} {
+		decodeStep(&s, pos)
+		if _, err := c.flush(x, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if x.replays != before+1 || c.fast != 1 || !slices.Equal(x.positions[len(x.positions)-1], []int32{301, 301}) {
+		t.Errorf("replays %d (want %d), fast %d, positions %v", x.replays, before+1, c.fast, x.positions)
+	}
+	// After clear (a Free) nothing is replayed from the old graphs.
+	c.clear(x)
+	decodeStep(&s, 302)
+	if _, err := c.flush(x, &s); err != nil {
+		t.Fatal(err)
+	}
+	if x.replays != before+1 {
+		t.Errorf("a step after clear replayed a destroyed graph")
+	}
 }
 
 // TestGraphBuckets: a position inside the same bucket reuses the graph; the

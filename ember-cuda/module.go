@@ -100,6 +100,45 @@ func ptxFile(family string) ([]byte, error) {
 type modules struct {
 	mods []C.CUmodule
 	fn   map[string]C.CUfunction
+	// typed finds foo_<storage> by "foo" and dtype, and attn the attention
+	// kernels by [prefill?][dtype][dims-per-lane variant], so that issuing an
+	// op builds no kernel name.
+	typed map[string]*[len(storage)]uint64
+	attn  [2][len(storage)][len(dplVariants)]uint64
+}
+
+// index fills typed and attn from fn.
+func (m *modules) index() {
+	m.typed = map[string]*[len(storage)]uint64{}
+	for name, f := range m.fn {
+		for dt, suf := range storage {
+			if prefix, ok := strings.CutSuffix(name, "_"+suf); ok && suf != "" {
+				t := m.typed[prefix]
+				if t == nil {
+					t = new([len(storage)]uint64)
+					m.typed[prefix] = t
+				}
+				t[dt] = uint64(uintptrOf(f))
+			}
+		}
+	}
+	for dt, suf := range storage {
+		if suf == "" {
+			continue
+		}
+		for i, dpl := range dplVariants {
+			m.attn[0][dt][i] = m.kernel(attnDecodeName(device.DType(dt), dpl))
+			m.attn[1][dt][i] = m.kernel(attnPrefillName(device.DType(dt), dpl))
+		}
+	}
+}
+
+// kernelDT returns kernel family_<storage of dt>, 0 when there is none.
+func (m *modules) kernelDT(family string, dt device.DType) uint64 {
+	if t := m.typed[family]; t != nil && int(dt) < len(t) {
+		return t[dt]
+	}
+	return 0
 }
 
 // loadModules loads every PTX file into ctx and looks up every kernel.
@@ -123,6 +162,11 @@ func loadModules(ctx C.CUcontext) (*modules, error) {
 		C.free(image)
 		if err := check("cuModuleLoadData("+fam+".ptx)", r); err != nil {
 			m.unload(ctx)
+			if ptxUnusable(int(r)) {
+				// The driver cannot compile PTX ISA 7.8 at all: CUDA is
+				// unavailable here, and --backend auto moves on.
+				return nil, unavailable("the CUDA driver (%s) cannot compile Ember's kernels (%v)", DriverVersion(), err)
+			}
 			return nil, err
 		}
 		m.mods = append(m.mods, mod)
@@ -138,6 +182,7 @@ func loadModules(ctx C.CUcontext) (*modules, error) {
 			m.fn[name] = f
 		}
 	}
+	m.index()
 	return m, nil
 }
 

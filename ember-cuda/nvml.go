@@ -164,10 +164,14 @@ func topologyName(t int) string {
 	return "?"
 }
 
-// FreeMemory returns the free memory of GPUs ids, from NVML. A GPU listed
-// twice (two logical devices on it) gets an even share each.
+// FreeMemory returns the free memory of GPUs ids (CUDA ordinals), from NVML.
+// A GPU listed twice (two logical devices on it) gets an even share each.
 func FreeMemory(ids []int) ([]int64, error) {
 	inv, err := ListGPUs()
+	if err != nil {
+		return nil, err
+	}
+	idx, err := nvmlIndices(ids, inv.GPUs) // ids are CUDA ordinals (ordinal.go)
 	if err != nil {
 		return nil, err
 	}
@@ -177,10 +181,7 @@ func FreeMemory(ids []int) ([]int64, error) {
 	}
 	out := make([]int64, len(ids))
 	for i, id := range ids {
-		if id < 0 || id >= len(inv.GPUs) {
-			return nil, fmt.Errorf("GPU %d does not exist: NVML sees %d", id, len(inv.GPUs))
-		}
-		out[i] = inv.GPUs[id].MemFree / int64(count[id])
+		out[i] = inv.GPUs[idx[i]].MemFree / int64(count[id])
 	}
 	return out, nil
 }

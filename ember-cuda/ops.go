@@ -24,6 +24,9 @@ func (d *Device) begin(op string) error {
 
 func (d *Device) fn(name string) uint64 { return d.phys.mods.kernel(name) }
 
+// fnDT returns kernel family_<storage of dt>, e.g. rmsnorm_bf16.
+func (d *Device) fnDT(family string, dt device.DType) uint64 { return d.phys.mods.kernelDT(family, dt) }
+
 // Embedding gathers out[i] = table[ids[i]] for table [vocab, hidden] of any
 // float dtype, ids I32 with n entries and out F32 [n, hidden]. The ids live on
 // the device, so an id outside the table is reported by the next Sync or
@@ -54,7 +57,7 @@ func (d *Device) Embedding(out, table, ids device.Tensor) error {
 		return nil
 	}
 	return d.issue(n == 1, func(s *segment) {
-		k := s.launch(d.fn("embedding_"+storage[tt.dt]), dim3{uint32(n), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k := s.launch(d.fnDT("embedding", tt.dt), dim3{uint32(n), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(tt).tensor(it).i32(hidden).i32(tt.rows).ptr(d.errFlag.ptr).done()
 	})
 }
@@ -74,8 +77,14 @@ func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
 	if xt.rows == 0 || xt.cols == 0 {
 		return nil
 	}
+	if rt := d.foldAdd(ot, xt); rt != nil { // the residual add just issued, folded in
+		return d.issue(xt.rows == 1, func(s *segment) {
+			k := s.launch(d.fnDT("add_rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+			k.tensor(ot).tensor(xt).tensor(rt).tensor(wt).i32(xt.cols).f32(eps).done()
+		})
+	}
 	return d.issue(xt.rows == 1, func(s *segment) {
-		k := s.launch(d.fn("rmsnorm_"+storage[wt.dt]), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k := s.launch(d.fnDT("rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(xt).tensor(wt).i32(xt.cols).f32(eps).done()
 	})
 }
@@ -127,7 +136,7 @@ func (d *Device) AddRMSNorm(out, x, r, w device.Tensor, eps float32) error {
 		return nil
 	}
 	return d.issue(xt.rows == 1, func(s *segment) {
-		k := s.launch(d.fn("add_rmsnorm_"+storage[wt.dt]), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k := s.launch(d.fnDT("add_rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(xt).tensor(rt).tensor(wt).i32(xt.cols).f32(eps).done()
 	})
 }
@@ -157,7 +166,7 @@ func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error
 	}
 	return d.issue(xt.rows == 1, func(s *segment) {
 		grid := dim3{uint32((slices + warpsHeadNorm - 1) / warpsHeadNorm), 1, 1}
-		k := s.launch(d.fn("head_rmsnorm_"+storage[wt.dt]), grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
+		k := s.launch(d.fnDT("head_rmsnorm", wt.dt), grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
 		k.tensor(xt).tensor(wt).i64(int64(slices)).i32(headDim).f32(eps).done()
 	})
 }
@@ -234,11 +243,11 @@ func opZero(t *tensor) op { return op{kind: opMemset, dst: t.ptr, bytes: t.size(
 
 func (d *Device) gemv(s *segment, ct, xt, wt *tensor) {
 	n, k, o := xt.rows, xt.cols, wt.rows
-	name := "gemv_" + storage[wt.dt]
+	fn := d.fnDT("gemv", wt.dt)
 	if gemv16OK(k, wt.ptr, xt.ptr, wt.dt != device.F32) {
-		name = "gemv16_" + storage[wt.dt]
+		fn = d.fnDT("gemv16", wt.dt)
 	}
-	kk := s.launch(d.fn(name), gemvGrid(o), dim3{32 * gemvWarps, 1, 1}, 0)
+	kk := s.launch(fn, gemvGrid(o), dim3{32 * gemvWarps, 1, 1}, 0)
 	kk.tensor(ct).tensor(xt).tensor(wt).i32(n).i32(o).i32(k).done()
 }
 
@@ -256,7 +265,7 @@ func (d *Device) gemm(ct, xt, wt *tensor, oneToken bool) error {
 	return d.issue(oneToken, func(s *segment) {
 		if wt.dt != device.F32 {
 			cnt := int64(n) * int64(k)
-			kk := s.launch(d.fn("convert_f32_"+storage[wt.dt]), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+			kk := s.launch(d.fnDT("convert_f32", wt.dt), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 			kk.ptr(b).tensor(xt).i64(cnt).done()
 		}
 		s.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(n, o, k), wt.ptr, b, ct.ptr, wt.dt))
@@ -387,7 +396,7 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 		return nil
 	}
 	return d.issue(n == 1, func(s *segment) {
-		kk := s.launch(d.fn("kv_append_"+storage[kct.dt]), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		kk := s.launch(d.fnDT("kv_append", kct.dt), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		kk.tensor(kct).tensor(vct).tensor(kt).tensor(vt).i32(n).i32(kvDim).start(start).done()
 	})
 }
@@ -435,7 +444,7 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	if n > 1 {
 		grid, shmem := prefillGrid(n, heads, headDim)
 		return d.issue(false, func(s *segment) {
-			k := s.launch(d.fn(attnPrefillName(kct.dt, dpl)), grid, dim3{32 * prefillWarps, 1, 1}, shmem)
+			k := s.launch(d.phys.mods.attn[1][kct.dt][dplIndex(dpl)], grid, dim3{32 * prefillWarps, 1, 1}, shmem)
 			k.tensor(ot).tensor(qt).tensor(kct).tensor(vct).i32(n).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
 		})
 	}
@@ -448,7 +457,7 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	ml := acc + uint64(heads)*maxSplits*uint64(headDim)*4
 	return d.issue(true, func(s *segment) {
 		s.bucket = max(s.bucket, bkt)
-		k := s.launch(d.fn(attnDecodeName(kct.dt, dpl)), dim3{uint32(heads), uint32(splits), 1}, dim3{32 * decodeWarps, 1, 1}, 0)
+		k := s.launch(d.phys.mods.attn[0][kct.dt][dplIndex(dpl)], dim3{uint32(heads), uint32(splits), 1}, dim3{32 * decodeWarps, 1, 1}, 0)
 		k.ptr(acc).ptr(ml).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).i32(perSplit).f32(scale).done()
 		c := s.launch(d.fn("attn_decode_combine_f32"), dim3{uint32(heads), 1, 1}, dim3{128, 1, 1}, 0)
 		c.tensor(ot).ptr(acc).ptr(ml).i32(headDim).i32(splits).done()
@@ -498,6 +507,9 @@ func (d *Device) binary(op, kernel string, out, a, b device.Tensor, an, bn strin
 	return d.issue(ot.rows <= 1, func(s *segment) {
 		k := s.launch(d.fn(kernel), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(ot).tensor(at).tensor(bt).i64(n).done()
+		if kernel == "add_f32" && ot.rows <= 1 {
+			s.pendAdd, s.hasAdd = pendingAdd{idx: len(s.ops) - 1, argsOff: k.op.argsOff, offsOff: k.op.offsOff, out: ot, a: at, b: bt}, true
+		}
 	})
 }
 
@@ -626,7 +638,7 @@ func (d *Device) FillUniform(t device.Tensor, seed uint64, offset, scale float32
 		return nil
 	}
 	return d.issue(false, func(s *segment) {
-		k := s.launch(d.fn("fill_uniform_"+storage[tt.dt]), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		k := s.launch(d.fnDT("fill_uniform", tt.dt), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(tt).i64(n).u64(seed).f32(offset).f32(scale).done()
 	})
 }

@@ -1,8 +1,11 @@
 package cuda
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
+	"time"
 
 	"github.com/ember-infer/ember/ember-core/device"
 )
@@ -70,13 +73,36 @@ type segment struct {
 	blob       []byte
 	offs       []uint32
 	dyn        []dynRef
-	capturable bool // only decode-shaped ops so far
-	bucket     int  // largest attention context bucket in the segment
+	capturable bool      // only decode-shaped ops so far
+	bucket     int       // largest attention context bucket in the segment
+	started    time.Time // when the first op was issued
+
+	// pendAdd is the residual add that is the segment's last op, which an
+	// RMSNorm of its result issued next folds into add_rmsnorm (foldAdd);
+	// hasAdd is false when the last op is anything else.
+	pendAdd pendingAdd
+	hasAdd  bool
+}
+
+// pendingAdd is an Add(out, a, b) launch of a segment: ops[idx], whose
+// arguments start at blob[argsOff] and offs[offsOff].
+type pendingAdd struct {
+	idx              int
+	argsOff, offsOff uint32
+	out, a, b        *tensor
 }
 
 func (s *segment) reset() {
 	s.ops, s.blob, s.offs, s.dyn = s.ops[:0], s.blob[:0], s.offs[:0], s.dyn[:0]
-	s.capturable, s.bucket = true, 0
+	s.capturable, s.bucket, s.hasAdd = true, 0, false
+}
+
+// dropLast removes the segment's last op, a kernel without positions whose
+// arguments are the blob's and offs' tails.
+func (s *segment) dropLast(argsOff, offsOff uint32) {
+	s.ops = s.ops[:len(s.ops)-1]
+	s.blob = s.blob[:argsOff]
+	s.offs = s.offs[:offsOff]
 }
 
 func (s *segment) empty() bool { return len(s.ops) == 0 }
@@ -99,31 +125,37 @@ func (s *segment) launch(fn uint64, grid, block dim3, shmem uint32) kargs {
 		argsOff: uint32(len(s.blob)), offsOff: uint32(len(s.offs))}}
 }
 
-func (k *kargs) put(align int, b []byte) uint32 {
+// put appends the size low bytes of v (little-endian) at the next offset
+// aligned to align, and returns that offset relative to the launch's start.
+func (k *kargs) put(align int, v uint64, size int) uint32 {
 	s := k.s
 	for (len(s.blob)-int(k.op.argsOff))%align != 0 {
 		s.blob = append(s.blob, 0)
 	}
 	off := uint32(len(s.blob)) - k.op.argsOff
-	s.blob = append(s.blob, b...)
+	if size == 4 {
+		s.blob = binary.LittleEndian.AppendUint32(s.blob, uint32(v))
+	} else {
+		s.blob = binary.LittleEndian.AppendUint64(s.blob, v)
+	}
 	s.offs = append(s.offs, off)
 	k.op.argc++
 	return off
 }
 
-func (k *kargs) ptr(p uint64) *kargs { k.put(8, binary.LittleEndian.AppendUint64(nil, p)); return k }
-func (k *kargs) u64(v uint64) *kargs { k.put(8, binary.LittleEndian.AppendUint64(nil, v)); return k }
+func (k *kargs) ptr(p uint64) *kargs { k.put(8, p, 8); return k }
+func (k *kargs) u64(v uint64) *kargs { k.put(8, v, 8); return k }
 func (k *kargs) i64(v int64) *kargs  { return k.u64(uint64(v)) }
 func (k *kargs) i32(v int) *kargs {
-	k.put(4, binary.LittleEndian.AppendUint32(nil, uint32(int32(v))))
+	k.put(4, uint64(uint32(int32(v))), 4)
 	return k
 }
 func (k *kargs) f32(v float32) *kargs {
-	k.put(4, binary.LittleEndian.AppendUint32(nil, math.Float32bits(v)))
+	k.put(4, uint64(math.Float32bits(v)), 4)
 	return k
 }
 func (k *kargs) f64(v float64) *kargs {
-	k.put(8, binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)))
+	k.put(8, math.Float64bits(v), 8)
 	return k
 }
 func (k *kargs) tensor(t *tensor) *kargs { return k.ptr(t.ptr) }
@@ -131,8 +163,8 @@ func (k *kargs) tensor(t *tensor) *kargs { return k.ptr(t.ptr) }
 // start packs a position as (int start, const int* start_ptr), the pair the
 // kernels resolve with start_of().
 func (k *kargs) start(v int) *kargs {
-	valOff := k.op.argsOff + k.put(4, binary.LittleEndian.AppendUint32(nil, uint32(int32(v))))
-	ptrOff := k.op.argsOff + k.put(8, make([]byte, 8))
+	valOff := k.op.argsOff + k.put(4, uint64(uint32(int32(v))), 4)
+	ptrOff := k.op.argsOff + k.put(8, 0, 8)
 	k.s.dyn = append(k.s.dyn, dynRef{valOff: valOff, ptrOff: ptrOff, value: int32(v)})
 	return k
 }
@@ -158,4 +190,40 @@ func (s *segment) dynValues() []int32 {
 		v[i] = d.value
 	}
 	return v
+}
+
+// copyFrom makes s a copy of t.
+func (s *segment) copyFrom(t *segment) {
+	s.ops = append(s.ops[:0], t.ops...)
+	s.blob = append(s.blob[:0], t.blob...)
+	s.offs = append(s.offs[:0], t.offs...)
+	s.dyn = append(s.dyn[:0], t.dyn...)
+	s.capturable, s.bucket, s.hasAdd = t.capturable, t.bucket, false
+}
+
+// sameLaunches reports whether s would be captured into the same graph as t:
+// the same ops with the same arguments, timing marks matched by stage (not by
+// the event that happened to be free) and positions, which a graph reads from
+// the params buffer, left out. It is the key's equality, without hashing.
+func (s *segment) sameLaunches(t *segment) bool {
+	if len(s.ops) != len(t.ops) || len(s.blob) != len(t.blob) || len(s.dyn) != len(t.dyn) ||
+		s.bucket != t.bucket || !slices.Equal(s.offs, t.offs) {
+		return false
+	}
+	for i := range s.ops {
+		a, b := s.ops[i], t.ops[i]
+		a.ev, b.ev = 0, 0
+		if a != b {
+			return false
+		}
+	}
+	at := 0
+	for i, d := range s.dyn {
+		e := t.dyn[i]
+		if d.valOff != e.valOff || d.ptrOff != e.ptrOff || !bytes.Equal(s.blob[at:d.valOff], t.blob[at:d.valOff]) {
+			return false
+		}
+		at = int(d.valOff) + 4
+	}
+	return bytes.Equal(s.blob[at:], t.blob[at:])
 }

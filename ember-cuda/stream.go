@@ -57,6 +57,11 @@ func (d *Device) launchBatch(s C.CUstream, ops []op, blob []byte, offs []uint32)
 	if len(ops) == 0 {
 		return nil
 	}
+	if d.onLaunch != nil {
+		for i := range ops {
+			d.onLaunch(&ops[i])
+		}
+	}
 	cops := d.toC(ops)
 	var blobPtr *C.uchar
 	if len(blob) > 0 {
@@ -124,25 +129,72 @@ func (d *Device) markOp(stage int8) (op, bool, error) {
 // when the stage changed. oneToken says the op works on a single token, as a
 // decode step's ops do; any other op ends the hope of capturing the segment
 // and everything is launched at once.
+//
+// Decode-shaped work gets timing marks only while stage timing is on
+// (SetStageTiming): a mark is an event node in every replay of the step's
+// graph, four per layer.
 func (d *Device) issue(oneToken bool, add func(s *segment)) error {
-	if d.seg.empty() && oneToken {
-		d.openStage = -1 // a segment that may become a graph opens with its own mark
+	if d.seg.empty() {
+		d.seg.started = time.Now()
+		if oneToken {
+			d.openStage = -1 // a segment that may become a graph opens with its own mark
+		}
 	}
-	m, ok, err := d.markOp(int8(d.stage.Load()))
-	if err != nil {
-		return err
+	if oneToken && d.seg.capturable && !d.stageTiming {
+		d.openStage = -1 // the next marked op opens its stage afresh
+	} else {
+		m, ok, err := d.markOp(int8(d.stage.Load()))
+		if err != nil {
+			return err
+		}
+		if ok {
+			d.seg.add(m)
+		}
 	}
-	if ok {
-		d.seg.add(m)
-	}
+	d.seg.hasAdd = false // add (Add's) sets it again
 	add(&d.seg)
 	if !oneToken {
 		d.seg.capturable = false
 	}
-	if !d.seg.capturable || d.graphs.disabled || d.noGraphs || len(d.seg.ops) > maxSegmentOps {
+	// Without graphs a decode step's ops launch as they come, but a residual
+	// add waits for the op after it, which may fold it in (foldAdd).
+	hold := d.seg.hasAdd
+	if !d.seg.capturable || (!hold && (d.graphs.disabled || d.noGraphs)) || len(d.seg.ops) > maxSegmentOps {
 		return d.flush()
 	}
 	return nil
+}
+
+// wouldMark reports whether issuing a oneToken op now would put a timing
+// mark before it.
+func (d *Device) wouldMark(oneToken bool) bool {
+	if oneToken && (d.seg.empty() || d.seg.capturable) && !d.stageTiming {
+		return false
+	}
+	return d.seg.empty() && oneToken || d.openStage != int8(d.stage.Load())
+}
+
+// foldAdd takes back the segment's last op when it is Add(x, x, r) and the
+// RMSNorm(out, x, ·) about to be issued can absorb it as add_rmsnorm(out, x,
+// r, ·), which computes the same sums in the same order; it returns r, or nil
+// when the add stays as it is. The fold needs the add to be the last op with
+// no timing mark to come between (so stage times stay where they were), x
+// written in place, r apart from x, and out either r itself or apart from
+// both.
+func (d *Device) foldAdd(out, x *tensor) *tensor {
+	f := &d.seg.pendAdd
+	if !d.seg.hasAdd || f.idx != len(d.seg.ops)-1 || d.wouldMark(x.rows == 1) {
+		return nil
+	}
+	o, xo, r, a := out.Operand(), x.Operand(), f.b.Operand(), f.a.Operand()
+	fo := f.out.Operand()
+	if fo.Lo != xo.Lo || fo.Hi != xo.Hi || a.Lo != xo.Lo || a.Hi != xo.Hi || r.Hi-r.Lo != xo.Hi-xo.Lo ||
+		device.Overlaps(r, xo) || device.Overlaps(o, xo) || device.PartlyOverlaps(o, r) {
+		return nil
+	}
+	d.seg.dropLast(f.argsOff, f.offsOff)
+	d.seg.hasAdd = false
+	return f.b
 }
 
 // maxSegmentOps flushes a runaway segment: a decode step of a 40-layer model
@@ -156,6 +208,9 @@ func (d *Device) flush() error {
 		return nil
 	}
 	defer s.reset()
+	if s.capturable {
+		defer d.countStep(s)
+	}
 	var marks []mark
 	var err error
 	if d.noGraphs {
@@ -182,6 +237,22 @@ func (d *Device) flush() error {
 	}
 	d.timeline = append(d.timeline, marks...)
 	return nil
+}
+
+// countStep adds a flushed decode-shaped segment to the step statistics.
+func (d *Device) countStep(s *segment) {
+	d.steps.steps++
+	for i := range s.ops {
+		switch s.ops[i].kind {
+		case opKernel:
+			d.steps.kernels++
+		case opEvent, opEventExt:
+			d.steps.events++
+		}
+	}
+	if !s.started.IsZero() {
+		d.steps.host += time.Since(s.started)
+	}
 }
 
 // run implements executor: the segment's launches as they are.

@@ -57,6 +57,11 @@ func (t *tensor) Operand() device.Operand {
 // operand checks that t is a live tensor of this device with a dtype in want,
 // and writable when write is set.
 func (d *Device) operand(op, role string, t device.Tensor, want device.DTypes, write bool) (*tensor, error) {
+	// What device.CheckOperand accepts, without building an Operand: a decode
+	// step checks some 2000 operands. Anything else gets its sentence.
+	if c, ok := t.(*tensor); ok && c != nil && c.dev == d && want.Has(c.dt) && !(write && c.readOnly) && !c.dead() {
+		return c, nil
+	}
 	c, err := device.CheckOperand[*tensor](d, "CUDA", role, t, want, write)
 	if err != nil {
 		return nil, d.fail(op, err)

@@ -22,10 +22,11 @@ func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 const tuneReps = 5
 
 // decodePath returns the faster path for a matmul of n ≤ gemvMaxRows rows
-// with w [o, k]: measured once per shape on this device (the idle time of the
-// measurement counts towards no stage), unless EMBER_DECODE_GEMM forces one.
+// with w [o, k]: measured once per shape and GPU model (the idle time of the
+// measurement counts towards no stage) and kept (tunecache.go), unless
+// EMBER_DECODE_GEMM forces one.
 func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
-	switch decodeGEMMOverride() {
+	switch d.gemmOverride {
 	case "gemv":
 		return PathGEMV, nil
 	case "cublas":
@@ -38,15 +39,57 @@ func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
 		}
 		return PathCUBLAS, nil
 	}
-	tg, tc, err := d.timeDecodePaths(wt, o, k, n)
-	if err != nil {
-		return 0, err
+	name := d.tuneKey(key)
+	g, kept := cachedChoice(name)
+	if !kept {
+		tg, tc, err := d.timeDecodePaths(wt, o, k, n)
+		if err != nil {
+			return 0, err
+		}
+		g = preferGEMV(tg, tc)
+		keepChoice(name, g)
 	}
-	d.decodeMM[key] = tg <= tc
-	if tg <= tc {
+	d.decodeMM[key] = g
+	if g {
 		return PathGEMV, nil
 	}
 	return PathCUBLAS, nil
+}
+
+// cublasMargin is how much faster cuBLAS must be for a decode matmul to go to
+// it. The two paths round differently (the GEMV keeps x in f32, cuBLAS takes
+// it in the weight's type), so a choice that flipped between runs on timing
+// noise would change logits between runs; GEMV, the more exact, is kept
+// unless cuBLAS wins clearly.
+const cublasMargin = 0.10
+
+// preferGEMV decides between the measured times of the two paths.
+func preferGEMV(gemv, cublas time.Duration) bool {
+	return float64(cublas) >= float64(gemv)*(1-cublasMargin)
+}
+
+// l2Bytes returns the GPU's L2 cache size (6 MiB when the driver does not say).
+func (d *Device) l2Bytes() int64 {
+	if v := deviceAttr(d.phys.dev, attrL2CacheSize); v > 0 {
+		return int64(v)
+	}
+	return 6 << 20
+}
+
+// attrL2CacheSize is CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE.
+const attrL2CacheSize = 38
+
+// maxTuneCopies bounds the weight copies the tuner rotates over.
+const maxTuneCopies = 32
+
+// tuneCopies returns how many copies of a weight of wBytes the tuner times
+// in turn so that they span at least twice the L2 cache: timed on one small
+// weight, both paths would read it from L2, not from memory as decode does.
+func tuneCopies(wBytes, l2 int64) int {
+	if wBytes <= 0 {
+		return 1
+	}
+	return int(min(maxTuneCopies, max(1, (2*l2+wBytes-1)/wBytes)))
 }
 
 // DecodeChoices reports the decode matmul shapes the device has measured and
@@ -80,7 +123,8 @@ func itoa(v int) string {
 }
 
 // timeDecodePaths times the GEMV kernel and cuBLAS (conversion included) on
-// scratch operands of the shape, on the compute stream.
+// scratch operands of the shape, on the compute stream, over the weight and
+// copies of it spanning twice the L2 cache; it returns the time per matmul.
 func (d *Device) timeDecodePaths(wt *tensor, o, k, n int) (gemv, blas time.Duration, err error) {
 	if err := d.flush(); err != nil {
 		return 0, 0, err
@@ -111,27 +155,46 @@ func (d *Device) timeDecodePaths(wt *tensor, o, k, n int) (gemv, blas time.Durat
 	if err := firstErr(d.zero(xp, uint64(xb))); err != nil {
 		return 0, 0, err
 	}
+	// The weight and copies of it (contents do not matter for timing),
+	// taken in turn; fewer copies when the budget has no room for them.
+	ws := []*tensor{wt}
+	wb := int64(wt.size())
+	for range tuneCopies(wb, d.l2Bytes()) - 1 {
+		p, err := d.devAlloc(wb, "matmul tuning weights")
+		if err != nil {
+			break
+		}
+		defer d.devFree(p, wb)
+		if err := d.zero(p, uint64(wb)); err != nil {
+			return 0, 0, err
+		}
+		ws = append(ws, &tensor{dev: d, dt: wt.dt, shape: wt.shape, rows: wt.rows, cols: wt.cols, ptr: p})
+	}
 	xt := &tensor{dev: d, dt: device.F32, shape: []int{n, k}, rows: n, cols: k, ptr: xp}
 	ot := &tensor{dev: d, dt: device.F32, shape: []int{n, o}, rows: n, cols: o, ptr: op_}
 	var gs, bs segment
 	gs.reset()
 	bs.reset()
-	d.gemv(&gs, ot, xt, wt)
 	b := xp
 	if wt.dt != device.F32 {
 		b = d.gemmIn.ptr
-		cnt := int64(n * k)
-		kk := bs.launch(d.fn("convert_f32_"+storage[wt.dt]), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
-		kk.ptr(b).ptr(xp).i64(cnt).done()
 	}
-	bs.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(n, o, k), wt.ptr, b, op_, wt.dt))
+	for _, w := range ws {
+		d.gemv(&gs, ot, xt, w)
+		if wt.dt != device.F32 {
+			cnt := int64(n * k)
+			kk := bs.launch(d.fnDT("convert_f32", wt.dt), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+			kk.ptr(b).ptr(xp).i64(cnt).done()
+		}
+		bs.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(n, o, k), w.ptr, b, op_, wt.dt))
+	}
 	if gemv, err = d.timeSegment(&gs); err != nil {
 		return 0, 0, err
 	}
 	if blas, err = d.timeSegment(&bs); err != nil {
 		return 0, 0, err
 	}
-	return gemv, blas, nil
+	return gemv / time.Duration(len(ws)), blas / time.Duration(len(ws)), nil
 }
 
 // timeSegment runs s once to warm up, then tuneReps times between two

@@ -11,7 +11,10 @@ func Found() string {
 		return "unavailable: " + err.Error()
 	}
 	s := DriverVersion() + " driver, " + strconv.Itoa(n) + " GPU(s)"
-	if p, err := loadCUBLAS(); err != nil {
+	lib.mu.Lock()
+	ver := lib.driverVer
+	lib.mu.Unlock()
+	if p, err := loadCUBLAS(ver); err != nil {
 		s += "; " + err.Error()
 	} else {
 		s += ", cuBLAS " + p

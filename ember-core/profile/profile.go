@@ -72,6 +72,9 @@ func Prompt(n, vocab int, seed uint64) []int32 {
 	return ids
 }
 
+// stageTimer is a device whose decode stage timing is off unless turned on.
+type stageTimer interface{ SetStageTiming(on bool) }
+
 // Run opens one session on m (sized for prompt + decode) and measures Warmup +
 // Iters iterations, keeping the last Iters. Allocation failures come back as the
 // device's *device.OutOfMemoryError.
@@ -88,6 +91,14 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer s.Close()
+	// A device that leaves decode steps untimed unless asked (CUDA: the
+	// timing events are nodes of every decode graph) is asked for the run.
+	for _, d := range m.Devices {
+		if t, ok := d.(stageTimer); ok {
+			t.SetStageTiming(true)
+			defer t.SetStageTiming(false)
+		}
+	}
 	vocab := m.Config.VocabSize
 	prompt := Prompt(o.PromptLen, vocab, o.Seed)
 	var r Result

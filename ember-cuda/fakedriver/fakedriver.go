@@ -36,12 +36,26 @@ type Options struct {
 	// Working makes every entry point succeed, with plausible results and
 	// nothing executed: Ember can open, use and close devices on it, so that
 	// the bookkeeping of those paths (references, frees, graph caching) is
-	// tested without a GPU. The GPUs report compute capability 8.6, 80 SMs
-	// and TotalMem bytes (1 GiB when 0); cuDeviceGetAttribute with the
+	// tested without a GPU. The GPUs report compute capability 8.6, 80 SMs,
+	// TotalMem bytes (1 GiB when 0) and PCI buses 0x10, 0x11, … in the reverse
+	// of CUDA's order (device 0 is the last on the bus); cuDeviceGetAttribute with the
 	// Counter* attributes reports what is still allocated. Graphs adds the
 	// optional graph entry points; Peer makes cuDeviceCanAccessPeer say yes.
 	Working, Graphs, Peer bool
 	TotalMem              int64
+	// Version is what cuDriverGetVersion reports (12040, CUDA 12.4, when 0).
+	Version int
+	// ModuleLoadResult is what cuModuleLoadData returns in a Working driver:
+	// 0, or e.g. 222 (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) for a driver that
+	// cannot compile the kernels' PTX.
+	ModuleLoadResult int
+}
+
+func (o Options) version() int {
+	if o.Version == 0 {
+		return 12040
+	}
+	return o.Version
 }
 
 // Attributes a Working fake driver answers in cuDeviceGetAttribute with a
@@ -57,6 +71,12 @@ const (
 	CounterContextRefs
 	CounterGraphs
 	CounterGraphExecs
+	// Totals since the library loaded, for benchmarks: cuLaunchKernel calls
+	// (those recorded into a graph capture included), event records (plain
+	// and EXTERNAL) and cuGraphLaunch calls.
+	CounterKernelLaunches
+	CounterEventRecords
+	CounterGraphLaunches
 )
 
 // GraphSymbols are the optional driver entry points of CUDA graphs.
@@ -78,7 +98,7 @@ func Build(dir string, o Options) (string, error) {
 		case "cuInit":
 			fmt.Fprintf(&b, "CUresult cuInit(unsigned f) { (void)f; return %d; }\n", o.InitResult)
 		case "cuDriverGetVersion":
-			b.WriteString("CUresult cuDriverGetVersion(int* v) { *v = 12040; return 0; }\n")
+			fmt.Fprintf(&b, "CUresult cuDriverGetVersion(int* v) { *v = %d; return 0; }\n", o.version())
 		case "cuDeviceGetCount":
 			fmt.Fprintf(&b, "CUresult cuDeviceGetCount(int* n) { *n = %d; return 0; }\n", o.Devices)
 		case "cuGetErrorName":
@@ -94,16 +114,61 @@ func Build(dir string, o Options) (string, error) {
 
 // BuildCUBLAS compiles a fake cuBLAS into dir, whose calls all succeed and do
 // nothing, and returns its path.
-func BuildCUBLAS(dir string) (string, error) {
-	return compile(dir, "libcublas.so.12", `
-int cublasCreate_v2(void** h) { static int handle; *h = &handle; return 0; }
-int cublasDestroy_v2(void* h) { (void)h; return 0; }
+func BuildCUBLAS(dir string) (string, error) { return BuildCUBLASWith(dir, CUBLASOptions{}) }
+
+// CUBLASOptions shape a fake cuBLAS.
+type CUBLASOptions struct {
+	// Name is the library's file name; libcublas.so.12 when "".
+	Name string
+	// CreateResult is what cublasCreate_v2 returns: 0, or e.g. 1
+	// (CUBLAS_STATUS_NOT_INITIALIZED), as a cuBLAS newer than the driver does.
+	CreateResult int
+	// HandleBytes is device memory each handle allocates for itself, as
+	// cuBLAS does, from the fake driver EMBER_LIBCUDA names (freed by
+	// cublasDestroy_v2).
+	HandleBytes int64
+}
+
+// BuildCUBLASWith compiles a fake cuBLAS shaped by o into dir and returns its path.
+func BuildCUBLASWith(dir string, o CUBLASOptions) (string, error) {
+	name := o.Name
+	if name == "" {
+		name = "libcublas.so.12"
+	}
+	return compile(dir, name, fmt.Sprintf(`#include <dlfcn.h>
+#include <stdlib.h>
+typedef int (*alloc_fn)(unsigned long long*, size_t);
+typedef int (*free_fn)(unsigned long long);
+static void* driver(void) { return dlopen(getenv("EMBER_LIBCUDA"), RTLD_NOW | RTLD_NOLOAD); }
+static unsigned long long mem[64];
+static int handles[64];
+int cublasCreate_v2(void** h) {
+    if (%d) return %d;
+    for (int i = 0; i < 64; i++)
+        if (!handles[i]) {
+            if (%dULL) {
+                alloc_fn a = (alloc_fn)dlsym(driver(), "cuMemAlloc_v2");
+                if (!a || a(&mem[i], %dULL)) return 3; /* CUBLAS_STATUS_ALLOC_FAILED */
+            }
+            handles[i] = 1;
+            *h = &handles[i];
+            return 0;
+        }
+    return 3;
+}
+int cublasDestroy_v2(void* h) {
+    int i = (int*)h - handles;
+    if (mem[i]) ((free_fn)dlsym(driver(), "cuMemFree_v2"))(mem[i]);
+    mem[i] = 0;
+    handles[i] = 0;
+    return 0;
+}
 int cublasSetStream_v2(void) { return 0; }
 int cublasSetWorkspace_v2(void) { return 0; }
 int cublasSetMathMode(void) { return 0; }
 int cublasGetVersion_v2(void* h, int* v) { (void)h; *v = 120000; return 0; }
 int cublasGemmEx(void) { return 0; }
-`)
+`, o.CreateResult, o.CreateResult, o.HandleBytes, o.HandleBytes))
 }
 
 func compile(dir, name, source string) (string, error) {
@@ -116,7 +181,7 @@ func compile(dir, name, source string) (string, error) {
 	if cc == "" {
 		cc = "gcc"
 	}
-	out, err := exec.Command(cc, "-shared", "-fPIC", "-o", lib, src).CombinedOutput()
+	out, err := exec.Command(cc, "-shared", "-fPIC", "-o", lib, src, "-ldl").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("building a fake %s with %s: %v: %s", name, cc, err, out)
 	}
@@ -142,8 +207,10 @@ typedef unsigned long long CUdeviceptr;
 #define TOTAL %dULL
 #define DEVICES %d
 #define COUNTER %d
+#define VERSION %d
+#define MODULE_LOAD_RESULT %d
 enum { INVALID_VALUE = 1, OUT_OF_MEMORY = 2, INVALID_CONTEXT = 201 };
-static long live[8]; /* the Counter* attributes, in order */
+static long live[11]; /* the Counter* attributes, in order */
 static int ctx_refs[DEVICES > 0 ? DEVICES : 1];
 static struct { CUdeviceptr p; size_t n; } allocs[65536];
 static unsigned long long used, next_ptr = 0x700000000000ULL;
@@ -153,18 +220,20 @@ static void* handle(void) { return &handles[next_handle++ %% sizeof handles]; }
 static void* ctx_of(int d) { return (void*)(uintptr_t)(0x10000 + 0x100 * d); }
 
 CUresult cuInit(unsigned f) { (void)f; return %d; }
-CUresult cuDriverGetVersion(int* v) { *v = 12040; return 0; }
+CUresult cuDriverGetVersion(int* v) { *v = VERSION; return 0; }
 CUresult cuDeviceGetCount(int* n) { *n = DEVICES; return 0; }
 CUresult cuDeviceGet(int* d, int o) { if (o < 0 || o >= DEVICES) return INVALID_VALUE; *d = o; return 0; }
 CUresult cuDeviceGetName(char* s, int len, int d) { snprintf(s, len, "Fake GPU %%d", d); return 0; }
 CUresult cuDeviceGetAttribute(int* v, int attr, int d) {
     switch (attr) {
     case 16: *v = 80; break;
+    case 33: *v = 0x10 + (DEVICES - 1 - d); break; /* PCI bus: CUDA numbers the GPUs in the reverse of PCI order */
+    case 34: case 50: *v = 0; break;            /* PCI device, domain */
     case 75: *v = 8; break;
     case 76: *v = 6; break;
     default:
         if (attr == COUNTER + 5) *v = ctx_refs[d];
-        else if (attr >= COUNTER && attr < COUNTER + 8) *v = (int)live[attr - COUNTER];
+        else if (attr >= COUNTER && attr < COUNTER + 11) *v = (int)live[attr - COUNTER];
         else *v = 0;
     }
     return 0;
@@ -216,22 +285,36 @@ CUresult cuStreamSynchronize(void) { return 0; }
 CUresult cuStreamWaitEvent(void) { return 0; }
 CUresult cuEventCreate(void** e, unsigned f) { (void)f; *e = handle(); live[2]++; return 0; }
 CUresult cuEventDestroy_v2(void* e) { (void)e; live[2]--; return 0; }
-CUresult cuEventRecord(void) { return 0; }
+CUresult cuEventRecord(void) { live[9]++; return 0; }
 CUresult cuEventSynchronize(void) { return 0; }
 CUresult cuEventElapsedTime(float* ms, void* a, void* b) { (void)a; (void)b; *ms = 0; return 0; }
-CUresult cuModuleLoadData(void** m, const void* image) { (void)image; *m = handle(); live[4]++; return 0; }
+CUresult cuModuleLoadData(void** m, const void* image) {
+    (void)image;
+    if (MODULE_LOAD_RESULT) return MODULE_LOAD_RESULT;
+    *m = handle();
+    live[4]++;
+    return 0;
+}
 CUresult cuModuleUnload(void* m) { (void)m; live[4]--; return 0; }
 CUresult cuModuleGetFunction(void** f, void* m, const char* name) { (void)m; (void)name; *f = handle(); return 0; }
-CUresult cuLaunchKernel(void) { return 0; }
-CUresult cuGetErrorName(CUresult r, const char** s) { *s = r == 201 ? "CUDA_ERROR_INVALID_CONTEXT" : "CUDA_ERROR_UNKNOWN"; return 0; }
+CUresult cuLaunchKernel(void) { live[8]++; return 0; }
+CUresult cuGetErrorName(CUresult r, const char** s) {
+    switch (r) {
+    case 201: *s = "CUDA_ERROR_INVALID_CONTEXT"; break;
+    case 218: *s = "CUDA_ERROR_INVALID_PTX"; break;
+    case 222: *s = "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"; break;
+    default: *s = "CUDA_ERROR_UNKNOWN";
+    }
+    return 0;
+}
 CUresult cuGetErrorString(CUresult r, const char** s) { (void)r; *s = "fake error"; return 0; }
-`, total, o.Devices, CounterDeviceAllocs, o.InitResult, peer)
+`, total, o.Devices, CounterDeviceAllocs, o.version(), o.ModuleLoadResult, o.InitResult, peer)
 	if o.Graphs {
-		b.WriteString(`CUresult cuEventRecordWithFlags(void) { return 0; }
+		b.WriteString(`CUresult cuEventRecordWithFlags(void) { live[9]++; return 0; }
 CUresult cuStreamBeginCapture_v2(void) { return 0; }
 CUresult cuStreamEndCapture(void* s, void** g) { (void)s; *g = handle(); live[6]++; return 0; }
 CUresult cuGraphInstantiateWithFlags(void** e, void* g, unsigned long long f) { (void)g; (void)f; *e = handle(); live[7]++; return 0; }
-CUresult cuGraphLaunch(void) { return 0; }
+CUresult cuGraphLaunch(void) { live[10]++; return 0; }
 CUresult cuGraphExecDestroy(void* e) { (void)e; live[7]--; return 0; }
 CUresult cuGraphDestroy(void* g) { (void)g; live[6]--; return 0; }
 `)

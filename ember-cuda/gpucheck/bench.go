@@ -18,14 +18,17 @@ import (
 // The benchmark's workload: Qwen3-4B shapes, a 2048-token prompt, decode at
 // context 2048.
 const (
-	benchModel   = "Qwen3-4B-Instruct-2507"
-	benchPrompt  = 2048
-	benchChunk   = 512
-	benchDecode  = 64 // measured decode steps, after benchWarmup
-	benchWarmup  = 4  // the first steps run plain, then get captured
-	benchReps    = 20
-	decodeTarget = 0.85 // of the bandwidth bound
-	gemmTarget   = 0.5  // of plain cuBLAS
+	benchModel  = "Qwen3-4B-Instruct-2507"
+	benchPrompt = 2048
+	benchChunk  = 512
+	benchDecode = 64 // measured decode steps, after benchWarmup
+	benchWarmup = 4  // the first steps run plain, then get captured
+	benchReps   = 20
+	// benchStageSteps decode steps run with stage timing on, for the stage breakdown
+	benchStageSteps = 8
+	launchTarget    = 300  // kernel launches per Qwen3-4B decode token
+	decodeTarget    = 0.85 // of the bandwidth bound
+	gemmTarget      = 0.5  // of plain cuBLAS
 )
 
 // genDevice loads weights by generating them on the device instead of
@@ -83,7 +86,7 @@ func benchmark(rep *report, ordinal int) {
 	}
 	d := devs[0]
 	defer d.Close()
-	need := p.Model().ResidentBytes(1) + int64(cfg.NumHiddenLayers)*int64(benchPrompt+benchDecode+benchWarmup+1)*int64(cfg.KVDim())*2*2 + 2<<30
+	need := p.Model().ResidentBytes(1) + int64(cfg.NumHiddenLayers)*int64(benchPrompt+benchDecode+benchWarmup+benchStageSteps+1)*int64(cfg.KVDim())*2*2 + 2<<30
 	if _, free := d.MemInfo(); free < need {
 		rep.info("benchmark skipped: %s needs about %s on the GPU, %s is free", benchModel, memplan.FormatSize(need), memplan.FormatSize(free))
 		return
@@ -103,7 +106,7 @@ func benchmark(rep *report, ordinal int) {
 		return
 	}
 	defer m.Close()
-	s, err := m.NewSession(qwen3.SessionOptions{Ctx: benchPrompt + benchWarmup + benchDecode + 1, Chunk: benchChunk, KVDType: device.BF16})
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: benchPrompt + benchWarmup + benchDecode + benchStageSteps + 1, Chunk: benchChunk, KVDType: device.BF16})
 	if err != nil {
 		rep.fail("benchmark: session", err)
 		return
@@ -134,7 +137,7 @@ func benchmark(rep *report, ordinal int) {
 		}
 	}
 	var wall time.Duration
-	var stages device.Timings
+	steps0, kernels0, events0, host0 := d.DecodeStepStats()
 	for range benchDecode {
 		var ds qwen3.Stats
 		if next, ds, err = s.DecodeGreedy(next); err != nil {
@@ -142,8 +145,23 @@ func benchmark(rep *report, ordinal int) {
 			return
 		}
 		wall += ds.Wall
+	}
+	steps, kernels, events, host := d.DecodeStepStats()
+	steps, kernels, events, host = steps-steps0, kernels-kernels0, events-events0, host-host0
+	// The stage breakdown comes from a few more steps with stage timing on:
+	// its events are graph nodes of their own, left out of the timed steps.
+	var stages device.Timings
+	d.SetStageTiming(true)
+	for range benchStageSteps {
+		var ds qwen3.Stats
+		if next, ds, err = s.DecodeGreedy(next); err != nil {
+			d.SetStageTiming(false)
+			rep.fail("benchmark: decode", err)
+			return
+		}
 		stages.Add(ds.Stages)
 	}
+	d.SetStageTiming(false)
 	perTok := wall / benchDecode
 	weights := int64(0)
 	for _, l := range m.Layers {
@@ -156,7 +174,12 @@ func benchmark(rep *report, ordinal int) {
 	kv := int64(cfg.NumHiddenLayers) * ctx * int64(cfg.KVDim()) * 2 * 2
 	bound := time.Duration(float64(weights+kv) / bw * float64(time.Second))
 	frac := bound.Seconds() / perTok.Seconds()
-	rep.info("decode at context %d: %.1f tok/s (%.2f ms/token; stages per token: %s)", benchPrompt, 1/perTok.Seconds(), ms(perTok), stageLine(stages, benchDecode))
+	rep.info("decode at context %d: %.1f tok/s (%.2f ms/token; stages per token, %d more steps timed by stage: %s)",
+		benchPrompt, 1/perTok.Seconds(), ms(perTok), benchStageSteps, stageLine(stages, benchStageSteps))
+	perTokKernels := kernels / benchDecode
+	rep.info("decode work per token: %d kernel launches (target ≤ %d: %s) and %d timing events in %d step(s); host time %.1f µs per step, first op to launch",
+		perTokKernels, launchTarget, verdict(perTokKernels <= launchTarget), events/benchDecode, steps/benchDecode,
+		float64(host)/1e3/float64(max(steps, 1)))
 	rep.info("decode bandwidth bound: %s weights + %s KV per token at %.1f GB/s = %.2f ms/token; decode reaches %.2f of it (target %.2f: %s)",
 		memplan.FormatSize(weights), memplan.FormatSize(kv), bw/1e9, ms(bound), frac, decodeTarget, verdict(frac >= decodeTarget))
 	plain, captured, replays, failures := d.GraphStats()
