@@ -39,7 +39,11 @@ func TestHelpDefaultsOnce(t *testing.T) {
 	help = func(path []string) {
 		out, _ := mustEmber(t, append(path, "--help")...)
 		for _, line := range strings.Split(out, "\n") {
-			if strings.Count(line, "(default") > 1 {
+			if strings.Count(line, "(default") > 1 || strings.Contains(line, "the default)") && strings.Contains(line, "(default:") {
+				t.Errorf("ember %s --help: %q", strings.Join(path, " "), line)
+			}
+			// --threads 0 is all cores in every verb, never "(default: 0)".
+			if strings.HasPrefix(strings.TrimSpace(line), "--threads ") && !strings.HasSuffix(line, "(default: all cores)") {
 				t.Errorf("ember %s --help: %q", strings.Join(path, " "), line)
 			}
 		}
@@ -146,6 +150,25 @@ func TestFlagSpellings(t *testing.T) {
 	b, _ := mustEmber(t, "run", "-m", model, "-p", "Hello, my name is", "-n", "4", "--temp", "0", "-q", "--backend", "cpu", "--chunk", "2")
 	if a != b || a != " Ember. I\n" { // " Emb", "er", ".", " I"
 		t.Errorf("--chunk-len 2 gave %q, --chunk 2 gave %q", a, b)
+	}
+	// --gpus is the device list of run (and bench, check) as of plan, profile
+	// and milestone: the README's first command with --gpus prints the same.
+	c, _ := mustEmber(t, "run", "-m", model, "-p", "Hello, my name is", "-n", "4", "--temp", "0", "-q", "--backend", "cpu", "--gpus", "cpu:0,cpu:1", "--split", "3,3")
+	if c != a {
+		t.Errorf("run --gpus cpu:0,cpu:1 gave %q, want %q", c, a)
+	}
+	// profile and the milestones take --chunk for --chunk-len too: profile's
+	// CSV says the chunk it was given.
+	csvOut, _ := mustEmber(t, "profile", "-m", model, "--backend", "cpu", "--gpus", "0,1", "--split", "3,3", "--prompt-len", "16", "--decode-steps", "0", "--chunk", "8", "--pipeline", "--iters", "1", "--warmup", "0")
+	recs, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[0][6] != "chunk_len" || recs[1][6] != "8" {
+		t.Errorf("profile --chunk 8 wrote %q (%v)", csvOut, err)
+	}
+	for _, path := range [][]string{{"profile"}, {"milestone", "stage1"}, {"milestone", "split"}, {"milestone", "prefix-cache"}, {"milestone", "multi-candidate"}} {
+		out, _ := mustEmber(t, append(path, "--help")...)
+		if !strings.Contains(out, "--chunk-len value, --chunk value") {
+			t.Errorf("ember %s --help: no --chunk alias of --chunk-len", strings.Join(path, " "))
+		}
 	}
 }
 
