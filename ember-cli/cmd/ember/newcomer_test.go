@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -234,5 +235,64 @@ func TestIDWithNoToken(t *testing.T) {
 	stderr.Reset()
 	if code := runIO([]string{"ember", "detokenize", "-m", model}, strings.NewReader("[-3]"), &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "token id -3 is negative") {
 		t.Errorf("detokenize of -3: exit %d, %q", code, stderr.String())
+	}
+}
+
+// TestIDWithNoTokenInRun: a tokenizer without " is" (id 288, the fourth
+// token the bundled model continues "Hello" with) makes run, run -N and
+// run -N --jsonl print <|id:288|> where it stood, as detokenize does.
+func TestIDWithNoTokenInRun(t *testing.T) {
+	src := tinyModel(t)
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "generation_config.json", "model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(src, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatal(err)
+	}
+	model := tok["model"].(map[string]any)
+	vocab := model["vocab"].(map[string]any)
+	if vocab["Ġis"] != 288.0 {
+		t.Fatalf("bundled tokenizer: \u0120is is %v, want 288", vocab["Ġis"])
+	}
+	delete(vocab, "Ġis")
+	var merges []any
+	for _, m := range model["merges"].([]any) {
+		if l, r, _ := strings.Cut(m.(string), " "); l != "Ġis" && r != "Ġis" && l+r != "Ġis" {
+			merges = append(merges, m)
+		}
+	}
+	model["merges"] = merges
+	if b, err = json.Marshal(tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"run", "-m", dir, "-p", "Hello", "-n", "4", "--temp", "0", "-q", "--backend", "cpu"}
+	if out, _ := mustEmber(t, base...); out != ", my name<|id:288|>\n" {
+		t.Errorf("run printed %q", out)
+	}
+	if out, _ := mustEmber(t, append(base, "-N", "1")...); out != "--- candidate 0 (4 tokens, length, sum logprob -0.0011)\n, my name<|id:288|>\n" {
+		t.Errorf("run -N 1 printed %q", out)
+	}
+	out, _ := mustEmber(t, append(base, "-N", "1", "--jsonl")...)
+	var line struct {
+		Tokens []int32 `json:"tokens"`
+		Text   string  `json:"text"`
+	}
+	if err := json.Unmarshal([]byte(out), &line); err != nil || !slices.Equal(line.Tokens, []int32{44, 830, 845, 288}) || line.Text != ", my name<|id:288|>" {
+		t.Errorf("run -N 1 --jsonl printed %q (%v)", out, err)
 	}
 }
