@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/ember-infer/ember/ember-core/cpu"
 )
 
@@ -27,8 +29,19 @@ func TestREADMEFirstCommand(t *testing.T) {
 	if out != want {
 		t.Errorf("stdout %q, want %q", out, want)
 	}
-	if !regexp.MustCompile(`^\n\[prefill 5 tokens in [0-9.]+ ms \([0-9.]+ tok/s\); decode 31 tokens in [0-9.]+ ms \([0-9.]+ tok/s\)\]\n$`).MatchString(errs) {
+	timing := regexp.MustCompile(`^\n\[prefill 5 tokens in [0-9.]+ ms \([0-9.]+ tok/s\); decode 31 tokens in [0-9.]+ ms \([0-9.]+ tok/s\)\]\n$`)
+	if !timing.MatchString(errs) {
 		t.Errorf("stderr %q", errs)
+	}
+	// The README's sample is what a terminal shows: this stdout, then stderr.
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sample, _ := strings.Cut(string(readme), "and prints:\n\n```\n")
+	sample, _, _ = strings.Cut(sample, "```")
+	if rest, ok := strings.CutPrefix(sample, want); !ok || !timing.MatchString(rest) {
+		t.Errorf("README's sample output %q is not stdout %q then the timing line", sample, want)
 	}
 }
 
@@ -51,6 +64,13 @@ func TestHelpDefaultsOnce(t *testing.T) {
 	}
 	for _, c := range commands() {
 		help([]string{c.Name})
+		for _, cmd := range append([]*cli.Command{c}, c.Subcommands...) {
+			for _, f := range cmd.Flags {
+				if f.(cli.DocGenerationFlag).GetUsage() == "" {
+					t.Errorf("ember %s: --%s has no usage text", cmd.FullName(), f.Names()[0])
+				}
+			}
+		}
 		for _, sub := range c.Subcommands {
 			help([]string{c.Name, sub.Name})
 		}
