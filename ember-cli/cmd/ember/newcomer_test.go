@@ -85,6 +85,9 @@ func TestHelpDefaultsOnce(t *testing.T) {
 			t.Errorf("run --help lacks %q", want)
 		}
 	}
+	if out, _ := mustEmber(t, "synth", "--help"); !strings.Contains(out, "real layer shapes) (default: the preset's)\n") {
+		t.Errorf("synth --help: --layers does not say its default is the preset's:\n%s", out)
+	}
 }
 
 func TestUnknownAppFlag(t *testing.T) {
