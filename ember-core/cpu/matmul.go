@@ -22,7 +22,9 @@ const matmulPanelFloats = 32 << 10
 // (prefill) each block is widened once into a packed f32 panel in the
 // worker's scratch, and a 4×3 register-tiled kernel multiplies every four x
 // rows against it, three panel rows at a time, so the panel is read from L2
-// n/4 times instead of n. Every path sums an element in the same order (see
+// n/4 times instead of n; with 2 to smallBatchMax rows over F16/BF16 weights
+// (a batched decode step) dotBatch16 widens in registers and reads each block
+// once for all rows instead (smallbatch.go). Every path sums an element in the same order (see
 // kernels.go), so a row's result does not depend on n or on Threads.
 func (d *Device) MatMul(out, x, w device.Tensor) error {
 	const op = "MatMul"
@@ -53,7 +55,9 @@ func (d *Device) MatMul(out, x, w device.Tensor) error {
 	}
 
 	var rowsPer int
-	if n == 1 {
+	if smallBatch(n, wt.dt) {
+		rowsPer = smallBatchRows(o, d.threads)
+	} else if n == 1 {
 		// Multiples of 4 rows (the kernel's group), about eight blocks per
 		// thread so the dynamic split evens out, at most 64 rows.
 		rowsPer = (o + 8*d.threads - 1) / (8 * d.threads)
@@ -106,6 +110,10 @@ func (j *matmulJob) run(worker, b int) {
 		default:
 			dotRows16(out, x, w.u16[j0*k:j1*k], k, w.dt == device.BF16)
 		}
+		return
+	}
+	if smallBatch(j.n, w.dt) {
+		dotBatch16(j.out[j0:], j.o, j.x, k, j.n, w.u16[j0*k:j1*k], k, k, j1-j0, w.dt == device.BF16)
 		return
 	}
 	var panel []float32

@@ -63,6 +63,7 @@ func commands() []*cli.Command {
 		reportCommand(),
 		devicesCommand(),
 		gpuCheckCommand(),
+		prefixCacheBenchmarkCommand(), multiCandidateRolloutCommand(),
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -122,15 +121,6 @@ func (r *rolloutSetup) mode() string {
 		return "overlap"
 	}
 	return "no_overlap"
-}
-
-// randomTokens are n token ids drawn uniformly from the vocabulary.
-func randomTokens(rng *rand.Rand, n, vocab int) []int32 {
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = int32(rng.IntN(vocab))
-	}
-	return out
 }
 
 func stageOutDir(c *cli.Context, name string) (string, error) {
@@ -259,19 +249,23 @@ func prefixCacheAction(c *cli.Context) error {
 // measurePrefix is one prefix length's run: mean times over the measured
 // iterations of prefilling every doc whole, and of the prefix once into the
 // prefix cache plus each doc's suffix after taking the prefix from it.
+// The prompts are upstream's (upstreamPrompts): the same seed gives the
+// binary's token ids.
 func measurePrefix(r *rolloutSetup, c *cli.Context, promptLen, prefixLen, docs int) (report.Stage13Run, error) {
-	run := report.Stage13Run{GPUs: r.gpus, Split: r.split, Mode: r.mode(), PromptLen: promptLen, PrefixLen: prefixLen,
-		NumDocs: docs, Iters: c.Int("iters"), Warmup: c.Int("warmup")}
+	prefix, prompts := upstreamPrompts(int64(c.Int("seed")), r.e.Snapshot.Config.VocabSize, promptLen, prefixLen, docs)
+	run, err := measurePrefixPrompts(r, c.Int("iters"), c.Int("warmup"), promptLen, prefix, prompts)
 	if r.devices == 1 {
 		run.Split = strconv.Itoa(r.e.Snapshot.Config.NumHiddenLayers)
 	}
-	vocab := r.e.Snapshot.Config.VocabSize
-	rng := rand.New(rand.NewPCG(uint64(c.Int("seed")), 0))
-	prefix := randomTokens(rng, prefixLen, vocab)
-	prompts := make([][]int32, docs)
-	for i := range prompts {
-		prompts[i] = append(append([]int32(nil), prefix...), randomTokens(rng, promptLen-prefixLen, vocab)...)
-	}
+	return run, err
+}
+
+// measurePrefixPrompts is measurePrefix over given prompts, each promptLen
+// tokens that start with prefix.
+func measurePrefixPrompts(r *rolloutSetup, iters, warmup, promptLen int, prefix []int32, prompts [][]int32) (report.Stage13Run, error) {
+	prefixLen := len(prefix)
+	run := report.Stage13Run{GPUs: r.gpus, Split: r.split, Mode: r.mode(), PromptLen: promptLen, PrefixLen: prefixLen,
+		NumDocs: len(prompts), Iters: iters, Warmup: warmup}
 	s, err := r.session(promptLen+8, 1)
 	if err != nil {
 		return run, err
@@ -404,7 +398,7 @@ func multiCandidateAction(c *cli.Context) error {
 		}
 		prompt = r.e.Tokenizer.Encode(text)
 	} else {
-		prompt = randomTokens(rand.New(rand.NewPCG(uint64(c.Int("seed")), 0)), c.Int("prompt-len"), r.e.Snapshot.Config.VocabSize)
+		prompt = upstreamRandomPrompt(int64(c.Int("seed")), c.Int("prompt-len"), r.e.Snapshot.Config.VocabSize)
 	}
 	if len(prompt) == 0 {
 		return errors.New("empty prompt tokens")
