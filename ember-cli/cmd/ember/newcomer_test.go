@@ -188,10 +188,14 @@ func TestFlagSpellings(t *testing.T) {
 	if err != nil || len(recs) != 2 || recs[0][6] != "chunk_len" || recs[1][6] != "8" {
 		t.Errorf("profile --chunk 8 wrote %q (%v)", csvOut, err)
 	}
-	for _, path := range [][]string{{"profile"}, {"milestone", "stage1"}, {"milestone", "split"}, {"milestone", "prefix-cache"}, {"milestone", "multi-candidate"}} {
+	for _, path := range [][]string{{"profile"}, {"milestone", "stage1"}, {"milestone", "split"}, {"milestone", "prefix-cache"}, {"milestone", "multi-candidate"},
+		{"prefix-cache-benchmark"}, {"multi-candidate-rollout"}} {
 		out, _ := mustEmber(t, append(path, "--help")...)
 		if !strings.Contains(out, "--chunk-len value, --chunk value") {
 			t.Errorf("ember %s --help: no --chunk alias of --chunk-len", strings.Join(path, " "))
+		}
+		if !strings.Contains(out, "--gpus value, --devices value") && !strings.Contains(out, "--devices value, --gpus value") {
+			t.Errorf("ember %s --help: --gpus and --devices are not one flag", strings.Join(path, " "))
 		}
 	}
 }
