@@ -377,6 +377,24 @@ log-probabilities), stage21_summary.md, stage21_p1_input.md and logs/run.log.`,
 	}
 }
 
+// candidatePrompt is the prompt of a multi-candidate rollout, as upstream's
+// binary draws it: --prompt's tokens, else --prompt-len random ones.
+func candidatePrompt(c *cli.Context, e *engine.Engine) ([]int32, error) {
+	var prompt []int32
+	if text := c.String("prompt"); text != "" {
+		if e.Tokenizer == nil {
+			return nil, errors.New("tokenizer load failed but --prompt text was provided")
+		}
+		prompt = e.Tokenizer.Encode(text)
+	} else {
+		prompt = upstreamRandomPrompt(int64(c.Int("seed")), c.Int("prompt-len"), e.Snapshot.Config.VocabSize)
+	}
+	if len(prompt) == 0 {
+		return nil, errors.New("empty prompt tokens")
+	}
+	return prompt, nil
+}
+
 func multiCandidateAction(c *cli.Context) error {
 	n, gen := c.Int("num-candidates"), c.Int("gen-len")
 	if c.Int("prompt-len") <= 0 || gen <= 0 || n <= 0 {
@@ -391,17 +409,9 @@ func multiCandidateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var prompt []int32
-	if text := c.String("prompt"); text != "" {
-		if r.e.Tokenizer == nil {
-			return errors.New("tokenizer load failed but --prompt text was provided")
-		}
-		prompt = r.e.Tokenizer.Encode(text)
-	} else {
-		prompt = upstreamRandomPrompt(int64(c.Int("seed")), c.Int("prompt-len"), r.e.Snapshot.Config.VocabSize)
-	}
-	if len(prompt) == 0 {
-		return errors.New("empty prompt tokens")
+	prompt, err := candidatePrompt(c, r.e)
+	if err != nil {
+		return err
 	}
 	params := sampling.Params{Temperature: float32(c.Float64("temperature")), TopP: float32(c.Float64("top-p")), TopK: c.Int("top-k"), Seed: uint64(c.Int("seed"))}
 	if err := params.Validate(); err != nil {

@@ -191,6 +191,13 @@ func TestMilestoneMultiCandidateMemoryBound(t *testing.T) {
 	if code == 0 || !strings.HasPrefix(stderr, "ember: --num-candidates 100000000: the sequences' KV caches (24 positions each) need ") {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
+	// The drop-in verb for upstream's binary too (it died of an out-of-memory
+	// fault).
+	_, stderr, code = ember(t, "multi-candidate-rollout", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "12",
+		"--gen-len", "4", "--num-candidates", "100000000")
+	if code == 0 || !strings.HasPrefix(stderr, "ember: --num-candidates 100000000: the sequences' KV caches (24 positions each) need ") {
+		t.Errorf("multi-candidate-rollout: exit %d, %q", code, stderr)
+	}
 }
 
 // TestMilestonePrefixCacheDocsMemory: the docs' prompts are drawn up front,

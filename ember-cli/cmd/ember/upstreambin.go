@@ -303,19 +303,15 @@ func multiCandidateRolloutAction(c *cli.Context) error {
 		return err
 	}
 	defer r.e.Close()
-	var prompt []int32
-	if text := c.String("prompt"); text != "" {
-		if r.e.Tokenizer == nil {
-			return errors.New("tokenizer load failed but --prompt text was provided")
-		}
-		prompt = r.e.Tokenizer.Encode(text)
-	} else {
-		prompt = upstreamRandomPrompt(int64(c.Int("seed")), c.Int("prompt-len"), r.e.Snapshot.Config.VocabSize)
+	prompt, err := candidatePrompt(c, r.e)
+	if err != nil {
+		return err
 	}
-	if len(prompt) == 0 {
-		return errors.New("empty prompt tokens")
+	ctx := min(len(prompt)+gen+8, r.e.Snapshot.Config.MaxPositionEmbeddings)
+	if err := checkBatchMemory("--num-candidates", r.e, n, ctx, r.kv); err != nil {
+		return err
 	}
-	s, err := r.session(len(prompt)+gen+8, n)
+	s, err := r.session(ctx, n)
 	if err != nil {
 		return err
 	}
