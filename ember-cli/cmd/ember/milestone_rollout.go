@@ -187,10 +187,8 @@ func prefixCacheAction(c *cli.Context) error {
 			return fmt.Errorf("prefix_len out of range: %d", p)
 		}
 	}
-	// Every doc's tokens are drawn up front, as upstream does.
-	if host, ok := hostAvailable(); ok && float64(docs)*float64(promptLen)*4 > float64(host) {
-		return fmt.Errorf("--num-docs %d: the docs' %d-token prompts need %s, more than the %s of memory this machine has available",
-			docs, promptLen, memplan.FormatSize(int64(min(float64(docs)*float64(promptLen)*4, math.MaxInt64/2))), memplan.FormatSize(host))
+	if err := checkDocsMemory(docs, promptLen); err != nil {
+		return err
 	}
 	r, err := openRollout(c, c.Bool("pipeline"))
 	if err != nil {
@@ -258,6 +256,17 @@ func measurePrefix(r *rolloutSetup, c *cli.Context, promptLen, prefixLen, docs i
 		run.Split = strconv.Itoa(r.e.Snapshot.Config.NumHiddenLayers)
 	}
 	return run, err
+}
+
+// checkDocsMemory refuses a --num-docs whose prompts, every doc's tokens
+// drawn up front as upstream does (4 bytes a token), pass the host's
+// available memory.
+func checkDocsMemory(docs, promptLen int) error {
+	if host, ok := hostAvailable(); ok && float64(docs)*float64(promptLen)*4 > float64(host) {
+		return fmt.Errorf("--num-docs %d: the docs' %d-token prompts need %s, more than the %s of memory this machine has available",
+			docs, promptLen, memplan.FormatSize(int64(min(float64(docs)*float64(promptLen)*4, math.MaxInt64/2))), memplan.FormatSize(host))
+	}
+	return nil
 }
 
 // measurePrefixPrompts is measurePrefix over given prompts, each promptLen

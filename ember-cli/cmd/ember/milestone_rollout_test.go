@@ -218,4 +218,13 @@ func TestMilestonePrefixCacheDocsMemory(t *testing.T) {
 	}
 	avail = 192
 	mustEmber(t, args...)
+	// The drop-in verb for upstream's binary too.
+	avail = 191
+	args = []string{"prefix-cache-benchmark", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "16", "--prefix-len", "8", "--num-docs", "3"}
+	_, stderr, code = ember(t, args...)
+	if code == 0 || strings.TrimSpace(stderr) != "ember: --num-docs 3: the docs' 16-token prompts need 192 B, more than the 191 B of memory this machine has available" {
+		t.Errorf("prefix-cache-benchmark, 191 bytes: exit %d, %q", code, stderr)
+	}
+	avail = 192
+	mustEmber(t, args...)
 }

@@ -229,6 +229,9 @@ func prefixCacheBenchmarkAction(c *cli.Context) error {
 	case c.Int("warmup") < 0:
 		return errors.New("--warmup must be >= 0")
 	}
+	if err := checkDocsMemory(docs, promptLen); err != nil {
+		return err
+	}
 	r, err := openUpstreamBin(c, c.Bool("pipeline") && !c.Bool("no-pipeline"))
 	if err != nil {
 		return err
