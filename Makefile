@@ -36,7 +36,7 @@ bench:
 DEMO_OUT ?= reports/demo_split
 demo: build
 	$(BIN) milestone split -m testdata/models/tiny-qwen3 --gpus cpu:0,cpu:1 --backend cpu \
-		--prompt-lens 128 --decode-steps 16 --chunk-len 32 --iters 8 --warmup 1 --out-dir $(DEMO_OUT)
+		--prompt-len 128 --decode-steps 16 --chunk-len 32 --iters 8 --warmup 1 --out-dir $(DEMO_OUT)
 
 clean:
 	rm -rf bin

@@ -195,13 +195,8 @@ func pyIntOK(s string) (int, bool) {
 
 // pyFixed is Python's f"{v:.{decimals}f}": "-0.000" stays, NaN is "nan".
 func pyFixed(v float64, decimals int) string {
-	switch {
-	case math.IsNaN(v):
-		return "nan"
-	case math.IsInf(v, 1):
-		return "inf"
-	case math.IsInf(v, -1):
-		return "-inf"
+	if s, ok := pyNonFinite(v); ok {
+		return s
 	}
 	return strconv.FormatFloat(v, 'f', decimals, 64)
 }

@@ -52,16 +52,27 @@ func pyCSV(header []string, rows [][]string) []byte {
 	return b.Bytes()
 }
 
+// pyNonFinite is how Python formats NaN and the infinities ("nan", "inf",
+// "-inf"), and false for a finite v.
+func pyNonFinite(v float64) (string, bool) {
+	switch {
+	case math.IsNaN(v):
+		return "nan", true
+	case math.IsInf(v, 1):
+		return "inf", true
+	case math.IsInf(v, -1):
+		return "-inf", true
+	}
+	return "", false
+}
+
 // pyRepr is Python's str(float): the shortest repr, with ".0" on integral
 // values, in exponent form below 1e-4 and from 1e16.
 func pyRepr(v float64) string {
+	if s, ok := pyNonFinite(v); ok {
+		return s
+	}
 	switch {
-	case math.IsNaN(v):
-		return "nan"
-	case math.IsInf(v, 1):
-		return "inf"
-	case math.IsInf(v, -1):
-		return "-inf"
 	case v == 0:
 		if math.Signbit(v) {
 			return "-0.0"

@@ -264,13 +264,7 @@ func Best(s []SummaryRow) (SummaryRow, bool) {
 // measure and, against a baseline, the statistical delta. Runs without a
 // decode row (--decode-steps 0) are left out of them.
 func emberSplitFiles(in Stage12Input) ([]File, error) {
-	var rs []rows.StageRow
-	for _, r := range in.Runs {
-		if hasBothPhases(r.Rows) {
-			rs = append(rs, r.Rows...)
-		}
-	}
-	runs, err := PairRuns(rs)
+	runs, err := pairFullRuns(in.Runs)
 	if err != nil {
 		return nil, err
 	}
@@ -301,6 +295,18 @@ func emberSplitFiles(in Stage12Input) ([]File, error) {
 		}
 	}
 	return files, nil
+}
+
+// pairFullRuns pairs the rows of the sweep's runs that have both a prefill
+// and a decode row (Ember's own files leave --decode-steps 0 runs out).
+func pairFullRuns(sweep []SweepRun) ([]Run, error) {
+	var rs []rows.StageRow
+	for _, r := range sweep {
+		if hasBothPhases(r.Rows) {
+			rs = append(rs, r.Rows...)
+		}
+	}
+	return PairRuns(rs)
 }
 
 func hasBothPhases(rs []rows.StageRow) bool {

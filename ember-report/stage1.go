@@ -193,17 +193,23 @@ var Stage1Fig2Header = []string{"prompt_len", "decode_steps", "mode", "prefill_s
 // Stage1Fig2Of is p1_fig2_prefill_share.csv's rows, sorted by mode (text),
 // decode_steps and prompt_len (integers).
 func Stage1Fig2Of(summary []Rec) []Rec {
-	out := make([]Rec, len(summary))
-	for i, r := range summary {
+	out := project(summary, Stage1Fig2Header)
+	slices.SortStableFunc(out, func(a, b Rec) int {
+		return cmp.Or(strings.Compare(a["mode"], b["mode"]), cmp.Compare(pyInt(a["decode_steps"]), pyInt(b["decode_steps"])), cmp.Compare(pyInt(a["prompt_len"]), pyInt(b["prompt_len"])))
+	})
+	return out
+}
+
+// project is recs with only the cells of header.
+func project(recs []Rec, header []string) []Rec {
+	out := make([]Rec, len(recs))
+	for i, r := range recs {
 		c := Rec{}
-		for _, h := range Stage1Fig2Header {
+		for _, h := range header {
 			c[h] = r[h]
 		}
 		out[i] = c
 	}
-	slices.SortStableFunc(out, func(a, b Rec) int {
-		return cmp.Or(strings.Compare(a["mode"], b["mode"]), cmp.Compare(pyInt(a["decode_steps"]), pyInt(b["decode_steps"])), cmp.Compare(pyInt(a["prompt_len"]), pyInt(b["prompt_len"])))
-	})
 	return out
 }
 
@@ -223,14 +229,7 @@ func Stage1Components(raw []Rec) []Rec {
 		}
 		return 99
 	}
-	out := make([]Rec, len(raw))
-	for i, r := range raw {
-		c := Rec{}
-		for _, h := range Stage1ComponentsHeader {
-			c[h] = r[h]
-		}
-		out[i] = c
-	}
+	out := project(raw, Stage1ComponentsHeader)
 	slices.SortStableFunc(out, func(a, b Rec) int {
 		return cmp.Or(cmp.Compare(pyInt(a["run_id"]), pyInt(b["run_id"])), cmp.Compare(order(a["phase"]), order(b["phase"])))
 	})
@@ -283,13 +282,7 @@ func Stage1Files(in Stage1Input) ([]File, error) {
 	add(Stage1P2Components, Stage1ComponentsHeader, Stage1Components(raw.Rows))
 
 	// Ember's own files.
-	var rs []rows.StageRow
-	for _, r := range in.Runs {
-		if hasBothPhases(r.Rows) {
-			rs = append(rs, r.Rows...)
-		}
-	}
-	runs, err := PairRuns(rs)
+	runs, err := pairFullRuns(in.Runs)
 	if err != nil {
 		return nil, err
 	}

@@ -12,24 +12,32 @@ import (
 	"github.com/ember-infer/ember/ember-core/synth"
 )
 
-// greedy runs prompt through the model in dir on the CPU backend and
-// returns the decoded greedy continuation of n tokens.
-func greedy(t *testing.T, dir, devices string, split []int, prompt string, n int) string {
+// openGreedy opens the model in dir on the CPU backend, a session of ctx
+// positions and a greedy sampler; the test's cleanup closes them.
+func openGreedy(t *testing.T, dir, devices string, split []int, ctx int) (*engine.Engine, *qwen3.Session, *sampling.Sampler) {
 	t.Helper()
 	e, err := engine.Open(engine.Options{Model: dir, Backend: "cpu", Devices: devices, Split: split, Threads: 1, NeedTokenizer: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	s, err := e.Model.NewSession(qwen3.SessionOptions{Ctx: 256, KVDType: device.BF16})
+	t.Cleanup(func() { e.Close() })
+	s, err := e.Model.NewSession(qwen3.SessionOptions{Ctx: ctx, KVDType: device.BF16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	smp, err := sampling.New(sampling.Params{TopP: 1, RepetitionPenalty: 1}, e.Snapshot.Config.VocabSize)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, s, smp
+}
+
+// greedy runs prompt through the model in dir on the CPU backend and
+// returns the decoded greedy continuation of n tokens.
+func greedy(t *testing.T, dir, devices string, split []int, prompt string, n int) string {
+	t.Helper()
+	e, s, smp := openGreedy(t, dir, devices, split, 256)
 	st, err := e.Generate(s, smp, e.Tokenizer.Encode(prompt), n, func(int32) bool { return true })
 	if err != nil {
 		t.Fatal(err)
@@ -67,20 +75,7 @@ func TestTextModelContinuesTheCorpus(t *testing.T) {
 // comes out as the greedy next token.
 func TestTextModelTable(t *testing.T) {
 	dir := filepath.Join("..", "..", "testdata", "models", "tiny-qwen3")
-	e, err := engine.Open(engine.Options{Model: dir, Backend: "cpu", Threads: 1, NeedTokenizer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	s, err := e.Model.NewSession(qwen3.SessionOptions{Ctx: 8, KVDType: device.BF16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	smp, err := sampling.New(sampling.Params{TopP: 1, RepetitionPenalty: 1}, e.Snapshot.Config.VocabSize)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, s, smp := openGreedy(t, dir, "", nil, 8)
 	order, next := synth.Successors(e.Tokenizer)
 	if len(order) < 400 {
 		t.Fatalf("the table has %d entries; the corpus gives over 400", len(order))

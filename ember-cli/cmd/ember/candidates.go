@@ -108,7 +108,7 @@ func runCandidates(c *cli.Context, promptText string, kv device.DType) error {
 			writeCandidateJSON(out, i, cand, txt, true)
 			continue
 		}
-		fmt.Fprintf(out, "--- candidate %d (%d tokens, %s, sum logprob %.4f)\n%s\n", i, len(cand.Tokens), cand.Finish, sum(cand.Logprobs), txt)
+		fmt.Fprintf(out, "--- candidate %d (%d tokens, %s, sum logprob %.4f)\n%s\n", i, len(cand.Tokens), cand.Finish, sum(cand.Logprobs), printable(txt))
 	}
 	if !c.Bool("quiet") {
 		gen := 0

@@ -22,7 +22,7 @@ func modelFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{"MODEL_PATH"}, Usage: "snapshot dir, HF cache dir or Org/Name id"},
 		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "cpu, cuda or auto (CUDA when available, else CPU)"},
-		&cli.StringFlag{Name: "devices", Usage: "device list, e.g. cpu:0,cpu:1 or 0,1 (default: one device)"},
+		&cli.StringFlag{Name: "devices", Aliases: []string{"gpus"}, Usage: "device list, e.g. cpu:0,cpu:1 or 0,1 (default: one device)"},
 		&cli.StringFlag{Name: "device-mem", Usage: "memory budget per device, e.g. 2GiB or 2GiB,1GiB (CPU default: unlimited)"},
 		&cli.StringFlag{Name: "split", Usage: "layers per device, e.g. 14,14 (default: the planner's most balanced split that fits --device-mem; even when unlimited)"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device", DefaultText: "all cores"},

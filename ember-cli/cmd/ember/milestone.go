@@ -30,8 +30,8 @@ import (
 func milestoneCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "milestone",
-		Usage: "run a milestone sweep (stage1 or split) and write its report folder, as upstream's stage-1 scripts",
-		UsageText: `ember milestone stage1|split [flags]
+		Usage: "run a milestone (stage 1.1, 1.2, 1.3, 1.4 or 2.1) and write its report folder, as upstream's stage-1 scripts",
+		UsageText: `ember milestone stage1|split|prefix-cache|multi-candidate|cumulative [flags]
 
 Examples:
   ember milestone stage1 --model Qwen/Qwen3-4B-Instruct-2507 --gpus 0,1
@@ -48,22 +48,22 @@ func sweepFlags(gpus string) []cli.Flag {
 		&cli.StringFlag{Name: "gpus", Aliases: []string{"devices"}, Value: gpus, Usage: "device ids, e.g. 0 or 0,1 (cpu:0,cpu:1 or --backend cpu for the CPU backend)"},
 		&cli.StringFlag{Name: "backend", Value: "auto", EnvVars: []string{"EMBER_BACKEND"}, Usage: "cpu, cuda or auto (Ember's)"},
 		&cli.StringFlag{Name: "device-mem", Usage: "memory budget per device (CPU backend), e.g. 64MiB (Ember's)"},
-		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device (Ember's)"},
+		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device (Ember's)", DefaultText: "all cores"},
 		&cli.StringFlag{Name: "kv-dtype", Value: "bf16", Usage: "KV cache type (Ember's)"},
-		&cli.IntFlag{Name: "chunk-len", Value: 512, Usage: "prefill chunk"},
+		&cli.IntFlag{Name: "chunk-len", Aliases: []string{"chunk"}, Value: 512, Usage: "prefill chunk (--chunk is the old spelling)"},
 		&cli.IntFlag{Name: "iters", Value: 3, Usage: "measured iterations per run (6 or more give Ember's medians finite 95% intervals)"},
 		&cli.IntFlag{Name: "warmup", Value: 1, Usage: "warm-up iterations per run"},
-		&cli.BoolFlag{Name: "decode-with-sampling", Value: true, Usage: "decode with logits copied back and a host argmax (the default)"},
+		&cli.BoolFlag{Name: "decode-with-sampling", Value: true, Usage: "decode with logits copied back and a host argmax"},
 		&cli.BoolFlag{Name: "decode-no-sampling", Usage: "decode with the on-device argmax"},
-		&cli.BoolFlag{Name: "pipeline-2gpu", Value: true, Usage: "two devices: chunked prefill for overlap 0 too (profile --pipeline; the default)"},
+		&cli.BoolFlag{Name: "pipeline-2gpu", Value: true, Usage: "two devices: chunked prefill for overlap 0 too (profile --pipeline)"},
 		&cli.BoolFlag{Name: "no-pipeline-2gpu", Usage: "two devices: whole-prompt prefill when not overlapping"},
 		&cli.BoolFlag{Name: "retry-oom", Value: true, Usage: "retry an out-of-memory run with the chunk halved, down to --min-chunk-len"},
 		&cli.BoolFlag{Name: "no-retry-oom", Usage: "an out-of-memory run fails at once"},
 		&cli.IntFlag{Name: "min-chunk-len", Value: 64, Usage: "smallest chunk an OOM retry goes down to"},
 		&cli.IntFlag{Name: "retry-runtime-unavailable", Value: 2, Usage: "retry an unavailable runtime, 2 s apart, while the try number is at most this"},
-		&cli.BoolFlag{Name: "continue-on-error", Value: true, Usage: "keep going after a failed run, exit 0 (the default)"},
+		&cli.BoolFlag{Name: "continue-on-error", Value: true, Usage: "keep going after a failed run, exit 0"},
 		&cli.BoolFlag{Name: "stop-on-error", Usage: "stop at the first failed run, exit non-zero"},
-		&cli.BoolFlag{Name: "skip-existing", Value: true, Usage: "reuse finished runs in --out-dir whose settings match (the default)"},
+		&cli.BoolFlag{Name: "skip-existing", Value: true, Usage: "reuse finished runs in --out-dir whose settings match"},
 		&cli.BoolFlag{Name: "no-skip-existing", Usage: "rerun every run"},
 		&cli.StringFlag{Name: "build-dir", Value: "build", Usage: "accepted for upstream's scripts and ignored: Ember runs its own profile"},
 		&cli.StringFlag{Name: "out-dir", Usage: "report folder (default reports/stage1_milestone_<timestamp> or reports/stage1_split_profile_<timestamp>)"},

@@ -35,9 +35,9 @@ func rolloutEngineFlags(split string) []cli.Flag {
 		&cli.StringFlag{Name: "gpus", Aliases: []string{"devices"}, Value: "0,1", Usage: "device ids, e.g. 0,1 (or cpu:0,cpu:1)"},
 		&cli.StringFlag{Name: "split", Value: split, Usage: "layers on each of two devices, A,B (printed as given with one device)"},
 		&cli.StringFlag{Name: "backend", Value: "auto", Usage: "cpu, cuda or auto"},
-		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device (default: all cores)"},
+		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device", DefaultText: "all cores"},
 		&cli.StringFlag{Name: "kv-dtype", Value: "bf16", Usage: "KV cache type: f32, f16 or bf16"},
-		&cli.IntFlag{Name: "chunk-len", Value: 512, Usage: "prefill chunk for the two-device pipeline"},
+		&cli.IntFlag{Name: "chunk-len", Aliases: []string{"chunk"}, Value: 512, Usage: "prefill chunk for the two-device pipeline (--chunk is the old spelling)"},
 		&cli.BoolFlag{Name: "overlap", Value: true, Usage: "overlap the two devices' chunks (default on)"},
 		&cli.BoolFlag{Name: "no-overlap", Usage: "disable overlap"},
 		&cli.IntFlag{Name: "seed", Value: 1234, Usage: "RNG seed"},
@@ -187,10 +187,8 @@ func prefixCacheAction(c *cli.Context) error {
 			return fmt.Errorf("prefix_len out of range: %d", p)
 		}
 	}
-	// Every doc's tokens are drawn up front, as upstream does.
-	if host, ok := hostAvailable(); ok && float64(docs)*float64(promptLen)*4 > float64(host) {
-		return fmt.Errorf("--num-docs %d: the docs' %d-token prompts need %s, more than the %s of memory this machine has available",
-			docs, promptLen, memplan.FormatSize(int64(min(float64(docs)*float64(promptLen)*4, math.MaxInt64/2))), memplan.FormatSize(host))
+	if err := checkDocsMemory(docs, promptLen); err != nil {
+		return err
 	}
 	r, err := openRollout(c, c.Bool("pipeline"))
 	if err != nil {
@@ -258,6 +256,17 @@ func measurePrefix(r *rolloutSetup, c *cli.Context, promptLen, prefixLen, docs i
 		run.Split = strconv.Itoa(r.e.Snapshot.Config.NumHiddenLayers)
 	}
 	return run, err
+}
+
+// checkDocsMemory refuses a --num-docs whose prompts, every doc's tokens
+// drawn up front as upstream does (4 bytes a token), pass the host's
+// available memory.
+func checkDocsMemory(docs, promptLen int) error {
+	if host, ok := hostAvailable(); ok && float64(docs)*float64(promptLen)*4 > float64(host) {
+		return fmt.Errorf("--num-docs %d: the docs' %d-token prompts need %s, more than the %s of memory this machine has available",
+			docs, promptLen, memplan.FormatSize(int64(min(float64(docs)*float64(promptLen)*4, math.MaxInt64/2))), memplan.FormatSize(host))
+	}
+	return nil
 }
 
 // measurePrefixPrompts is measurePrefix over given prompts, each promptLen
@@ -377,6 +386,24 @@ log-probabilities), stage21_summary.md, stage21_p1_input.md and logs/run.log.`,
 	}
 }
 
+// candidatePrompt is the prompt of a multi-candidate rollout, as upstream's
+// binary draws it: --prompt's tokens, else --prompt-len random ones.
+func candidatePrompt(c *cli.Context, e *engine.Engine) ([]int32, error) {
+	var prompt []int32
+	if text := c.String("prompt"); text != "" {
+		if e.Tokenizer == nil {
+			return nil, errors.New("tokenizer load failed but --prompt text was provided")
+		}
+		prompt = e.Tokenizer.Encode(text)
+	} else {
+		prompt = upstreamRandomPrompt(int64(c.Int("seed")), c.Int("prompt-len"), e.Snapshot.Config.VocabSize)
+	}
+	if len(prompt) == 0 {
+		return nil, errors.New("empty prompt tokens")
+	}
+	return prompt, nil
+}
+
 func multiCandidateAction(c *cli.Context) error {
 	n, gen := c.Int("num-candidates"), c.Int("gen-len")
 	if c.Int("prompt-len") <= 0 || gen <= 0 || n <= 0 {
@@ -391,17 +418,9 @@ func multiCandidateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var prompt []int32
-	if text := c.String("prompt"); text != "" {
-		if r.e.Tokenizer == nil {
-			return errors.New("tokenizer load failed but --prompt text was provided")
-		}
-		prompt = r.e.Tokenizer.Encode(text)
-	} else {
-		prompt = upstreamRandomPrompt(int64(c.Int("seed")), c.Int("prompt-len"), r.e.Snapshot.Config.VocabSize)
-	}
-	if len(prompt) == 0 {
-		return errors.New("empty prompt tokens")
+	prompt, err := candidatePrompt(c, r.e)
+	if err != nil {
+		return err
 	}
 	params := sampling.Params{Temperature: float32(c.Float64("temperature")), TopP: float32(c.Float64("top-p")), TopK: c.Int("top-k"), Seed: uint64(c.Int("seed"))}
 	if err := params.Validate(); err != nil {
@@ -474,14 +493,14 @@ folder that holds it.`,
 			&cli.StringFlag{Name: "base-profile-csv", Usage: "p1_fig2_prefill_share.csv (or its stage 1.1 folder); bypasses the stage12 row lookup"},
 			&cli.StringFlag{Name: "split", Value: "9+27", Usage: "the stage12 row's split"},
 			&cli.StringFlag{Name: "mode", Value: "overlap", Usage: "overlap or no_overlap"},
-			&cli.IntFlag{Name: "prompt-len", Value: 2048},
-			&cli.IntFlag{Name: "decode-steps", Value: 128},
-			&cli.IntFlag{Name: "num-prompts", Value: 100},
-			&cli.IntFlag{Name: "num-candidates", Value: 8},
-			&cli.IntFlag{Name: "num-rounds", Value: 30},
+			&cli.IntFlag{Name: "prompt-len", Value: 2048, Usage: "prompt_len of the stage12 (or stage 1.1) row to read"},
+			&cli.IntFlag{Name: "decode-steps", Value: 128, Usage: "decode_steps of that row"},
+			&cli.IntFlag{Name: "num-prompts", Value: 100, Usage: "prompts per round"},
+			&cli.IntFlag{Name: "num-candidates", Value: 8, Usage: "candidates per prompt"},
+			&cli.IntFlag{Name: "num-rounds", Value: 30, Usage: "rounds simulated"},
 			&cli.IntFlag{Name: "num-gpus", Value: 2, Usage: "used for GPU-hours conversion"},
 			&cli.StringFlag{Name: "prefix-sweep", Usage: "stage13_prefix_cache_sweep.csv (or its folder)"},
-			&cli.IntFlag{Name: "prefix-len", Value: 1024},
+			&cli.IntFlag{Name: "prefix-len", Value: 1024, Usage: "prefix_len of the stage 1.3 sweep row to read"},
 			&cli.Float64Flag{Name: "locality-recompute-ratio", Value: 0.5, Usage: "0.5 means keep 50% prefill compute"},
 			&cli.IntFlag{Name: "periodic-refresh-k", Value: 0, Usage: "0 disables periodic full refresh"},
 			&cli.StringFlag{Name: "policy-per-round", Usage: "optional stage33_policy_per_round.csv"},

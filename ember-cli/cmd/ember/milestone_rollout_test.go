@@ -191,6 +191,13 @@ func TestMilestoneMultiCandidateMemoryBound(t *testing.T) {
 	if code == 0 || !strings.HasPrefix(stderr, "ember: --num-candidates 100000000: the sequences' KV caches (24 positions each) need ") {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
+	// The drop-in verb for upstream's binary too (it died of an out-of-memory
+	// fault).
+	_, stderr, code = ember(t, "multi-candidate-rollout", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "12",
+		"--gen-len", "4", "--num-candidates", "100000000")
+	if code == 0 || !strings.HasPrefix(stderr, "ember: --num-candidates 100000000: the sequences' KV caches (24 positions each) need ") {
+		t.Errorf("multi-candidate-rollout: exit %d, %q", code, stderr)
+	}
 }
 
 // TestMilestonePrefixCacheDocsMemory: the docs' prompts are drawn up front,
@@ -208,6 +215,15 @@ func TestMilestonePrefixCacheDocsMemory(t *testing.T) {
 	_, stderr, code := ember(t, args...)
 	if code == 0 || strings.TrimSpace(stderr) != "ember: --num-docs 3: the docs' 16-token prompts need 192 B, more than the 191 B of memory this machine has available" {
 		t.Errorf("191 bytes: exit %d, %q", code, stderr)
+	}
+	avail = 192
+	mustEmber(t, args...)
+	// The drop-in verb for upstream's binary too.
+	avail = 191
+	args = []string{"prefix-cache-benchmark", "-m", tinyModel(t), "--backend", "cpu", "--gpus", "cpu:0", "--prompt-len", "16", "--prefix-len", "8", "--num-docs", "3"}
+	_, stderr, code = ember(t, args...)
+	if code == 0 || strings.TrimSpace(stderr) != "ember: --num-docs 3: the docs' 16-token prompts need 192 B, more than the 191 B of memory this machine has available" {
+		t.Errorf("prefix-cache-benchmark, 191 bytes: exit %d, %q", code, stderr)
 	}
 	avail = 192
 	mustEmber(t, args...)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/ember-infer/ember/ember-core/cpu"
 )
@@ -26,8 +29,19 @@ func TestREADMEFirstCommand(t *testing.T) {
 	if out != want {
 		t.Errorf("stdout %q, want %q", out, want)
 	}
-	if !regexp.MustCompile(`^\n\[prefill 5 tokens in [0-9.]+ ms \([0-9.]+ tok/s\); decode 31 tokens in [0-9.]+ ms \([0-9.]+ tok/s\)\]\n$`).MatchString(errs) {
+	timing := regexp.MustCompile(`^\n\[prefill 5 tokens in [0-9.]+ ms \([0-9.]+ tok/s\); decode 31 tokens in [0-9.]+ ms \([0-9.]+ tok/s\)\]\n$`)
+	if !timing.MatchString(errs) {
 		t.Errorf("stderr %q", errs)
+	}
+	// The README's sample is what a terminal shows: this stdout, then stderr.
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sample, _ := strings.Cut(string(readme), "and prints:\n\n```\n")
+	sample, _, _ = strings.Cut(sample, "```")
+	if rest, ok := strings.CutPrefix(sample, want); !ok || !timing.MatchString(rest) {
+		t.Errorf("README's sample output %q is not stdout %q then the timing line", sample, want)
 	}
 }
 
@@ -39,13 +53,24 @@ func TestHelpDefaultsOnce(t *testing.T) {
 	help = func(path []string) {
 		out, _ := mustEmber(t, append(path, "--help")...)
 		for _, line := range strings.Split(out, "\n") {
-			if strings.Count(line, "(default") > 1 {
+			if strings.Count(line, "(default") > 1 || strings.Contains(line, "the default)") && strings.Contains(line, "(default:") {
+				t.Errorf("ember %s --help: %q", strings.Join(path, " "), line)
+			}
+			// --threads 0 is all cores in every verb, never "(default: 0)".
+			if strings.HasPrefix(strings.TrimSpace(line), "--threads ") && !strings.HasSuffix(line, "(default: all cores)") {
 				t.Errorf("ember %s --help: %q", strings.Join(path, " "), line)
 			}
 		}
 	}
 	for _, c := range commands() {
 		help([]string{c.Name})
+		for _, cmd := range append([]*cli.Command{c}, c.Subcommands...) {
+			for _, f := range cmd.Flags {
+				if f.(cli.DocGenerationFlag).GetUsage() == "" {
+					t.Errorf("ember %s: --%s has no usage text", cmd.FullName(), f.Names()[0])
+				}
+			}
+		}
 		for _, sub := range c.Subcommands {
 			help([]string{c.Name, sub.Name})
 		}
@@ -59,6 +84,9 @@ func TestHelpDefaultsOnce(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("run --help lacks %q", want)
 		}
+	}
+	if out, _ := mustEmber(t, "synth", "--help"); !strings.Contains(out, "real layer shapes) (default: the preset's)\n") {
+		t.Errorf("synth --help: --layers does not say its default is the preset's:\n%s", out)
 	}
 }
 
@@ -147,6 +175,29 @@ func TestFlagSpellings(t *testing.T) {
 	if a != b || a != " Ember. I\n" { // " Emb", "er", ".", " I"
 		t.Errorf("--chunk-len 2 gave %q, --chunk 2 gave %q", a, b)
 	}
+	// --gpus is the device list of run (and bench, check) as of plan, profile
+	// and milestone: the README's first command with --gpus prints the same.
+	c, _ := mustEmber(t, "run", "-m", model, "-p", "Hello, my name is", "-n", "4", "--temp", "0", "-q", "--backend", "cpu", "--gpus", "cpu:0,cpu:1", "--split", "3,3")
+	if c != a {
+		t.Errorf("run --gpus cpu:0,cpu:1 gave %q, want %q", c, a)
+	}
+	// profile and the milestones take --chunk for --chunk-len too: profile's
+	// CSV says the chunk it was given.
+	csvOut, _ := mustEmber(t, "profile", "-m", model, "--backend", "cpu", "--gpus", "0,1", "--split", "3,3", "--prompt-len", "16", "--decode-steps", "0", "--chunk", "8", "--pipeline", "--iters", "1", "--warmup", "0")
+	recs, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[0][6] != "chunk_len" || recs[1][6] != "8" {
+		t.Errorf("profile --chunk 8 wrote %q (%v)", csvOut, err)
+	}
+	for _, path := range [][]string{{"profile"}, {"milestone", "stage1"}, {"milestone", "split"}, {"milestone", "prefix-cache"}, {"milestone", "multi-candidate"},
+		{"prefix-cache-benchmark"}, {"multi-candidate-rollout"}} {
+		out, _ := mustEmber(t, append(path, "--help")...)
+		if !strings.Contains(out, "--chunk-len value, --chunk value") {
+			t.Errorf("ember %s --help: no --chunk alias of --chunk-len", strings.Join(path, " "))
+		}
+		if !strings.Contains(out, "--gpus value, --devices value") && !strings.Contains(out, "--devices value, --gpus value") {
+			t.Errorf("ember %s --help: --gpus and --devices are not one flag", strings.Join(path, " "))
+		}
+	}
 }
 
 // TestProgressOnTerminal: with stderr a terminal, synth draws a progress
@@ -211,5 +262,64 @@ func TestIDWithNoToken(t *testing.T) {
 	stderr.Reset()
 	if code := runIO([]string{"ember", "detokenize", "-m", model}, strings.NewReader("[-3]"), &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "token id -3 is negative") {
 		t.Errorf("detokenize of -3: exit %d, %q", code, stderr.String())
+	}
+}
+
+// TestIDWithNoTokenInRun: a tokenizer without " is" (id 288, the fourth
+// token the bundled model continues "Hello" with) makes run, run -N and
+// run -N --jsonl print <|id:288|> where it stood, as detokenize does.
+func TestIDWithNoTokenInRun(t *testing.T) {
+	src := tinyModel(t)
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "generation_config.json", "model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(src, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatal(err)
+	}
+	model := tok["model"].(map[string]any)
+	vocab := model["vocab"].(map[string]any)
+	if vocab["Ġis"] != 288.0 {
+		t.Fatalf("bundled tokenizer: \u0120is is %v, want 288", vocab["Ġis"])
+	}
+	delete(vocab, "Ġis")
+	var merges []any
+	for _, m := range model["merges"].([]any) {
+		if l, r, _ := strings.Cut(m.(string), " "); l != "Ġis" && r != "Ġis" && l+r != "Ġis" {
+			merges = append(merges, m)
+		}
+	}
+	model["merges"] = merges
+	if b, err = json.Marshal(tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"run", "-m", dir, "-p", "Hello", "-n", "4", "--temp", "0", "-q", "--backend", "cpu"}
+	if out, _ := mustEmber(t, base...); out != ", my name<|id:288|>\n" {
+		t.Errorf("run printed %q", out)
+	}
+	if out, _ := mustEmber(t, append(base, "-N", "1")...); out != "--- candidate 0 (4 tokens, length, sum logprob -0.0011)\n, my name<|id:288|>\n" {
+		t.Errorf("run -N 1 printed %q", out)
+	}
+	out, _ := mustEmber(t, append(base, "-N", "1", "--jsonl")...)
+	var line struct {
+		Tokens []int32 `json:"tokens"`
+		Text   string  `json:"text"`
+	}
+	if err := json.Unmarshal([]byte(out), &line); err != nil || !slices.Equal(line.Tokens, []int32{44, 830, 845, 288}) || line.Text != ", my name<|id:288|>" {
+		t.Errorf("run -N 1 --jsonl printed %q (%v)", out, err)
 	}
 }

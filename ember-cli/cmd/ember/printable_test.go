@@ -31,3 +31,14 @@ func TestRunEscapesControlBytes(t *testing.T) {
 		t.Errorf("raw control bytes in %q", out)
 	}
 }
+
+// TestCandidatesEscapeControlBytes: run -N's text blocks escape control
+// bytes as the streamed run does (--jsonl's JSON escapes them itself).
+func TestCandidatesEscapeControlBytes(t *testing.T) {
+	out, _ := mustEmber(t, "run", "-m", tinyModel(t), "-p", "\x06", "-n", "3", "--temp", "0", "-q", "--backend", "cpu", "-N", "2")
+	want := "--- candidate 0 (3 tokens, length, sum logprob -0.0000)\n" + `\x06\x06\x06` + "\n" +
+		"--- candidate 1 (3 tokens, length, sum logprob -0.0000)\n" + `\x06\x06\x06` + "\n"
+	if out != want {
+		t.Errorf("run -N 2 printed %q, want %q", out, want)
+	}
+}

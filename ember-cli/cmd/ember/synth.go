@@ -33,7 +33,7 @@ bytes. Presets: tiny and those of 'ember presets'.`,
 			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "weight seed"},
 			&cli.StringFlag{Name: "dtype", Value: "bf16", Usage: "weight type: bf16, f16 or f32"},
-			&cli.IntFlag{Name: "layers", Usage: "override the number of layers (a shallow model with real layer shapes)"},
+			&cli.IntFlag{Name: "layers", Usage: "override the number of layers (a shallow model with real layer shapes)", DefaultText: "the preset's"},
 			&cli.BoolFlag{Name: "random", Usage: "plain random weights, without the next-token table that makes the model print text"},
 		},
 		Action: func(c *cli.Context) error {

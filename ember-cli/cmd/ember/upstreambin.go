@@ -34,9 +34,9 @@ import (
 func upstreamBinFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{"MODEL_PATH"}, Usage: "model directory (or HF model id)"},
-		&cli.StringFlag{Name: "gpus", Value: "0,1", Usage: "device ids, e.g. 0 or 0,1 (or cpu:0,cpu:1)"},
+		&cli.StringFlag{Name: "gpus", Aliases: []string{"devices"}, Value: "0,1", Usage: "device ids, e.g. 0 or 0,1 (or cpu:0,cpu:1)"},
 		&cli.StringFlag{Name: "split", Usage: "layer split A,B for 2 devices (default: even)"},
-		&cli.IntFlag{Name: "chunk-len", Value: 512, Usage: "prefill chunk length for the two-device pipeline"},
+		&cli.IntFlag{Name: "chunk-len", Aliases: []string{"chunk"}, Value: 512, Usage: "prefill chunk length for the two-device pipeline (--chunk is the old spelling)"},
 		&cli.BoolFlag{Name: "overlap", Value: true, Usage: "overlap the two devices' chunks (default on)"},
 		&cli.BoolFlag{Name: "no-overlap", Usage: "disable overlap"},
 		&cli.IntFlag{Name: "seed", Value: 1234, Usage: "RNG seed"},
@@ -229,6 +229,9 @@ func prefixCacheBenchmarkAction(c *cli.Context) error {
 	case c.Int("warmup") < 0:
 		return errors.New("--warmup must be >= 0")
 	}
+	if err := checkDocsMemory(docs, promptLen); err != nil {
+		return err
+	}
 	r, err := openUpstreamBin(c, c.Bool("pipeline") && !c.Bool("no-pipeline"))
 	if err != nil {
 		return err
@@ -267,10 +270,10 @@ with seed + i.`,
 			&cli.Float64Flag{Name: "temperature", Value: 0.7, Usage: "sampling temperature"},
 			&cli.Float64Flag{Name: "top-p", Value: 0.9, Usage: "top-p"},
 			&cli.IntFlag{Name: "top-k", Value: 40, Usage: "top-k"},
-			&cli.Float64Flag{Name: "repetition-penalty", Value: 1.0},
-			&cli.Float64Flag{Name: "presence-penalty", Value: 0.0},
-			&cli.Float64Flag{Name: "frequency-penalty", Value: 0.0},
-			&cli.IntFlag{Name: "no-repeat-ngram-size", Value: 0},
+			&cli.Float64Flag{Name: "repetition-penalty", Value: 1.0, Usage: "repetition penalty (HF semantics); 1 = off"},
+			&cli.Float64Flag{Name: "presence-penalty", Value: 0.0, Usage: "subtracted once from tokens already present"},
+			&cli.Float64Flag{Name: "frequency-penalty", Value: 0.0, Usage: "subtracted per occurrence"},
+			&cli.IntFlag{Name: "no-repeat-ngram-size", Value: 0, Usage: "ban repeating n-grams of this size; 0 = off"},
 			&cli.BoolFlag{Name: "no-decode-text", Usage: "skip candidate text decode"},
 			&cli.StringFlag{Name: "candidates-jsonl", Usage: "write candidate details here"},
 		),
@@ -303,19 +306,15 @@ func multiCandidateRolloutAction(c *cli.Context) error {
 		return err
 	}
 	defer r.e.Close()
-	var prompt []int32
-	if text := c.String("prompt"); text != "" {
-		if r.e.Tokenizer == nil {
-			return errors.New("tokenizer load failed but --prompt text was provided")
-		}
-		prompt = r.e.Tokenizer.Encode(text)
-	} else {
-		prompt = upstreamRandomPrompt(int64(c.Int("seed")), c.Int("prompt-len"), r.e.Snapshot.Config.VocabSize)
+	prompt, err := candidatePrompt(c, r.e)
+	if err != nil {
+		return err
 	}
-	if len(prompt) == 0 {
-		return errors.New("empty prompt tokens")
+	ctx := min(len(prompt)+gen+8, r.e.Snapshot.Config.MaxPositionEmbeddings)
+	if err := checkBatchMemory("--num-candidates", r.e, n, ctx, r.kv); err != nil {
+		return err
 	}
-	s, err := r.session(len(prompt)+gen+8, n)
+	s, err := r.session(ctx, n)
 	if err != nil {
 		return err
 	}
