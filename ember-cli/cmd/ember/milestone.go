@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,10 +16,7 @@ import (
 
 	"github.com/ember-infer/ember/ember-cli/internal/sweep"
 	"github.com/ember-infer/ember/ember-core/engine"
-	"github.com/ember-infer/ember/ember-core/hub"
-	"github.com/ember-infer/ember/ember-core/memplan"
 	"github.com/ember-infer/ember/ember-core/qwen3"
-	"github.com/ember-infer/ember/ember-core/snapshot"
 	report "github.com/ember-infer/ember/ember-report"
 )
 
@@ -167,23 +163,6 @@ func parseSplits(s string) ([][]int, error) {
 	return out, nil
 }
 
-// modelLayers reads the layer count from the snapshot, or from a preset.
-func modelLayers(model string) (int, error) {
-	res, err := hub.Resolve(model, hub.OSEnv())
-	if err == nil {
-		s, err := snapshot.Open(res.Dir)
-		if err != nil {
-			return 0, err
-		}
-		defer s.Close()
-		return s.Config.NumHiddenLayers, nil
-	}
-	if p, ok := memplan.LookupPreset(model); ok {
-		return p.Config.NumHiddenLayers, nil
-	}
-	return 0, err
-}
-
 func milestoneAction(c *cli.Context, kind string) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("milestone %s takes no arguments (got %q)", kind, c.Args().First())
@@ -192,10 +171,11 @@ func milestoneAction(c *cli.Context, kind string) error {
 	if model == "" {
 		return errors.New("no model: pass --model (or set MODEL_PATH)")
 	}
-	layers, err := modelLayers(model)
+	sm, err := openSweepModel(model)
 	if err != nil {
 		return err
 	}
+	layers := sm.Layers
 	prompts, err := parseInts("prompt-lens", c.String("prompt-lens"))
 	if err != nil {
 		return err
@@ -206,6 +186,13 @@ func milestoneAction(c *cli.Context, kind string) error {
 	}
 	if len(prompts) == 0 || len(steps) == 0 {
 		return errors.New("--prompt-lens and --decode-steps each need at least one value")
+	}
+	if err := checkSweepFlags(c, sm, prompts, steps); err != nil {
+		return err
+	}
+	baseline, anchor, err := loadReferences(c)
+	if err != nil {
+		return err
 	}
 	_, ids, err := engine.ParseDevices(c.String("gpus"))
 	if err != nil {
@@ -272,6 +259,11 @@ func milestoneAction(c *cli.Context, kind string) error {
 		}
 		out = filepath.Join("reports", name+now.Format("20060102_150405"))
 	}
+	lock, err := lockSweep(c, out, now)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	if err := os.MkdirAll(filepath.Join(out, "logs"), 0o755); err != nil {
 		return err
 	}
@@ -293,15 +285,25 @@ func milestoneAction(c *cli.Context, kind string) error {
 	if t := c.Int("threads"); t > 0 {
 		base = append(base, "--threads", strconv.Itoa(t))
 	}
+	ident, err := sweepIdentity(sm, profileExe(exe))
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible()
+	defer stop()
 	fmt.Fprintf(progress, "ember: %s sweep of %d runs into %s\n", kind, len(runs), out)
-	outs, err := sweep.Execute(context.Background(), sweep.Options{
+	outs, err := sweep.Execute(ctx, sweep.Options{
 		OutDir: out, Base: base,
 		RetryOOM: c.Bool("retry-oom") && !c.Bool("no-retry-oom"), MinChunk: c.Int("min-chunk-len"),
 		RetryUnavailable: c.Int("retry-runtime-unavailable"),
 		ContinueOnError:  c.Bool("continue-on-error") && !c.Bool("stop-on-error"),
 		SkipExisting:     c.Bool("skip-existing") && !c.Bool("no-skip-existing"),
-		Progress:         progress, Run: sweepRunner(exe),
+		Progress:         progress, Run: sweepRunner(exe), Identity: ident,
 	}, runs)
+	if ctx.Err() != nil {
+		defer resumeHint(progress, c, out, len(outs), len(runs))
+		err = errors.New("sweep interrupted by a signal")
+	}
 	if err != nil && len(outs) == 0 {
 		return err
 	}
@@ -317,20 +319,7 @@ func milestoneAction(c *cli.Context, kind string) error {
 		err = report.WriteStage1(out, report.Stage1Input{Meta: meta, Rows: rs, Samples: samples, Failures: fails})
 	case "split":
 		in := report.SplitInput{Meta: meta, Rows: rs, Samples: samples, Failures: fails, P2Note: c.String("p2-note"), BaselineVsLlama: c.Bool("baseline-vs-llama")}
-		if p := c.String("baseline-summary"); p != "" {
-			ref, err := report.LoadReference(p, c.String("baseline-label"))
-			if err != nil {
-				return err
-			}
-			in.Baseline = &ref
-		}
-		if p := c.String("anchor-summary"); p != "" {
-			ref, err := report.LoadReference(p, c.String("anchor-label"))
-			if err != nil {
-				return err
-			}
-			in.Anchor = &ref
-		}
+		in.Baseline, in.Anchor = baseline, anchor
 		if c.Bool("include-llama") {
 			in.LlamaSingle, in.LlamaDual = runLlama(c, out, prompts[0], steps[0], progress)
 		}
