@@ -29,7 +29,7 @@ func (e *Engine) Generate(s *qwen3.Session, smp *sampling.Sampler, prompt []int3
 	if st.Prefill, err = s.Prefill(prompt); err != nil {
 		return st, err
 	}
-	history := append(make([]int32, 0, len(prompt)+maxNew), prompt...)
+	history := append(make([]int32, 0, len(prompt)+generationBound(maxNew, s.Ctx()-s.Pos())), prompt...)
 	p := smp.Params()
 	onDevice := p.Temperature == 0 && plainGreedy(p)
 	// A device that samples (device.TokenSampler) draws from the top-k itself,

@@ -104,6 +104,13 @@ func checkAction(c *cli.Context) error {
 	if against != "" && against != "cpu" {
 		return fmt.Errorf("--against %q: the reference backend is cpu", against)
 	}
+	positions := cfg.MaxPositionEmbeddings
+	if c.IsSet("ctx") {
+		positions = sessionCtx(c, e)
+	}
+	if err := checkGreedy(c.Int("greedy"), len(ids), positions); err != nil {
+		return err
+	}
 	hidden := map[int][]float32{}
 	opt := qwen3.SessionOptions{
 		Ctx: min(max(len(ids)+c.Int("greedy")+1, 16), cfg.MaxPositionEmbeddings), Chunk: c.Int("chunk"),

@@ -58,11 +58,13 @@ func checkSweepFlags(c *cli.Context, m sweepModel, prompts, steps []int) error {
 		{"chunk-len", 0, "0 (whole prompt) or more"},
 		{"min-chunk-len", 1, "at least 1"},
 		{"retry-runtime-unavailable", 0, "0 or more"},
-		{"threads", 0, "0 (all cores) or more"},
 	} {
 		if v := c.Int(f.name); v < f.min {
 			return fmt.Errorf("--%s %d: want %s", f.name, v, f.want)
 		}
+	}
+	if err := checkThreads(c.Int("threads")); err != nil {
+		return err
 	}
 	if _, err := kvDType(c); err != nil {
 		return err

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// hostileModel copies the tiny model into a temporary folder with config.json
+// changed by replacing old with new (raw text, so any JSON can go in).
+func hostileModel(t *testing.T, old, new string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "model")
+	os.MkdirAll(dir, 0o755)
+	for _, f := range []string{"config.json", "generation_config.json", "model.safetensors", "tokenizer.json"} {
+		b, err := os.ReadFile(filepath.Join(tinyModel(t), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "config.json" {
+			if !strings.Contains(string(b), old) {
+				t.Fatalf("config.json has no %q", old)
+			}
+			b = []byte(strings.Replace(string(b), old, new, 1))
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestHugeNumbersAreSentences: numbers from the user or a config that used
+// to panic or die of a fatal out-of-memory now give one sentence, or (a
+// token count past the context) stop cleanly at the context.
+func TestHugeNumbersAreSentences(t *testing.T) {
+	model := tinyModel(t)
+	isolate(t)
+	layers := `"num_hidden_layers": 6`
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int    // wanted exit status
+		want string // in stderr
+	}{
+		{"run -n MaxInt64", []string{"run", "-m", model, "-p", "Hello", "-n", "9223372036854775807", "--ctx", "64", "--backend", "cpu", "-q"},
+			0, "stopped at the context limit of 64 tokens"},
+		{"run -n past --ctx", []string{"run", "-m", model, "-p", "Hello", "-n", "99999999999", "--ctx", "64", "--temp", "0.7", "--backend", "cpu", "-q"},
+			0, "stopped at the context limit of 64 tokens"},
+		{"layers 2e18 integer", []string{"run", "-m", hostileModel(t, layers, `"num_hidden_layers": 2000000000000000000`), "-p", "Hi", "-n", "2", "--backend", "cpu"},
+			1, `field "num_hidden_layers" is 2000000000000000000, more than Ember can size (at most 4096)`},
+		{"layers 2e18 float", []string{"inspect", hostileModel(t, layers, `"num_hidden_layers": 2e18`)},
+			1, `field "num_hidden_layers": want int, got JSON number 2e18`},
+		{"layers 1e9", []string{"run", "-m", hostileModel(t, layers, `"num_hidden_layers": 1000000000`), "-p", "Hi", "-n", "2", "--backend", "cpu"},
+			1, `field "num_hidden_layers" is 1000000000, more than Ember can size (at most 4096)`},
+		{"ctx 2^40 on an unlimited CPU", []string{"run", "-m", hostileModel(t, `"max_position_embeddings": 2048`, `"max_position_embeddings": 1073741824`),
+			"-p", "Hi", "-n", "2", "--ctx", "1099511627776", "--backend", "cpu"},
+			3, "ember: out of memory on cpu:0: requested"},
+		{"bench --threads 5000", []string{"bench", "-m", model, "--backend", "cpu", "--threads", "5000"},
+			1, "--threads 5000: this machine has"},
+		{"check --greedy 1e8", []string{"check", "-m", model, "--backend", "cpu", "-p", "Hello", "--greedy", "100000000"},
+			1, "--greedy 100000000: after the 1-token prompt the context of 2048 positions holds at most 2048 greedy tokens"},
+		{"check --greedy -1", []string{"check", "-m", model, "--backend", "cpu", "-p", "Hello", "--greedy", "-1"},
+			1, "--greedy -1: want 0 or more tokens"},
+	} {
+		_, errs, code := ember(t, tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", tc.name, code, errs, tc.code, tc.want)
+		}
+		if tc.code != 0 && strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("%s: more than one line: %q", tc.name, errs)
+		}
+	}
+}
