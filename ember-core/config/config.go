@@ -10,8 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/ember-infer/ember/ember-core/inputfile"
 )
 
 // ErrInvalid is wrapped by every validation error of this package.
@@ -97,7 +98,7 @@ const (
 
 // Load reads and validates config.json at path.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, inputfile.ConfigCap)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -13,13 +13,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/ember-infer/ember/ember-core/inputfile"
 )
 
 // ErrUnsupported marks a tokenizer.json that uses a component or option this
@@ -46,7 +47,7 @@ type Tokenizer struct {
 
 // Load reads a Hugging Face tokenizer.json file.
 func Load(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, inputfile.TokenizerCap)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}

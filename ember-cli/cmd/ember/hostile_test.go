@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -70,6 +71,33 @@ func TestHugeNumbersAreSentences(t *testing.T) {
 		}
 		if tc.code != 0 && strings.Count(strings.TrimSpace(errs), "\n") > 0 {
 			t.Errorf("%s: more than one line: %q", tc.name, errs)
+		}
+	}
+}
+
+// TestInputFilesMustBeRegular: a config, tokenizer or generation config that
+// is a device (/dev/zero: read until memory ran out) or a FIFO (the open
+// blocked forever) is refused in one sentence naming it.
+func TestInputFilesMustBeRegular(t *testing.T) {
+	isolate(t)
+	for _, tc := range []struct{ file, target, want string }{
+		{"config.json", "/dev/zero", "config.json is a character device, not a regular file"},
+		{"tokenizer.json", "fifo", "tokenizer.json is a FIFO, not a regular file"},
+		{"generation_config.json", "/dev/zero", "generation_config.json is a character device, not a regular file"},
+	} {
+		dir := hostileModel(t, `"num_hidden_layers": 6`, `"num_hidden_layers": 6`)
+		p := filepath.Join(dir, tc.file)
+		os.Remove(p)
+		if tc.target == "fifo" {
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+		} else if err := os.Symlink(tc.target, p); err != nil {
+			t.Fatal(err)
+		}
+		_, errs, code := ember(t, "run", "-m", dir, "-p", "Hello", "-n", "2", "--backend", "cpu")
+		if code == 0 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("%s → %s: exit %d, stderr %q; want one line containing %q", tc.file, tc.target, code, errs, tc.want)
 		}
 	}
 }
