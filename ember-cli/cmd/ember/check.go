@@ -135,6 +135,9 @@ func checkAction(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	last := s.Logits()
+	if err := engine.CheckLogits(0, last); err != nil {
+		return err
+	}
 	top := sampling.TopK(last, min(c.Int("top"), len(last)), nil)
 	fmt.Fprintf(w, "%d positions, vocab %d, backend %s, devices %d\n", len(ids), cfg.VocabSize, e.Backend, len(e.Devices))
 	for _, id := range top {
@@ -161,6 +164,9 @@ func checkAction(c *cli.Context) error {
 			id, _, err := s.DecodeGreedy(greedy[len(greedy)-1])
 			if err != nil {
 				return err
+			}
+			if id < 0 || int(id) >= cfg.VocabSize {
+				return &engine.NonFiniteError{Step: len(greedy), Index: -1}
 			}
 			greedy = append(greedy, id)
 		}

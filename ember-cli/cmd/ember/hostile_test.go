@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +100,57 @@ func TestInputFilesMustBeRegular(t *testing.T) {
 		_, errs, code := ember(t, "run", "-m", dir, "-p", "Hello", "-n", "2", "--backend", "cpu")
 		if code == 0 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
 			t.Errorf("%s → %s: exit %d, stderr %q; want one line containing %q", tc.file, tc.target, code, errs, tc.want)
+		}
+	}
+}
+
+// nanModel copies the tiny model with every element of model.norm.weight
+// set to a BF16 NaN, so that every logit is NaN.
+func nanModel(t *testing.T) string {
+	t.Helper()
+	dir := hostileModel(t, `"num_hidden_layers": 6`, `"num_hidden_layers": 6`)
+	p := filepath.Join(dir, "model.safetensors")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := binary.LittleEndian.Uint64(b[:8])
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(b[8:8+n], &header); err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		DType   string   `json:"dtype"`
+		Offsets [2]int64 `json:"data_offsets"`
+	}
+	if err := json.Unmarshal(header["model.norm.weight"], &info); err != nil || info.DType != "BF16" {
+		t.Fatalf("model.norm.weight: %+v %v", info, err)
+	}
+	data := b[8+n:]
+	for i := info.Offsets[0]; i < info.Offsets[1]; i += 2 {
+		binary.LittleEndian.PutUint16(data[i:], 0x7fc0) // BF16 quiet NaN
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestNaNLogitsFail: NaN weights stop greedy and sampled generation and check
+// with one sentence naming the step, instead of id -1, NUL bytes or printed
+// NaN logits with exit status 0.
+func TestNaNLogitsFail(t *testing.T) {
+	isolate(t)
+	model := nanModel(t)
+	want := "the prompt's logits: logit 0 is NaN: non-finite logits"
+	for _, args := range [][]string{
+		{"run", "-m", model, "-p", "Hello", "-n", "4", "--temp", "0", "--backend", "cpu", "-q"},
+		{"run", "-m", model, "-p", "Hello", "-n", "4", "--temp", "0.8", "--backend", "cpu", "-q"},
+		{"check", "-m", model, "-p", "Hello", "--backend", "cpu"},
+	} {
+		out, errs, code := ember(t, args...)
+		if code == 0 || !strings.Contains(errs, want) || strings.Contains(out, "\x00") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want a failure saying %q", args, code, out, errs, want)
 		}
 	}
 }
