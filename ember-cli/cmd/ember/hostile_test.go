@@ -154,3 +154,24 @@ func TestNaNLogitsFail(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanHugeNumbers: a batch or context whose KV size overflows int64 is
+// refused (it printed "KV 0 B … FITS yes", or a negative KV size).
+func TestPlanHugeNumbers(t *testing.T) {
+	isolate(t)
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--batch", "4611686018427387904", "batch 4611686018427387904, more than the planner sizes (at most 1048576)"},
+		{"--ctx", "4611686018427387904", "context length 4611686018427387904, more than the planner sizes (at most 1073741824)"},
+		{"--ctx", "1073741824", ""},
+	} {
+		args := []string{"plan", "-m", "Qwen3-0.6B", tc.flag, tc.value}
+		if tc.want == "" {
+			args = append(args, "--batch", "1048576")
+			tc.want = "context 1073741824 × batch 1048576: the KV cache would exceed 2^63 bytes"
+		}
+		out, errs, code := ember(t, args...)
+		if code == 0 || !strings.Contains(errs, tc.want) || strings.Contains(out, "FITS") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", args, code, out, errs, tc.want)
+		}
+	}
+}
