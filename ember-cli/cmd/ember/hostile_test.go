@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,5 +174,55 @@ func TestPlanHugeNumbers(t *testing.T) {
 		if code == 0 || !strings.Contains(errs, tc.want) || strings.Contains(out, "FITS") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", args, code, out, errs, tc.want)
 		}
+	}
+}
+
+// TestReportDeltaInputs: report delta refuses a summary with a duplicate key
+// (naming both lines) or a negative time, takes a folder for its summary, and
+// only warns about a malformed optional samples file.
+func TestReportDeltaInputs(t *testing.T) {
+	base := isolate(t)
+	good := repoPath(t, "testdata", "report", "baseline", "stage12_split_summary.csv")
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	write := func(name, content string) string {
+		dir := filepath.Join(base, name)
+		os.MkdirAll(dir, 0o755)
+		p := filepath.Join(dir, "stage12_split_summary.csv")
+		os.WriteFile(p, []byte(content), 0o644)
+		return p
+	}
+	dup := write("dup", string(b)+lines[1])
+	_, errs, code := ember(t, "report", "delta", "--baseline", dup, "--current", good)
+	if code == 0 || !strings.Contains(errs, fmt.Sprintf("%s: lines 2 and %d both hold split", dup, len(lines))) {
+		t.Errorf("duplicate key: exit %d, %q", code, errs)
+	}
+	neg := write("neg", strings.Replace(string(b), "520.000", "-520.000", 1))
+	_, errs, code = ember(t, "report", "delta", "--baseline", neg, "--current", good)
+	if code == 0 || !strings.Contains(errs, neg+": line 2, column prefill_wall_ms: time -520 is negative") {
+		t.Errorf("negative time: exit %d, %q", code, errs)
+	}
+	fromFile, _ := mustEmber(t, "report", "delta", "--baseline", good, "--current", good)
+	fromDir, _ := mustEmber(t, "report", "delta", "--baseline", filepath.Dir(good), "--current", good)
+	dropCommand := func(s string) string {
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.HasPrefix(l, "- command:") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	if dropCommand(fromDir) != dropCommand(fromFile) || !strings.Contains(fromFile, "prefill_wall_ms") {
+		t.Errorf("a folder as --baseline printed\n%s\nits summary printed\n%s", fromDir, fromFile)
+	}
+	bad := write("badsamples", string(b))
+	os.WriteFile(filepath.Join(filepath.Dir(bad), "stage12_raw_samples.csv"), []byte("not,a\nsamples file\n"), 0o644)
+	_, errs, code = ember(t, "report", "delta", "--baseline", bad, "--current", good)
+	if code != 0 || !strings.Contains(errs, "ember: warning: ignoring the samples beside "+bad) {
+		t.Errorf("malformed samples file: exit %d, %q; want a warning and exit 0", code, errs)
 	}
 }

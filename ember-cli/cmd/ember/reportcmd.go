@@ -48,6 +48,7 @@ that are noise are marked ~.`,
 				if err != nil {
 					return err
 				}
+				warnReferences(c.App.ErrWriter, base, cur)
 				d := report.Compare(base, cur)
 				meta := report.Meta{Time: time.Now(), Command: invocation(c)}
 				if dir := c.String("out-dir"); dir != "" {

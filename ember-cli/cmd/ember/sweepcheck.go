@@ -108,6 +108,7 @@ func loadReferences(c *cli.Context) (baseline, anchor *report.Reference, err err
 		if err != nil {
 			return nil, fmt.Errorf("--%s %s: %v", flag, p, err)
 		}
+		warnReferences(c.App.ErrWriter, ref)
 		return &ref, nil
 	}
 	if c.Command.Name != "split" {
@@ -174,4 +175,14 @@ func resumeHint(w io.Writer, c *cli.Context, out string, finished, total int) {
 		args = append(slices.Clone(args), "--out-dir", out)
 	}
 	fmt.Fprintf(w, "ember: interrupted after %d of %d runs; the finished ones are kept. Resume with:\n  %s\n", finished, total, report.ShellQuote(args))
+}
+
+// warnReferences prints each reference's warning (samples that could not be
+// used) on stderr.
+func warnReferences(w io.Writer, refs ...report.Reference) {
+	for _, r := range refs {
+		if r.Warning != "" {
+			fmt.Fprintln(w, "ember: warning:", r.Warning)
+		}
+	}
 }
