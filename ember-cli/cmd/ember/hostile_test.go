@@ -226,3 +226,20 @@ func TestReportDeltaInputs(t *testing.T) {
 		t.Errorf("malformed samples file: exit %d, %q; want a warning and exit 0", code, errs)
 	}
 }
+
+// TestDeviceListsMeanOneThing: --devices lists whose meaning was a guess
+// are refused: a CPU index that is not the list position, and a backend on
+// some entries only.
+func TestDeviceListsMeanOneThing(t *testing.T) {
+	model := tinyModel(t)
+	isolate(t)
+	for _, tc := range []struct{ devices, want string }{
+		{"cpu:99", `--devices "cpu:99": CPU devices are logical and numbered in order from 0; entry 1 is cpu:99, want cpu:0`},
+		{"cpu:0,1", `--devices "cpu:0,1" gives a backend for some devices and not others; write every entry the same way (e.g. cpu:0,cpu:1)`},
+	} {
+		_, errs, code := ember(t, "run", "-m", model, "-p", "Hello", "-n", "2", "--backend", "cpu", "--devices", tc.devices)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("--devices %s: exit %d, stderr %q; want %q", tc.devices, code, errs, tc.want)
+		}
+	}
+}
