@@ -243,3 +243,23 @@ func TestDeviceListsMeanOneThing(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFlagsThatMeantNothing: --system without a chat and --overlap on one
+// device were ignored without a word.
+func TestRunFlagsThatMeantNothing(t *testing.T) {
+	model := tinyModel(t)
+	isolate(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--system", "be brief"}, "--system is the system message of a chat; add --chat (or -i), or put the text in -p"},
+		{[]string{"--overlap"}, "--overlap overlaps two devices' prefill chunks, and --devices gives 1; drop it or pass two devices"},
+	} {
+		_, errs, code := ember(t, append([]string{"run", "-m", model, "-p", "Hello", "-n", "2", "--backend", "cpu"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, errs, tc.want)
+		}
+	}
+	mustEmber(t, "run", "-m", model, "-p", "Hello", "-n", "2", "--backend", "cpu", "--chat", "--system", "be brief", "-q")
+}
