@@ -4,7 +4,7 @@ PKGS := ./ember-core/... ./ember-cuda/... ./ember-report/... ./ember-cli/...
 BIN  := bin/ember
 FUZZTIME ?= 10s
 
-.PHONY: build test vet fuzz bench demo clean test-avx512
+.PHONY: build test vet fuzz fuzz-list bench demo clean test-avx512
 
 build:
 	go build -o $(BIN) ./ember-cli/cmd/ember
@@ -17,13 +17,20 @@ vet:
 	go vet $(PKGS)
 
 # fuzz runs each fuzz target for FUZZTIME (their seed corpora also run in `make test`).
+# Targets are found by reading the test files (grep for func Fuzz), not by
+# building a test binary per package to list them.
+FUZZ_MODULES := ember-core ember-cuda ember-report ember-cli
 fuzz:
-	@set -e; for pkg in $$(go list $(PKGS)); do \
-		for f in $$(go test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
-			echo "fuzz $$pkg $$f"; \
-			go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' $(FUZZ_MODULES) | sort); do \
+		for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz ./$$(dirname $$file) $$f"; \
+			go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
 		done; \
 	done
+
+# fuzz-list names every fuzz target with its package, without building anything.
+fuzz-list:
+	@grep -rH --include='*_test.go' '^func Fuzz' $(FUZZ_MODULES) | sed 's/^\(.*\)\/[^/]*_test.go:func \(Fuzz[A-Za-z0-9_]*\)(.*/.\/\1 \2/' | sort
 
 bench:
 	go test -run '^$$' -bench . -benchmem $(PKGS)

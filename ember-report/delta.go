@@ -20,6 +20,9 @@ type Reference struct {
 	Path    string // where the summary was read from, for the markdown; may be empty
 	Summary []SummaryRow
 	Samples []rows.SampleRow
+	// Warning says why samples beside the summary were not used (a malformed
+	// optional file); the comparison then uses the summary's means alone.
+	Warning string
 }
 
 // LoadReference reads the stage12_split_summary.csv at path and, when a
@@ -29,8 +32,12 @@ type Reference struct {
 // the name of the folder holding the summary. Malformed CSV is a
 // *rows.CSVError naming file, line and column.
 func LoadReference(path, label string) (Reference, error) {
+	path = resolveSummaryPath(path)
 	s, err := ReadSplitSummaryFile(path)
 	if err != nil {
+		return Reference{}, err
+	}
+	if err := checkSummary(path, s); err != nil {
 		return Reference{}, err
 	}
 	if label == "" {
@@ -42,11 +49,9 @@ func LoadReference(path, label string) (Reference, error) {
 	ref := Reference{Label: label, Path: path, Summary: s}
 	sp := filepath.Join(filepath.Dir(path), SplitRawSamples)
 	ref.Samples, err = rows.ReadSampleFile(sp)
-	if errors.Is(err, fs.ErrNotExist) {
-		err = nil
-	}
-	if err != nil {
-		return Reference{}, err
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		ref.Samples = nil
+		ref.Warning = fmt.Sprintf("ignoring the samples beside %s (%v); comparing means only", path, err)
 	}
 	for i := range ref.Samples {
 		c := &ref.Samples[i].Config

@@ -10,8 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/ember-infer/ember/ember-core/inputfile"
 )
 
 // ErrInvalid is wrapped by every validation error of this package.
@@ -97,7 +98,7 @@ const (
 
 // Load reads and validates config.json at path.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, inputfile.ConfigCap)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -135,6 +136,22 @@ func Parse(data []byte, name string) (*Config, error) {
 	return c, nil
 }
 
+// maxDims bound each dimension far above any released model (Qwen3-235B:
+// 94 layers, hidden 4096, vocab 151,936, 262,144 positions) but low enough
+// that tensor sizes and counts stay exact in int64 and the tensor list a
+// config implies fits in memory: "num_hidden_layers": 1e9 would list 11e9
+// tensors before finding the first one missing.
+var maxDims = map[string]int{
+	"vocab_size":              1 << 24,
+	"hidden_size":             1 << 20,
+	"intermediate_size":       1 << 22,
+	"num_hidden_layers":       1 << 12,
+	"num_attention_heads":     1 << 12,
+	"num_key_value_heads":     1 << 12,
+	"head_dim":                1 << 12,
+	"max_position_embeddings": 1 << 30,
+}
+
 // Validate checks that c describes a Qwen3 dense model Ember can run.
 func (c *Config) Validate() error {
 	bad := func(format string, a ...any) error {
@@ -159,6 +176,9 @@ func (c *Config) Validate() error {
 	} {
 		if f.v <= 0 {
 			return bad("field %q is %d, want a positive integer", f.name, f.v)
+		}
+		if limit := maxDims[f.name]; f.v > limit {
+			return bad("field %q is %d, more than Ember can size (at most %d)", f.name, f.v, limit)
 		}
 	}
 	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {

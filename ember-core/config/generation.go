@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/ember-infer/ember/ember-core/inputfile"
 )
 
 // Generation is generation_config.json: the checkpoint's sampling defaults and end
@@ -26,7 +27,7 @@ type Generation struct {
 // error: it returns an empty Generation and an error wrapping fs.ErrNotExist, so
 // callers that treat the file as optional test with errors.Is.
 func LoadGeneration(path string) (*Generation, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, inputfile.ConfigCap)
 	if err != nil {
 		return &Generation{}, fmt.Errorf("generation config: %w", err)
 	}

@@ -124,8 +124,8 @@ func (d *Device) MemInfo() (total, free int64) {
 func (d *Device) reserve(bytes int64, what string) error {
 	d.memMu.Lock()
 	defer d.memMu.Unlock()
-	if d.budget > 0 && bytes > d.budget-d.used {
-		return &device.OutOfMemoryError{Device: d.name, Requested: bytes, Free: d.budget - d.used, Total: d.budget, What: what}
+	if limit := d.limit(); limit > 0 && bytes > limit-d.used {
+		return &device.OutOfMemoryError{Device: d.name, Requested: bytes, Free: limit - d.used, Total: limit, What: what}
 	}
 	d.used += bytes
 	return nil

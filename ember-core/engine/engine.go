@@ -86,6 +86,7 @@ func ParseDevices(s string) (backend string, ids []string, err error) {
 	if strings.TrimSpace(s) == "" {
 		return "", []string{"0"}, nil
 	}
+	var prefixed []bool
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		b, id, found := strings.Cut(part, ":")
@@ -102,8 +103,9 @@ func ParseDevices(s string) (backend string, ids []string, err error) {
 			backend = b
 		}
 		ids = append(ids, id)
+		prefixed = append(prefixed, found)
 	}
-	return backend, ids, nil
+	return backend, ids, checkDeviceList(s, backend, ids, prefixed)
 }
 
 // ParseSplit parses "A,B" (or "A+B") into layer counts.

@@ -29,13 +29,17 @@ func (e *Engine) Generate(s *qwen3.Session, smp *sampling.Sampler, prompt []int3
 	if st.Prefill, err = s.Prefill(prompt); err != nil {
 		return st, err
 	}
-	history := append(make([]int32, 0, len(prompt)+maxNew), prompt...)
+	history := append(make([]int32, 0, len(prompt)+generationBound(maxNew, s.Ctx()-s.Pos())), prompt...)
 	p := smp.Params()
 	onDevice := p.Temperature == 0 && plainGreedy(p)
 	// A device that samples (device.TokenSampler) draws from the top-k itself,
 	// so only the id comes back; penalties and n-gram bans need the history
 	// on the host, and without top-k the whole vocabulary would need sorting.
 	sampleOnDevice := p.Temperature > 0 && plainGreedy(p) && p.TopK > 0 && p.TopK <= maxDeviceTopK && s.CanSampleOnDevice()
+	if err := CheckLogits(0, s.Logits()); err != nil {
+		return st, err
+	}
+	vocab := e.Snapshot.Config.VocabSize
 	next := sampleHost(smp, s.Logits(), history, &st.Prefill)
 	for i := 0; i < maxNew; i++ {
 		history = append(history, next)
@@ -57,15 +61,21 @@ func (e *Engine) Generate(s *qwen3.Session, smp *sampling.Sampler, prompt []int3
 		var ds qwen3.Stats
 		switch {
 		case onDevice:
-			next, ds, err = s.DecodeGreedy(next)
+			if next, ds, err = s.DecodeGreedy(next); err == nil {
+				err = checkDeviceID(i+1, next, vocab)
+			}
 		case sampleOnDevice:
 			next, ds, err = s.DecodeSample(next, qwen3.DeviceSampling{
 				TopK: p.TopK, Temp: p.Temperature, TopP: p.TopP, MinP: p.MinP, U: smp.Uniform(),
 			})
-		default:
-			ds, err = s.Decode(next)
 			if err == nil {
-				next = sampleHost(smp, s.Logits(), history, &ds)
+				err = checkDeviceID(i+1, next, vocab)
+			}
+		default:
+			if ds, err = s.Decode(next); err == nil {
+				if err = CheckLogits(i+1, s.Logits()); err == nil {
+					next = sampleHost(smp, s.Logits(), history, &ds)
+				}
 			}
 		}
 		if err != nil {

@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ember-infer/ember/ember-core/inputfile"
 )
 
 // Environment variables that locate the Hugging Face cache, in priority order, and
@@ -317,7 +319,7 @@ func snapshotProblem(dir string) string {
 // (ties broken by name). It returns the reason when there is none.
 func pickCached(cacheDir string) (Resolved, string) {
 	snaps := filepath.Join(cacheDir, "snapshots")
-	if b, err := os.ReadFile(filepath.Join(cacheDir, "refs", "main")); err == nil {
+	if b, err := inputfile.Read(filepath.Join(cacheDir, "refs", "main"), 4096); err == nil {
 		rev := strings.TrimSpace(string(b))
 		if validRevision(rev) {
 			dir := filepath.Join(snaps, rev)

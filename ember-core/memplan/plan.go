@@ -156,8 +156,15 @@ func (o *Options) validate(m *Model) error {
 		return bad("prefill chunk %d, want 0 (unchunked) or a positive number", o.Chunk)
 	case o.Overhead < 0 || o.Workspace < 0:
 		return bad("negative overhead or workspace")
+	case o.Ctx > MaxCtx:
+		return bad("context length %d, more than the planner sizes (at most %d)", o.Ctx, MaxCtx)
+	case o.Batch > MaxBatch:
+		return bad("batch %d, more than the planner sizes (at most %d)", o.Batch, MaxBatch)
 	case len(o.Devices) > m.Layers():
 		return bad("%d devices for %s's %d layers: every device needs at least one layer", len(o.Devices), m.Name, m.Layers())
+	}
+	if _, ok := m.kvChecked(m.Layers(), o.Ctx, o.Batch); !ok {
+		return bad("context %d × batch %d: the KV cache would exceed 2^63 bytes", o.Ctx, o.Batch)
 	}
 	for _, d := range o.Devices {
 		if d.Capacity <= 0 {

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ember-infer/ember/ember-core/inputfile"
 )
 
 // CSVError is malformed CSV input, located by file, line and column. Its
@@ -245,7 +246,7 @@ func writeAll(w io.Writer, recs [][]string) error {
 
 // readFile opens path and hands it to read, naming the file by path.
 func readFile[T any](path string, read func(io.Reader, string) ([]T, error)) ([]T, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, inputfile.TableCap)
 	if err != nil {
 		return nil, err
 	}

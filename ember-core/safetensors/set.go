@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ember-infer/ember/ember-core/inputfile"
 )
 
 // IndexFileName is the Hugging Face name of a sharded checkpoint's index.
@@ -78,7 +80,7 @@ type indexFile struct {
 // the index and wraps ErrNotFound and ErrFormat. A tensor present in two shards is
 // refused.
 func OpenIndex(indexPath string) (*Set, error) {
-	raw, err := os.ReadFile(indexPath)
+	raw, err := inputfile.Read(indexPath, inputfile.IndexCap)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors index: %w", err)
 	}

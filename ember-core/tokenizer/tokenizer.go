@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/ember-infer/ember/ember-core/inputfile"
 )
 
 // ErrUnsupported marks a tokenizer.json that uses a component or option this
@@ -47,7 +48,7 @@ type Tokenizer struct {
 
 // Load reads a Hugging Face tokenizer.json file.
 func Load(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, inputfile.TokenizerCap)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}

@@ -104,6 +104,13 @@ func checkAction(c *cli.Context) error {
 	if against != "" && against != "cpu" {
 		return fmt.Errorf("--against %q: the reference backend is cpu", against)
 	}
+	positions := cfg.MaxPositionEmbeddings
+	if c.IsSet("ctx") {
+		positions = sessionCtx(c, e)
+	}
+	if err := checkGreedy(c.Int("greedy"), len(ids), positions); err != nil {
+		return err
+	}
 	hidden := map[int][]float32{}
 	opt := qwen3.SessionOptions{
 		Ctx: min(max(len(ids)+c.Int("greedy")+1, 16), cfg.MaxPositionEmbeddings), Chunk: c.Int("chunk-len"),
@@ -128,6 +135,9 @@ func checkAction(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	last := s.Logits()
+	if err := engine.CheckLogits(0, last); err != nil {
+		return err
+	}
 	top := sampling.TopK(last, min(c.Int("top"), len(last)), nil)
 	fmt.Fprintf(w, "%d positions, vocab %d, backend %s, devices %d\n", len(ids), cfg.VocabSize, e.Backend, len(e.Devices))
 	for _, id := range top {
@@ -154,6 +164,9 @@ func checkAction(c *cli.Context) error {
 			id, _, err := s.DecodeGreedy(greedy[len(greedy)-1])
 			if err != nil {
 				return err
+			}
+			if id < 0 || int(id) >= cfg.VocabSize {
+				return &engine.NonFiniteError{Step: len(greedy), Index: -1}
 			}
 			greedy = append(greedy, id)
 		}

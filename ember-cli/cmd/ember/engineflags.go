@@ -41,8 +41,8 @@ func sessionFlags() []cli.Flag {
 
 // openEngine opens the model the engine flags name; notes go to stderr.
 func openEngine(c *cli.Context, needTokenizer bool) (*engine.Engine, error) {
-	if t := c.Int("threads"); t < 0 {
-		return nil, fmt.Errorf("--threads %d: want a positive thread count, or 0 for all cores", t)
+	if err := checkThreads(c.Int("threads")); err != nil {
+		return nil, err
 	}
 	split, err := engine.ParseSplit(c.String("split"))
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,10 +19,8 @@ import (
 	"github.com/ember-infer/ember/ember-cli/internal/sweep"
 	"github.com/ember-infer/ember/ember-core/engine"
 	"github.com/ember-infer/ember/ember-core/hub"
-	"github.com/ember-infer/ember/ember-core/memplan"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 	"github.com/ember-infer/ember/ember-core/rows"
-	"github.com/ember-infer/ember/ember-core/snapshot"
 	report "github.com/ember-infer/ember/ember-report"
 )
 
@@ -210,23 +207,6 @@ func parseSplits(s string, layers int) ([][]int, error) {
 	return out, nil
 }
 
-// modelLayers reads the layer count from the snapshot, or from a preset.
-func modelLayers(model string) (int, error) {
-	res, err := hub.Resolve(model, hub.OSEnv())
-	if err == nil {
-		s, err := snapshot.Open(res.Dir)
-		if err != nil {
-			return 0, err
-		}
-		defer s.Close()
-		return s.Config.NumHiddenLayers, nil
-	}
-	if p, ok := memplan.LookupPreset(model); ok {
-		return p.Config.NumHiddenLayers, nil
-	}
-	return 0, err
-}
-
 // oneInt reads the single integer of a split flag; the split sweep measures
 // one prompt length and one decode step count, as upstream's script does.
 func oneInt(flag, s string) (int, error) {
@@ -284,10 +264,11 @@ func milestoneAction(c *cli.Context, kind string) error {
 	if err != nil {
 		return err
 	}
-	layers, err := modelLayers(modelDir)
+	sm, err := openSweepModel(modelDir)
 	if err != nil {
 		return err
 	}
+	layers := sm.Layers
 	if c.Int("min-chunk-len") <= 0 {
 		return fmt.Errorf("--min-chunk-len %d: want more than 0", c.Int("min-chunk-len"))
 	}
@@ -452,6 +433,12 @@ func milestoneAction(c *cli.Context, kind string) error {
 		}
 	}
 
+	if err := checkSweepFlags(c, sm, prompts, steps); err != nil {
+		return err
+	}
+	if _, _, err := loadReferences(c); err != nil { // a malformed summary is refused before the sweep
+		return err
+	}
 	now := time.Now()
 	out := c.String("out-dir")
 	if out == "" {
@@ -464,6 +451,11 @@ func milestoneAction(c *cli.Context, kind string) error {
 	if out, err = filepath.Abs(out); err != nil {
 		return err
 	}
+	lock, err := lockSweep(c, out, now)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	if err := os.MkdirAll(filepath.Join(out, "logs"), 0o755); err != nil {
 		return err
 	}
@@ -495,16 +487,26 @@ func milestoneAction(c *cli.Context, kind string) error {
 	if t := c.Int("threads"); t > 0 {
 		base = append(base, "--threads", strconv.Itoa(t))
 	}
+	ident, err := sweepIdentity(sm, profileExe(exe))
+	if err != nil {
+		return err
+	}
+	ctx, stopSignals := interruptible()
+	defer stopSignals()
 	fmt.Fprintf(progress, "ember: %s sweep of %d runs into %s\n", kind, len(runs), out)
 	stop := c.Bool("stop-on-error") || !c.Bool("continue-on-error")
-	outs, err := sweep.Execute(context.Background(), sweep.Options{
+	outs, err := sweep.Execute(ctx, sweep.Options{
 		OutDir: out, Base: base,
 		RetryOOM: c.Bool("retry-oom") && !c.Bool("no-retry-oom"), MinChunk: c.Int("min-chunk-len"),
 		RetryUnavailable: c.Int("retry-runtime-unavailable"), UnavailableWait: unavailableWait,
 		ContinueOnError: !stop,
 		SkipExisting:    c.Bool("skip-existing") && !c.Bool("no-skip-existing"),
-		Progress:        progress, Run: sweepRunner(exe),
+		Progress:        progress, Run: sweepRunner(exe), Identity: ident, UpstreamFolder: lock.Fresh,
 	}, runs)
+	if ctx.Err() != nil {
+		defer resumeHint(progress, c, out, len(outs), len(runs))
+		err = errors.New("sweep interrupted by a signal")
+	}
 	if err != nil && len(outs) == 0 {
 		return err
 	}

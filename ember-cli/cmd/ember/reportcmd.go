@@ -53,11 +53,12 @@ of the baseline is in the current summary, it says so and exits 1.`,
 				if err != nil {
 					return err
 				}
-				ub, err := report.LoadRefSummary(c.String("baseline"), c.String("baseline-label"))
+				warnReferences(c.App.ErrWriter, base, cur)
+				ub, err := report.LoadRefSummary(base.Path, c.String("baseline-label"))
 				if err != nil {
 					return err
 				}
-				uc, err := report.LoadRefSummary(c.String("current"), "current")
+				uc, err := report.LoadRefSummary(cur.Path, "current")
 				if err != nil {
 					return err
 				}

@@ -102,6 +102,9 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("-n %d: want the number of tokens to generate, 0 or more", n)
 	}
 	interactive := c.Bool("interactive")
+	if c.IsSet("system") && !c.Bool("chat") && !interactive {
+		return errors.New("--system is the system message of a chat; add --chat (or -i), or put the text in -p")
+	}
 	promptText := c.String("prompt")
 	if promptText == "-" {
 		if interactive {
@@ -128,6 +131,9 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	defer e.Close()
+	if c.Bool("overlap") && len(e.Devices) < 2 {
+		return fmt.Errorf("--overlap overlaps two devices' prefill chunks, and --devices gives %d; drop it or pass two devices", len(e.Devices))
+	}
 	smp, err := sampling.New(samplingParams(c, e), e.Snapshot.Config.VocabSize)
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ember-infer/ember/ember-core/hub"
+	"github.com/ember-infer/ember/ember-core/inputfile"
 	"github.com/ember-infer/ember/ember-core/tokenizer"
 )
 
@@ -126,7 +126,7 @@ func loadTokenizer(c *cli.Context) (*tokenizer.Tokenizer, error) {
 }
 
 func readJSON(path string, v any, want string) error {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, inputfile.TokenizerCap)
 	if err != nil {
 		return fmt.Errorf("--input: %w", err)
 	}

@@ -13,13 +13,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/ember-infer/ember/ember-core/atomicfile"
 	"github.com/ember-infer/ember/ember-core/rows"
 	report "github.com/ember-infer/ember/ember-report"
 )
@@ -79,17 +83,71 @@ func splitString(split []int) string {
 }
 
 // Runner starts one try: it runs `ember profile` with args, sends its output to
-// log, and returns the exit status (0 on success).
+// log, and returns the exit status (0 on success). A child killed by a signal
+// comes back as a *KilledError; ctx's end kills the child and everything it
+// started.
 type Runner func(ctx context.Context, args []string, log io.Writer) (int, error)
 
-// ExecRunner runs the given executable as a child process.
+// KilledError is a child that a signal ended (the kernel's OOM killer, a
+// crash, someone's kill), which an exit status cannot say.
+type KilledError struct{ Signal syscall.Signal }
+
+func (e *KilledError) Error() string {
+	return fmt.Sprintf("killed by signal %d (%v)", int(e.Signal), e.Signal)
+}
+
+// ReturnCode is the shell's spelling of a signal death: 128 + the signal.
+func (e *KilledError) ReturnCode() int { return 128 + int(e.Signal) }
+
+// StopGrace is how long a child has to exit after SIGTERM before SIGKILL.
+var StopGrace = 5 * time.Second
+
+// ExecRunner runs the given executable as a child process in its own process
+// group. When ctx ends the whole group gets SIGTERM, then SIGKILL after
+// StopGrace; on Linux the kernel kills the child if the sweep itself dies.
 func ExecRunner(exe string) Runner {
 	return func(ctx context.Context, args []string, log io.Writer) (int, error) {
-		cmd := exec.CommandContext(ctx, exe, append([]string{"profile"}, args...)...)
+		if err := ctx.Err(); err != nil {
+			return -1, err
+		}
+		runtime.LockOSThread() // Pdeathsig fires when the starting thread ends
+		defer runtime.UnlockOSThread()
+		cmd := exec.Command(exe, append([]string{"profile"}, args...)...)
 		cmd.Stdout, cmd.Stderr = log, log
-		err := cmd.Run()
+		cmd.SysProcAttr = childAttr()
+		cmd.WaitDelay = StopGrace
+		if err := cmd.Start(); err != nil {
+			return -1, err
+		}
+		pgid := cmd.Process.Pid
+		done := make(chan struct{})
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+			}
+			syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(StopGrace):
+				syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+		}()
+		err := cmd.Wait()
+		close(done)
+		<-stopped
+		syscall.Kill(-pgid, syscall.SIGKILL) // anything the child left behind
+		if ctx.Err() != nil {
+			return -1, ctx.Err()
+		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return ee.ExitCode(), &KilledError{Signal: ws.Signal()}
+			}
 			return ee.ExitCode(), nil
 		}
 		if err != nil {
@@ -111,9 +169,22 @@ type Options struct {
 	UnavailableWait  time.Duration // pause before such a retry (upstream: 2s)
 	ContinueOnError  bool
 	SkipExisting     bool
-	Progress         io.Writer // runs done / total, elapsed, ETA
-	Run              Runner
-	Now              func() time.Time
+	// UpstreamFolder says OutDir was written by the upstream scripts, never
+	// by an Ember sweep (it had no LockName before this sweep took it). Only
+	// there may a run without a completion marker be reused: upstream writes
+	// none, and its runs are taken when their rows match what this run asks
+	// for. An Ember folder's unmarked runs are unfinished and run again.
+	UpstreamFolder bool
+	Progress       io.Writer // runs done / total, elapsed, ETA
+	Run            Runner
+	Now            func() time.Time
+	// Identity is what every run of the sweep shares beyond its flags: the
+	// model's fingerprint, the ember binary's. A run's full identity is this,
+	// then FlagIdentity of its arguments.
+	Identity Identity
+	// WriteFile writes a completion marker; nil means atomicfile.WriteFile
+	// (tests put a full disk here).
+	WriteFile func(path string, data []byte) error
 }
 
 // Outcome is what became of one run.
@@ -122,8 +193,9 @@ type Outcome struct {
 	Rows    []rows.StageRow
 	Samples []rows.SampleRow
 	Failure *report.Failure
-	Chunk   int  // the chunk that succeeded, or the last tried
-	Reused  bool // taken from an earlier sweep in the same folder
+	Chunk   int    // the chunk that succeeded, or the last tried
+	Reused  bool   // taken from an earlier sweep in the same folder
+	Reason  string // why a failed run failed, in words
 }
 
 // RunCSV is where a run's raw rows live inside the sweep folder by default.
@@ -143,6 +215,25 @@ func (r Run) logPath(outDir string, try int) string {
 	return filepath.Join(outDir, "logs", fmt.Sprintf("%s.try%d.log", r.ID, try))
 }
 
+// MarkerPath is a run's completion marker: written, atomically, only after the
+// run's CSV and samples file are both complete and read back; it holds the
+// run's identity. A run without one is not finished, whatever else is there.
+func MarkerPath(outDir, id string) string { return filepath.Join(outDir, "runs", id+".done") }
+
+// UpstreamMarkerPath marks a run the upstream scripts measured that a sweep
+// took over (its rows matched): it is reused while its rows still match,
+// though it has no completion marker.
+func UpstreamMarkerPath(outDir, id string) string {
+	return filepath.Join(outDir, "runs", id+".upstream")
+}
+
+// identity is run r's full identity under o.
+func (o Options) identity(r Run) Identity {
+	id := append(Identity{}, o.Identity...)
+	id = append(id, FlagIdentity(o.Base)...)
+	return append(id, FlagIdentity(r.Args(r.ChunkLen))...)
+}
+
 // Execute runs every run in order and returns their outcomes. It stops early
 // (with an error) on the first failure unless ContinueOnError.
 func Execute(ctx context.Context, o Options, runs []Run) ([]Outcome, error) {
@@ -154,6 +245,9 @@ func Execute(ctx context.Context, o Options, runs []Run) ([]Outcome, error) {
 	}
 	if o.MinChunk < 1 {
 		o.MinChunk = 1
+	}
+	if o.WriteFile == nil {
+		o.WriteFile = atomicfile.WriteFile
 	}
 	for _, d := range []string{"logs"} { // runs/ is made when a run writes there
 		if err := os.MkdirAll(filepath.Join(o.OutDir, d), 0o755); err != nil {
@@ -179,6 +273,9 @@ func Execute(ctx context.Context, o Options, runs []Run) ([]Outcome, error) {
 			status = "reused"
 		case oc.Failure != nil:
 			status = "failed: " + oc.Failure.ErrorHint
+			if oc.Reason != "" {
+				status += " (" + oc.Reason + ")"
+			}
 		}
 		fmt.Fprintf(o.Progress, "[%d/%d] %s %s (elapsed %s, ETA %s)\n", i+1, len(runs), r.ID, status,
 			elapsed.Round(time.Second), eta.Round(time.Second))
@@ -189,20 +286,81 @@ func Execute(ctx context.Context, o Options, runs []Run) ([]Outcome, error) {
 	return out, nil
 }
 
+// reuse returns the finished run r left in the folder by an earlier sweep, or
+// says (on progress) why there is none to reuse.
+func reuse(o Options, r Run) (Outcome, bool) {
+	csvPath := r.csvPath(o.OutDir)
+	not := func(why string) (Outcome, bool) {
+		fmt.Fprintf(o.Progress, "not reusing run %s (%s): %s; running it again\n", r.ID, csvPath, why)
+		return Outcome{}, false
+	}
+	marker, err := os.ReadFile(MarkerPath(o.OutDir, r.ID))
+	if err != nil {
+		if _, serr := os.Stat(csvPath); serr != nil {
+			return Outcome{}, false
+		}
+		_, adopted := os.Stat(UpstreamMarkerPath(o.OutDir, r.ID))
+		if !o.UpstreamFolder && adopted != nil {
+			return not("it has no completion marker (the run was interrupted, or not all of its files were written)")
+		}
+		// An upstream run: its rows are all there is to go by.
+		rs, err := rows.ReadStageFile(csvPath)
+		if err != nil {
+			return not(err.Error())
+		}
+		if why := r.mismatch(rs, o.MinChunk); why != "" {
+			return not(why)
+		}
+		if adopted != nil {
+			// Remember it: later sweeps of this (now Ember's) folder reuse it too.
+			mp := UpstreamMarkerPath(o.OutDir, r.ID)
+			if err := os.MkdirAll(filepath.Dir(mp), 0o755); err != nil {
+				return not(err.Error())
+			}
+			if err := o.WriteFile(mp, []byte("measured by the upstream scripts; reused because its rows match\n")); err != nil {
+				return not(err.Error())
+			}
+		}
+		fmt.Fprintf(o.Progress, "reusing finished run %s from the upstream scripts' folder (%s)\n", r.ID, csvPath)
+		return Outcome{Run: r, Rows: rs, Chunk: chunkOf(rs, r.ChunkLen), Reused: true}, true
+	}
+	was, err := parseIdentity(marker)
+	if err != nil {
+		return not(fmt.Sprintf("its completion marker %s is unreadable: %v", MarkerPath(o.OutDir, r.ID), err))
+	}
+	if why := o.identity(r).Diff(was); why != "" {
+		return not(why)
+	}
+	rs, err := rows.ReadStageFile(csvPath)
+	if err != nil {
+		return not(err.Error())
+	}
+	if why := r.mismatch(rs, o.MinChunk); why != "" {
+		return not(why)
+	}
+	samples, err := rows.ReadSampleFile(rows.SamplesPath(csvPath))
+	if err != nil {
+		return not(err.Error())
+	}
+	fmt.Fprintf(o.Progress, "reusing finished run %s (%s)\n", r.ID, csvPath)
+	return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunkOf(rs, r.ChunkLen), Reused: true}, true
+}
+
 func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 	csvPath := r.csvPath(o.OutDir)
 	if err := os.MkdirAll(filepath.Dir(csvPath), 0o755); err != nil {
 		return Outcome{}, err
 	}
 	if o.SkipExisting {
-		if rs, err := rows.ReadStageFile(csvPath); err == nil {
-			if why := r.mismatch(rs, o.MinChunk); why != "" {
-				fmt.Fprintf(o.Progress, "not reusing run %s (%s): %s\n", r.ID, csvPath, why)
-			} else {
-				samples, _ := rows.ReadSampleFile(rows.SamplesPath(csvPath))
-				fmt.Fprintf(o.Progress, "reusing finished run %s (%s)\n", r.ID, csvPath)
-				return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunkOf(rs, r.ChunkLen), Reused: true}, nil
-			}
+		if oc, ok := reuse(o, r); ok {
+			return oc, nil
+		}
+	}
+	// Whatever the folder held for this run is stale from here on: the
+	// marker goes first, so an interruption leaves nothing that looks done.
+	for _, markerPath := range []string{MarkerPath(o.OutDir, r.ID), UpstreamMarkerPath(o.OutDir, r.ID)} {
+		if err := os.Remove(markerPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return Outcome{}, fmt.Errorf("run %s: %w", r.ID, err)
 		}
 	}
 	chunk := r.ChunkLen
@@ -224,20 +382,29 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 		args := append(append(append([]string{}, o.Base...), r.Args(chunk)...), "--csv", csvPath, "--samples-csv", rows.SamplesPath(csvPath))
 		fmt.Fprintf(&log, "$ ember profile %s\n", report.ShellQuote(args))
 		code, err := o.Run(ctx, args, &log)
-		fmt.Fprintf(&log, "exit status %d\n", code)
+		var killed *KilledError
+		if errors.As(err, &killed) && ctx.Err() == nil {
+			fmt.Fprintf(&log, "%v\n", killed)
+			if werr := os.WriteFile(logPath, log.Bytes(), 0o644); werr != nil {
+				return Outcome{}, fmt.Errorf("run %s: writing its log: %w", r.ID, werr)
+			}
+			oc := failed(r, chunk, killed.ReturnCode(), report.HintRuntimeError, logPath)
+			oc.Reason = killed.Error()
+			return oc, nil
+		}
+		if ctx.Err() != nil {
+			fmt.Fprintf(&log, "interrupted: %v\n", ctx.Err())
+		} else {
+			fmt.Fprintf(&log, "exit status %d\n", code)
+		}
 		if werr := os.WriteFile(logPath, log.Bytes(), 0o644); werr != nil {
-			return Outcome{}, werr
+			return Outcome{}, fmt.Errorf("run %s: writing its log: %w", r.ID, werr)
 		}
 		if err != nil {
 			return Outcome{}, fmt.Errorf("run %s: %w", r.ID, err)
 		}
 		if code == 0 {
-			rs, err := rows.ReadStageFile(csvPath)
-			if err != nil {
-				return final(code, report.HintRuntimeError, logPath), nil
-			}
-			samples, _ := rows.ReadSampleFile(rows.SamplesPath(csvPath))
-			return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunk}, nil
+			return complete(o, r, chunk, logPath)
 		}
 		switch code {
 		case ExitOOM:
@@ -269,6 +436,36 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 			return final(code, report.HintRuntimeError, logPath), nil
 		}
 	}
+}
+
+// complete reads back a successful run's CSV and samples file and, when both
+// are whole, writes its completion marker. A file that is missing or does not
+// parse (a full disk, a killed writer) makes the run a failure, never a
+// finished run with a hole in it. A marker that cannot be written stops the
+// sweep: every later run would lose its marker the same way.
+func complete(o Options, r Run, chunk int, logPath string) (Outcome, error) {
+	csvPath := r.csvPath(o.OutDir)
+	bad := func(err error) (Outcome, error) {
+		appendLog(logPath, fmt.Sprintf("exit status 0 but the run's files are not whole: %v\n", err))
+		oc := failed(r, chunk, 0, report.HintRuntimeError, logPath)
+		oc.Reason = err.Error()
+		return oc, nil
+	}
+	rs, err := rows.ReadStageFile(csvPath)
+	if err != nil {
+		return bad(err)
+	}
+	samples, err := rows.ReadSampleFile(rows.SamplesPath(csvPath))
+	if err != nil {
+		return bad(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(MarkerPath(o.OutDir, r.ID)), 0o755); err != nil {
+		return Outcome{}, fmt.Errorf("run %s finished but its completion marker's folder could not be made: %w", r.ID, err)
+	}
+	if err := o.WriteFile(MarkerPath(o.OutDir, r.ID), o.identity(r).encode()); err != nil {
+		return Outcome{}, fmt.Errorf("run %s finished but its completion marker could not be written (it will run again next time): %w", r.ID, err)
+	}
+	return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunk}, nil
 }
 
 // mismatch says why rows, found in the folder under r's ID, are not a

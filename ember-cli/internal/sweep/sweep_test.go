@@ -22,6 +22,7 @@ import (
 type fakeProfile struct {
 	fitChunk    int
 	unavailable int
+	noSamples   bool
 	calls       []string
 }
 
@@ -51,7 +52,17 @@ func (f *fakeProfile) run(_ context.Context, args []string, log io.Writer) (int,
 	pre, dec := cfg, cfg
 	pre.Phase, dec.Phase = rows.PhasePrefill, rows.PhaseDecodePerToken
 	rs := []rows.StageRow{{Config: pre, WallMS: 10}, {Config: dec, WallMS: 1}}
-	return 0, rows.WriteStageFile(arg(args, "--csv"), rs)
+	if err := rows.WriteStageFile(arg(args, "--csv"), rs); err != nil {
+		return 1, nil
+	}
+	if f.noSamples {
+		return 1, nil // like a profile whose samples file met a full disk
+	}
+	ss := []rows.SampleRow{{StageRow: rs[0], Iter: 0}, {StageRow: rs[1], Iter: 0}}
+	if err := rows.WriteSampleFile(arg(args, "--samples-csv"), ss); err != nil {
+		return 1, nil
+	}
+	return 0, nil
 }
 
 func matrix() []Run {
@@ -186,9 +197,9 @@ func TestReuseOnlyMatchingRuns(t *testing.T) {
 		why    string
 	}{
 		{"same", func(*Run) {}, true, ""},
-		{"decode steps", func(r *Run) { r.DecodeSteps = 8 }, false, "it measured prompt 16 and 4 decode steps, this run wants 16 and 8"},
-		{"sampling", func(r *Run) { r.Sampling = true }, false, "decode sampling false"},
-		{"chunk", func(r *Run) { r.ChunkLen = 64 }, false, "it measured chunk 128, this run wants 64"},
+		{"decode steps", func(r *Run) { r.DecodeSteps = 8 }, false, `it was measured with decode-steps "4", this run has "8"`},
+		{"sampling", func(r *Run) { r.Sampling = true }, false, "it was measured without decode-with-sampling"},
+		{"chunk", func(r *Run) { r.ChunkLen = 64 }, false, `it was measured with chunk-len "512", this run has "64"`},
 	} {
 		r := matrix()[0]
 		tc.change(&r)
