@@ -346,8 +346,9 @@ typedef struct alloc {
 static alloc *table;
 static int ntable, captable;
 static uint64_t table_gen;
-static __thread uint64_t cache_gen;
-static __thread int cache_idx = -1;
+/* the last hit: kernels touch few allocations, many times (under the lock) */
+static uint64_t cache_gen;
+static int cache_idx = -1;
 
 /* find returns the index of the allocation containing addr, or -1. */
 static int find(uint64_t addr) {
