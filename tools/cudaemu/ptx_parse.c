@@ -1985,3 +1985,5 @@ int ptx_global_at(const ptx_module *m, int i, const char **name, void **addr, si
 		*size = m->globals[i].size;
 	return 0;
 }
+
+int ptx_module_kernel_count(const ptx_module *m) { return m ? m->nkernels : 0; }

@@ -84,7 +84,7 @@ static const char *t_kernels_dir(void)
 	return d ? d : "../../ember-cuda/kernels";
 }
 
-static ptx_module *__attribute__((unused)) t_load_kernel_file(const char *name)
+static __attribute__((unused)) ptx_module *t_load_kernel_file(const char *name)
 {
 	char path[512], err[300];
 	snprintf(path, sizeof path, "%s/%s", t_kernels_dir(), name);
