@@ -71,4 +71,11 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3],
                const unsigned block[3], unsigned dyn_shared, void **params,
                const ptx_env *env, char *err, size_t errlen);
 
+/* ptx_module_kernel_count is the number of .entry kernels in the module. */
+int ptx_module_kernel_count(const ptx_module *m);
+
+/* ptx_opcode_known tells whether the interpreter implements an opcode form
+ * with all its modifiers, e.g. "shfl.sync.bfly.b32" (1) or "add.sat.s32" (0). */
+int ptx_opcode_known(const char *name);
+
 #endif

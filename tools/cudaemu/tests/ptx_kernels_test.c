@@ -1,0 +1,235 @@
+/* ptx_kernels_test.c - every committed ember-cuda kernel file loads, and the
+ * elementwise, rmsnorm and gemv kernels run on small inputs and match a C
+ * reference (double precision sums, stated tolerances). */
+#include "ptx_common.h"
+
+static const char *files[] = {"attention.ptx", "elementwise.ptx", "embedding.ptx", "gemv.ptx", "kvcache.ptx",
+                              "random.ptx", "rmsnorm.ptx", "rope.ptx", "sampling.ptx"};
+
+static uint64_t rs = 88172645463325252ull;
+static float frand(void)
+{
+	rs ^= rs << 13;
+	rs ^= rs >> 7;
+	rs ^= rs << 17;
+	return (float)((rs >> 40) & 0xffffff) / 8388608.0f - 1.0f; /* [-1, 1) */
+}
+
+/* round to nearest even by the classic bit trick (not the interpreter's) */
+static uint16_t bf16_ref(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return 0x7fff;
+	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+static float bf16_to_f(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+static int close_rel(double got, double want, double tol) { return fabs(got - want) <= tol * (fabs(want) + 1e-30) || fabs(got - want) < 1e-30; }
+
+static void test_load_all(void)
+{
+	int total = 0;
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		ptx_module *m = t_load_kernel_file(files[i]);
+		EXPECT(m != NULL, "%s does not load", files[i]);
+		if (!m)
+			continue;
+		total += ptx_module_kernel_count(m);
+		ptx_unload(m);
+	}
+	EXPECT(total == 56, "%d kernels in the 9 files, want 56", total);
+	/* rope's module .global table is initialised from its PTX */
+	ptx_module *m = t_load_kernel_file("rope.ptx");
+	if (m) {
+		void *addr = NULL;
+		size_t size = 0;
+		EXPECT(ptx_global_find(m, "__cudart_i2opi_f", &addr, &size) == 0 && size == 24, "i2opi size %zu", size);
+		EXPECT(addr && ((unsigned char *)addr)[0] == 65 && ((unsigned char *)addr)[23] == 162, "i2opi contents");
+		ptx_unload(m);
+	}
+}
+
+static void test_elementwise(void)
+{
+	ptx_module *m = t_load_kernel_file("elementwise.ptx");
+	if (!m)
+		return;
+	char err[300];
+	const long n = 1000;
+	t_reset();
+	float *a = t_alloc(n * 4), *b = t_alloc(n * 4), *o = t_alloc(n * 4);
+	uint16_t *h = t_alloc(n * 2);
+	for (long i = 0; i < n; i++) {
+		a[i] = frand() * 8;
+		b[i] = frand();
+	}
+	long nn = n;
+	void *p[4] = {&o, &a, &b, &nn};
+	uint64_t ic = 0;
+	EXPECT(t_launch(ptx_kernel_find(m, "add_f32"), 3, 1, 128, 0, p, 0, 0, err, sizeof err, &ic) == 0, "%s", err);
+	int bad = 0;
+	for (long i = 0; i < n; i++)
+		bad += o[i] != a[i] + b[i];
+	EXPECT(bad == 0, "add_f32: %d wrong", bad);
+	EXPECT(ic > (uint64_t)n * 5, "add_f32 counted %llu instructions", (unsigned long long)ic);
+	EXPECT(t_launch(ptx_kernel_find(m, "silu_mul_f32"), 2, 1, 256, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+	bad = 0;
+	double worst = 0;
+	for (long i = 0; i < n; i++) {
+		double x = a[i], want = x / (1 + exp(-x)) * b[i];
+		double e = fabs(o[i] - want) / (fabs(want) + 1e-6);
+		if (e > worst)
+			worst = e;
+		bad += !(e < 4e-6);
+	}
+	EXPECT(bad == 0, "silu_mul_f32: %d beyond 4e-6 relative (worst %g)", bad, worst);
+	void *q[3] = {&h, &a, &nn};
+	EXPECT(t_launch(ptx_kernel_find(m, "convert_f32_bf16"), 4, 1, 64, 0, q, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+	bad = 0;
+	for (long i = 0; i < n; i++)
+		bad += h[i] != bf16_ref(a[i]);
+	EXPECT(bad == 0, "convert_f32_bf16: %d differ from round-to-nearest-even", bad);
+	EXPECT(t_launch(ptx_kernel_find(m, "convert_f32_f16"), 4, 1, 64, 0, q, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+	bad = 0;
+	for (long i = 0; i < n; i++) {
+		_Float16 r = (_Float16)a[i]; /* gcc's conversion rounds to nearest even */
+		uint16_t u;
+		memcpy(&u, &r, 2);
+		bad += h[i] != u;
+	}
+	EXPECT(bad == 0, "convert_f32_f16: %d differ from gcc's _Float16", bad);
+	ptx_unload(m);
+}
+
+static void test_rmsnorm(void)
+{
+	ptx_module *m = t_load_kernel_file("rmsnorm.ptx");
+	if (!m)
+		return;
+	char err[300];
+	int rows = 3, d = 300;
+	float eps = 1e-6f;
+	t_reset();
+	float *x = t_alloc((size_t)rows * d * 4), *w = t_alloc((size_t)d * 4), *o = t_alloc((size_t)rows * d * 4);
+	uint16_t *wb = t_alloc((size_t)d * 2);
+	for (int i = 0; i < rows * d; i++)
+		x[i] = frand() * 3;
+	for (int i = 0; i < d; i++) {
+		w[i] = 1 + frand() / 2;
+		wb[i] = bf16_ref(w[i]);
+	}
+	for (int variant = 0; variant < 3; variant++) {
+		int bf = variant == 1;
+		void *wp = bf ? (void *)wb : (void *)w;
+		void *p[5] = {&o, &x, &wp, &d, &eps};
+		memset(o, 0xff, (size_t)rows * d * 4);
+		/* variant 2: randomised schedule, same answer */
+		EXPECT(t_launch(ptx_kernel_find(m, bf ? "rmsnorm_bf16" : "rmsnorm_f32"), (unsigned)rows, 1, 256, 0, p, variant == 2,
+		                7, err, sizeof err, NULL) == 0, "%s", err);
+		int bad = 0;
+		for (int r = 0; r < rows; r++) {
+			double ss = 0;
+			for (int j = 0; j < d; j++)
+				ss += (double)x[r * d + j] * x[r * d + j];
+			double scale = 1 / sqrt(ss / d + eps);
+			for (int j = 0; j < d; j++) {
+				double want = x[r * d + j] * scale * (bf ? bf16_to_f(wb[j]) : w[j]);
+				bad += !close_rel(o[r * d + j], want, 2e-6);
+			}
+		}
+		EXPECT(bad == 0, "rmsnorm variant %d: %d of %d beyond 2e-6", variant, bad, rows * d);
+	}
+	/* head_rmsnorm: slices of 64 values, one warp each, 4 warps per block */
+	long slices = 6;
+	int hd = 64;
+	float *v = t_alloc((size_t)slices * hd * 4), *v0 = malloc((size_t)slices * hd * 4);
+	for (int i = 0; i < slices * hd; i++)
+		v[i] = v0[i] = frand();
+	void *p[5] = {&v, &w, &slices, &hd, &eps};
+	EXPECT(t_launch(ptx_kernel_find(m, "head_rmsnorm_f32"), 2, 1, 128, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+	int bad = 0;
+	for (int s = 0; s < slices; s++) {
+		double ss = 0;
+		for (int j = 0; j < hd; j++)
+			ss += (double)v0[s * hd + j] * v0[s * hd + j];
+		double scale = 1 / sqrt(ss / hd + eps);
+		for (int j = 0; j < hd; j++)
+			bad += !close_rel(v[s * hd + j], v0[s * hd + j] * scale * w[j], 2e-6);
+	}
+	EXPECT(bad == 0, "head_rmsnorm_f32: %d wrong", bad);
+	free(v0);
+	ptx_unload(m);
+}
+
+static void test_gemv(void)
+{
+	ptx_module *m = t_load_kernel_file("gemv.ptx");
+	if (!m)
+		return;
+	char err[300];
+	t_reset();
+	/* gemv_f32: n=2 rows, o=10 outputs, k=70 */
+	{
+		int n = 2, o = 10, k = 70;
+		float *x = t_alloc((size_t)n * k * 4), *w = t_alloc((size_t)o * k * 4), *out = t_alloc((size_t)n * o * 4);
+		for (int i = 0; i < n * k; i++)
+			x[i] = frand();
+		for (int i = 0; i < o * k; i++)
+			w[i] = frand();
+		void *p[6] = {&out, &x, &w, &n, &o, &k};
+		EXPECT(t_launch(ptx_kernel_find(m, "gemv_f32"), (unsigned)(o + 3) / 4, 1, 128, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+		int bad = 0;
+		for (int r = 0; r < n; r++)
+			for (int j = 0; j < o; j++) {
+				double s = 0, sa = 0;
+				for (int i = 0; i < k; i++) {
+					s += (double)x[r * k + i] * w[j * k + i];
+					sa += fabs((double)x[r * k + i] * w[j * k + i]);
+				}
+				bad += !(fabs(out[r * o + j] - s) <= 1e-6 * sa);
+			}
+		EXPECT(bad == 0, "gemv_f32: %d wrong", bad);
+	}
+	/* gemv16_bf16: n=3, o=9, k=1064 (4 unrolled groups of 32 chunks, then a tail of 5) */
+	{
+		int n = 3, o = 9, k = 8 * (128 + 5);
+		float *x = t_alloc((size_t)n * k * 4), *out = t_alloc((size_t)n * o * 4);
+		uint16_t *w = t_alloc((size_t)o * k * 2);
+		for (int i = 0; i < n * k; i++)
+			x[i] = frand();
+		for (int i = 0; i < o * k; i++)
+			w[i] = bf16_ref(frand());
+		void *p[6] = {&out, &x, &w, &n, &o, &k};
+		EXPECT(t_launch(ptx_kernel_find(m, "gemv16_bf16"), (unsigned)(o + 3) / 4, 1, 128, 0, p, 1, 3, err, sizeof err, NULL) == 0, "%s", err);
+		int bad = 0;
+		for (int r = 0; r < n; r++)
+			for (int j = 0; j < o; j++) {
+				double s = 0, sa = 0;
+				for (int i = 0; i < k; i++) {
+					double t = (double)x[r * k + i] * bf16_to_f(w[j * k + i]);
+					s += t;
+					sa += fabs(t);
+				}
+				bad += !(fabs(out[r * o + j] - s) <= 1e-6 * sa);
+			}
+		EXPECT(bad == 0, "gemv16_bf16: %d wrong", bad);
+	}
+	ptx_unload(m);
+}
+
+int main(void)
+{
+	test_load_all();
+	test_elementwise();
+	test_rmsnorm();
+	test_gemv();
+	FINISH();
+}
