@@ -9,7 +9,7 @@
 
 #include "../ptx.h"
 
-static int t_pass, t_fail;
+static int __attribute__((unused)) t_pass, t_fail __attribute__((unused));
 #define EXPECT(cond, ...)                                                          \
 	do {                                                                           \
 		if (cond) {                                                                \
