@@ -1030,7 +1030,7 @@ static void build_forms(void)
 						continue;
 					if (v > 1 && sp == SP_PARAM)
 						continue;
-					char vs[8] = "";
+					char vs[16] = "";
 					if (v > 1)
 						snprintf(vs, sizeof vs, ".v%d", v);
 					snprintf(b, sizeof b, "ld.%s%s%s.%s", spn[sp], nc ? ".nc" : "", vs, tname(t));

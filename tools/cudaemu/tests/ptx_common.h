@@ -23,18 +23,27 @@ static int __attribute__((unused)) t_pass, t_fail __attribute__((unused));
 	} while (0)
 #define FINISH()                                                                   \
 	do {                                                                           \
+		t_reset();                                                                 \
 		printf("%d passed, %d failed\n", t_pass, t_fail);                          \
 		return t_fail ? 1 : 0;                                                     \
 	} while (0)
 
 /* the allocation table check_global answers from */
-typedef struct { uint64_t base, size; int ro; } t_range;
+typedef struct { uint64_t base, size; int ro; void *p; } t_range;
 static t_range t_ranges[64];
 static int t_nranges;
 
-static void t_reset(void) { t_nranges = 0; }
+/* t_reset frees every buffer t_alloc gave since the last reset */
+static void t_reset(void)
+{
+	for (int i = 0; i < t_nranges; i++)
+		free(t_ranges[i].p);
+	t_nranges = 0;
+}
 static void *t_alloc(size_t n)
 {
+	if (t_nranges == 64)
+		abort();
 	void *p = aligned_alloc(256, (n + 255) / 256 * 256);
 	if (!p)
 		abort();
@@ -42,6 +51,7 @@ static void *t_alloc(size_t n)
 	t_ranges[t_nranges].base = (uint64_t)(uintptr_t)p;
 	t_ranges[t_nranges].size = n;
 	t_ranges[t_nranges].ro = 0;
+	t_ranges[t_nranges].p = p;
 	t_nranges++;
 	return p;
 }

@@ -34,7 +34,6 @@ static int runk(const char *body, unsigned threads, int randomize, uint64_t seed
 	err[0] = 0;
 	int r = t_launch(ptx_kernel_find(m, "t"), 2, 1, threads, 0, p, randomize, seed, err, sizeof err, NULL);
 	memcpy(out, o, sizeof out);
-	free(o);
 	ptx_unload(m);
 	return r;
 }
