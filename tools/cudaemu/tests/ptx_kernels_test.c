@@ -317,8 +317,104 @@ static void test_rope_embedding(void)
 	}
 }
 
+/* attn_prefill_f32_d2: causal GQA over a cache of start+n rows, against a
+ * double-precision softmax */
+static void test_attention(void)
+{
+	ptx_module *m = t_load_kernel_file("attention.ptx");
+	if (!m)
+		return;
+	char err[300];
+	t_reset();
+	int n = 5, heads = 4, kv_heads = 2, hd = 64, start = 3, rows = start + n;
+	float scale = 0.125f;
+	float *q = t_alloc((size_t)n * heads * hd * 4), *out = t_alloc((size_t)n * heads * hd * 4);
+	float *kc = t_alloc((size_t)rows * kv_heads * hd * 4), *vc = t_alloc((size_t)rows * kv_heads * hd * 4);
+	for (int i = 0; i < n * heads * hd; i++)
+		q[i] = frand();
+	for (int i = 0; i < rows * kv_heads * hd; i++) {
+		kc[i] = frand();
+		vc[i] = frand();
+	}
+	void *nullp = NULL;
+	void *p[11] = {&out, &q, &kc, &vc, &n, &heads, &kv_heads, &hd, &start, &nullp, &scale};
+	unsigned grid[3] = {1, (unsigned)heads, 1}, block[3] = {128, 1, 1};
+	uint64_t ic = 0;
+	ptx_env env = {t_check, NULL, 1, 21, &ic};
+	EXPECT(ptx_launch(ptx_kernel_find(m, "attn_prefill_f32_d2"), grid, block, 2 * 16 * hd * 4, p, &env, err, sizeof err) == 0,
+	       "%s", err);
+	int bad = 0;
+	for (int r = 0; r < n; r++)
+		for (int h = 0; h < heads; h++) {
+			int kvh = h / (heads / kv_heads), nk = start + r + 1;
+			double sc[16], mx = -1e300, z = 0;
+			for (int t = 0; t < nk; t++) {
+				double d = 0;
+				for (int i = 0; i < hd; i++)
+					d += (double)q[(r * heads + h) * hd + i] * kc[(t * kv_heads + kvh) * hd + i];
+				sc[t] = d * scale;
+				if (sc[t] > mx)
+					mx = sc[t];
+			}
+			for (int t = 0; t < nk; t++)
+				z += exp(sc[t] - mx);
+			for (int i = 0; i < hd; i++) {
+				double o = 0;
+				for (int t = 0; t < nk; t++)
+					o += exp(sc[t] - mx) / z * vc[(t * kv_heads + kvh) * hd + i];
+				bad += fabs(out[(r * heads + h) * hd + i] - o) > 2e-6;
+			}
+		}
+	EXPECT(bad == 0, "attn_prefill_f32_d2: %d of %d beyond 2e-6", bad, n * heads * hd);
+
+	/* flash decoding, bf16 cache, head_dim 128: 4 splits of 16 keys over 38
+	 * visible keys (the last split is empty), then the combine kernel */
+	{
+		int dh = 128, dstart = 37, splits = 4, kps = 16, kvr = 40;
+		float *dq = t_alloc((size_t)heads * dh * 4), *dout = t_alloc((size_t)heads * dh * 4);
+		float *pacc = t_alloc((size_t)heads * splits * dh * 4), *pml = t_alloc((size_t)heads * splits * 2 * 4);
+		uint16_t *dk = t_alloc((size_t)kvr * kv_heads * dh * 2), *dv = t_alloc((size_t)kvr * kv_heads * dh * 2);
+		for (int i = 0; i < heads * dh; i++)
+			dq[i] = frand();
+		for (int i = 0; i < kvr * kv_heads * dh; i++) {
+			dk[i] = bf16_ref(frand());
+			dv[i] = bf16_ref(frand());
+		}
+		void *dp[12] = {&pacc, &pml, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &kps, &scale};
+		unsigned dg[3] = {(unsigned)heads, (unsigned)splits, 1};
+		EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_bf16_d4"), dg, block, 0, dp, &env, err, sizeof err) == 0, "%s", err);
+		void *cp[5] = {&dout, &pacc, &pml, &dh, &splits};
+		unsigned cg[3] = {(unsigned)heads, 1, 1};
+		EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_combine_f32"), cg, block, 0, cp, &env, err, sizeof err) == 0, "%s", err);
+		bad = 0;
+		for (int h = 0; h < heads; h++) {
+			int kvh = h / (heads / kv_heads), nk = dstart + 1;
+			double sc[64], mx = -1e300, z = 0;
+			for (int t = 0; t < nk; t++) {
+				double d = 0;
+				for (int i = 0; i < dh; i++)
+					d += (double)dq[h * dh + i] * bf16_to_f(dk[(t * kv_heads + kvh) * dh + i]);
+				sc[t] = d * scale;
+				if (sc[t] > mx)
+					mx = sc[t];
+			}
+			for (int t = 0; t < nk; t++)
+				z += exp(sc[t] - mx);
+			for (int i = 0; i < dh; i++) {
+				double o = 0;
+				for (int t = 0; t < nk; t++)
+					o += exp(sc[t] - mx) / z * bf16_to_f(dv[(t * kv_heads + kvh) * dh + i]);
+				bad += fabs(dout[h * dh + i] - o) > 2e-6;
+			}
+		}
+		EXPECT(bad == 0, "attn_decode_bf16_d4 + combine: %d of %d beyond 2e-6", bad, heads * dh);
+	}
+	ptx_unload(m);
+}
+
 int main(void)
 {
+	test_attention();
 	test_rope_embedding();
 	test_load_all();
 	test_elementwise();
