@@ -34,13 +34,13 @@ static t_range t_ranges[64];
 static int t_nranges;
 
 /* t_reset frees every buffer t_alloc gave since the last reset */
-static void t_reset(void)
+static __attribute__((unused)) void t_reset(void)
 {
 	for (int i = 0; i < t_nranges; i++)
 		free(t_ranges[i].p);
 	t_nranges = 0;
 }
-static void *t_alloc(size_t n)
+static __attribute__((unused)) void *t_alloc(size_t n)
 {
 	if (t_nranges == 64)
 		abort();
@@ -55,7 +55,7 @@ static void *t_alloc(size_t n)
 	t_nranges++;
 	return p;
 }
-static int t_check(void *ctx, uint64_t addr, uint64_t n, int write, char *msg, size_t msglen)
+static __attribute__((unused)) int t_check(void *ctx, uint64_t addr, uint64_t n, int write, char *msg, size_t msglen)
 {
 	(void)ctx;
 	for (int i = 0; i < t_nranges; i++)
@@ -68,7 +68,7 @@ static int t_check(void *ctx, uint64_t addr, uint64_t n, int write, char *msg, s
 	return 1;
 }
 
-static char *t_read_file(const char *path)
+static __attribute__((unused)) char *t_read_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -110,7 +110,7 @@ static __attribute__((unused)) ptx_module *t_load_kernel_file(const char *name)
 	return m;
 }
 
-static int t_launch(ptx_kernel *k, unsigned gx, unsigned gy, unsigned bx, unsigned dyn, void **params, int randomize,
+static __attribute__((unused)) int t_launch(ptx_kernel *k, unsigned gx, unsigned gy, unsigned bx, unsigned dyn, void **params, int randomize,
                     uint64_t seed, char *err, size_t errlen, uint64_t *icount)
 {
 	unsigned grid[3] = {gx, gy, 1}, block[3] = {bx, 1, 1};
