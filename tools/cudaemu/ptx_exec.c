@@ -986,6 +986,13 @@ static int resolve_wsync(blk *b, thr *lanes, int n)
 	thr *t0 = &lanes[first];
 	const insn *in = &code[t0->pc];
 	uint32_t mask = t0->R[in->v[0]].u32;
+	for (int l = 0; l < n; l++) {
+		thr *t = &lanes[l];
+		if (t->st == ST_WSYNC && t->pc == t0->pc && !((t->R[in->v[0]].u32 >> l) & 1)) {
+			fault(b, t, in->line, "the executing lane %d is not in its member mask 0x%08x", l, t->R[in->v[0]].u32);
+			return -1;
+		}
+	}
 	for (int l = 0; l < 32; l++) {
 		if (!((mask >> l) & 1))
 			continue;
@@ -1007,10 +1014,6 @@ static int resolve_wsync(blk *b, thr *lanes, int n)
 			fault(b, t, in->line, "lane %d uses member mask 0x%08x, lane %d 0x%08x at the same exchange", l, m2, first, mask);
 			return -1;
 		}
-	}
-	if (!((mask >> first) & 1)) {
-		fault(b, t0, in->line, "the executing lane %d is not in its member mask 0x%08x", first, mask);
-		return -1;
 	}
 	uint32_t res[32], pres[32];
 	if (in->op == OP_SHFL) {

@@ -158,6 +158,7 @@ typedef struct parser {
 	int nfix, capfix;
 	int depth;
 	char **pnames;
+	int npnames;
 	int capcode;
 } parser;
 
@@ -1030,7 +1031,7 @@ static void build_forms(void)
 						continue;
 					if (v > 1 && sp == SP_PARAM)
 						continue;
-					char vs[8] = "";
+					char vs[16] = "";
 					if (v > 1)
 						snprintf(vs, sizeof vs, ".v%d", v);
 					snprintf(b, sizeof b, "ld.%s%s%s.%s", spn[sp], nc ? ".nc" : "", vs, tname(t));
@@ -1610,6 +1611,9 @@ static void finish_kernel(parser *P)
 
 static void reset_kernel_state(parser *P)
 {
+	for (int i = 0; i < P->npnames; i++)
+		free(P->pnames[i]);
+	P->npnames = 0;
 	for (int i = 0; i < P->nregs; i++)
 		free(P->regs[i].name);
 	P->nregs = 0;
@@ -1761,6 +1765,7 @@ static void parse_entry(parser *P)
 			k->poff[k->nparams] = k->pbytes;
 			k->psize[k->nparams] = sz;
 			P->pnames[k->nparams] = tokdup(pn);
+			P->npnames = k->nparams + 1;
 			k->nparams++;
 			k->pbytes += sz;
 			if (P->failed)
@@ -1787,8 +1792,6 @@ static void parse_entry(parser *P)
 	parse_body(P);
 	if (!P->failed)
 		finish_kernel(P);
-	for (int i = 0; i < k->nparams; i++)
-		free(P->pnames[i]);
 }
 
 static void free_kernel(ptx_kernel *k)

@@ -9,7 +9,7 @@
 
 #include "../ptx.h"
 
-static int t_pass, t_fail;
+static int __attribute__((unused)) t_pass, t_fail __attribute__((unused));
 #define EXPECT(cond, ...)                                                          \
 	do {                                                                           \
 		if (cond) {                                                                \
@@ -23,18 +23,27 @@ static int t_pass, t_fail;
 	} while (0)
 #define FINISH()                                                                   \
 	do {                                                                           \
+		t_reset();                                                                 \
 		printf("%d passed, %d failed\n", t_pass, t_fail);                          \
 		return t_fail ? 1 : 0;                                                     \
 	} while (0)
 
 /* the allocation table check_global answers from */
-typedef struct { uint64_t base, size; int ro; } t_range;
+typedef struct { uint64_t base, size; int ro; void *p; } t_range;
 static t_range t_ranges[64];
 static int t_nranges;
 
-static void t_reset(void) { t_nranges = 0; }
-static void *t_alloc(size_t n)
+/* t_reset frees every buffer t_alloc gave since the last reset */
+static __attribute__((unused)) void t_reset(void)
 {
+	for (int i = 0; i < t_nranges; i++)
+		free(t_ranges[i].p);
+	t_nranges = 0;
+}
+static __attribute__((unused)) void *t_alloc(size_t n)
+{
+	if (t_nranges == 64)
+		abort();
 	void *p = aligned_alloc(256, (n + 255) / 256 * 256);
 	if (!p)
 		abort();
@@ -42,10 +51,11 @@ static void *t_alloc(size_t n)
 	t_ranges[t_nranges].base = (uint64_t)(uintptr_t)p;
 	t_ranges[t_nranges].size = n;
 	t_ranges[t_nranges].ro = 0;
+	t_ranges[t_nranges].p = p;
 	t_nranges++;
 	return p;
 }
-static int t_check(void *ctx, uint64_t addr, uint64_t n, int write, char *msg, size_t msglen)
+static __attribute__((unused)) int t_check(void *ctx, uint64_t addr, uint64_t n, int write, char *msg, size_t msglen)
 {
 	(void)ctx;
 	for (int i = 0; i < t_nranges; i++)
@@ -58,7 +68,7 @@ static int t_check(void *ctx, uint64_t addr, uint64_t n, int write, char *msg, s
 	return 1;
 }
 
-static char *t_read_file(const char *path)
+static __attribute__((unused)) char *t_read_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -100,7 +110,7 @@ static __attribute__((unused)) ptx_module *t_load_kernel_file(const char *name)
 	return m;
 }
 
-static int t_launch(ptx_kernel *k, unsigned gx, unsigned gy, unsigned bx, unsigned dyn, void **params, int randomize,
+static __attribute__((unused)) int t_launch(ptx_kernel *k, unsigned gx, unsigned gy, unsigned bx, unsigned dyn, void **params, int randomize,
                     uint64_t seed, char *err, size_t errlen, uint64_t *icount)
 {
 	unsigned grid[3] = {gx, gy, 1}, block[3] = {bx, 1, 1};

@@ -225,8 +225,197 @@ static void test_gemv(void)
 	ptx_unload(m);
 }
 
+static void test_rope_embedding(void)
+{
+	char err[300];
+	ptx_module *m = t_load_kernel_file("rope.ptx");
+	if (m) {
+		t_reset();
+		int n = 3, hd = 16, heads = 2, cols = hd * heads;
+		float *x = t_alloc((size_t)n * cols * 4), *x0 = malloc((size_t)n * cols * 4);
+		int *pos = t_alloc((size_t)n * 4);
+		double *inv = t_alloc((size_t)(hd / 2) * 8);
+		for (int i = 0; i < n * cols; i++)
+			x[i] = x0[i] = frand();
+		pos[0] = 0;
+		pos[1] = 7;
+		pos[2] = 40000;
+		for (int j = 0; j < hd / 2; j++)
+			inv[j] = pow(1000000.0, -2.0 * j / hd);
+		void *p[6] = {&x, &pos, &inv, &n, &cols, &hd};
+		EXPECT(t_launch(ptx_kernel_find(m, "rope_neox_f32"), 1, 1, 256, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+		int bad = 0;
+		for (int r = 0; r < n; r++)
+			for (int h = 0; h < heads; h++)
+				for (int j = 0; j < hd / 2; j++) {
+					double a = fmod((double)pos[r] * inv[j], 2 * M_PI);
+					double c = cos(a), sn = sin(a);
+					int i1 = r * cols + h * hd + j, i2 = i1 + hd / 2;
+					double w1 = x0[i1] * c - x0[i2] * sn, w2 = x0[i2] * c + x0[i1] * sn;
+					bad += fabs(x[i1] - w1) > 2e-6 || fabs(x[i2] - w2) > 2e-6;
+				}
+		EXPECT(bad == 0, "rope_neox_f32: %d pairs beyond 2e-6", bad);
+		free(x0);
+		ptx_unload(m);
+	}
+	m = t_load_kernel_file("embedding.ptx");
+	if (m) {
+		t_reset();
+		int hidden = 40, vocab = 5;
+		uint16_t *tab = t_alloc((size_t)vocab * hidden * 2);
+		float *out = t_alloc((size_t)3 * hidden * 4);
+		int *ids = t_alloc(3 * 4), *e = t_alloc(4);
+		for (int i = 0; i < vocab * hidden; i++)
+			tab[i] = bf16_ref(frand());
+		ids[0] = 4;
+		ids[1] = 0;
+		ids[2] = 2;
+		*e = 0;
+		void *p[6] = {&out, &tab, &ids, &hidden, &vocab, &e};
+		EXPECT(t_launch(ptx_kernel_find(m, "embedding_bf16"), 3, 1, 256, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+		int bad = 0;
+		for (int r = 0; r < 3; r++)
+			for (int j = 0; j < hidden; j++)
+				bad += out[r * hidden + j] != bf16_to_f(tab[ids[r] * hidden + j]);
+		EXPECT(bad == 0 && *e == 0, "embedding_bf16: %d wrong, err %d", bad, *e);
+		ids[1] = vocab; /* out of range: the kernel sets the error bit with atom.global.or */
+		EXPECT(t_launch(ptx_kernel_find(m, "embedding_bf16"), 3, 1, 256, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+		EXPECT(*e == 1, "embedding_bf16 bad id: err %d, want 1", *e);
+		ptx_unload(m);
+	}
+	m = t_load_kernel_file("sampling.ptx");
+	if (m) {
+		t_reset();
+		int rows = 2, d = 3000, k = 5;
+		float *x = t_alloc((size_t)rows * d * 4), *vals = t_alloc((size_t)rows * k * 4);
+		int *am = t_alloc((size_t)rows * 4), *idx = t_alloc((size_t)rows * k * 4);
+		for (int i = 0; i < rows * d; i++)
+			x[i] = (float)((i * 7919) % 100003) / 100003.0f; /* distinct in each row */
+		x[17] = NAN;
+		x[d + 2999] = 5.0f;
+		void *p[3] = {&am, &x, &d};
+		EXPECT(t_launch(ptx_kernel_find(m, "argmax_rows_f32"), (unsigned)rows, 1, 1024, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+		void *q[5] = {&vals, &idx, &x, &d, &k};
+		EXPECT(t_launch(ptx_kernel_find(m, "topk_rows_f32"), (unsigned)rows, 1, 1024, 0, q, 1, 11, err, sizeof err, NULL) == 0, "%s", err);
+		for (int r = 0; r < rows; r++) {
+			int used[3000] = {0};
+			for (int t = 0; t < k; t++) {
+				int best = -1;
+				for (int j = 0; j < d; j++) {
+					float v = x[r * d + j];
+					if (v == v && !used[j] && (best < 0 || v > x[r * d + best]))
+						best = j;
+				}
+				used[best] = 1;
+				if (t == 0)
+					EXPECT(am[r] == best, "argmax row %d: %d, want %d", r, am[r], best);
+				EXPECT(idx[r * k + t] == best && vals[r * k + t] == x[r * d + best], "topk row %d #%d: %d (%g), want %d (%g)", r, t,
+				       idx[r * k + t], vals[r * k + t], best, x[r * d + best]);
+			}
+		}
+		ptx_unload(m);
+	}
+}
+
+/* attn_prefill_f32_d2: causal GQA over a cache of start+n rows, against a
+ * double-precision softmax */
+static void test_attention(void)
+{
+	ptx_module *m = t_load_kernel_file("attention.ptx");
+	if (!m)
+		return;
+	char err[300];
+	t_reset();
+	int n = 5, heads = 4, kv_heads = 2, hd = 64, start = 3, rows = start + n;
+	float scale = 0.125f;
+	float *q = t_alloc((size_t)n * heads * hd * 4), *out = t_alloc((size_t)n * heads * hd * 4);
+	float *kc = t_alloc((size_t)rows * kv_heads * hd * 4), *vc = t_alloc((size_t)rows * kv_heads * hd * 4);
+	for (int i = 0; i < n * heads * hd; i++)
+		q[i] = frand();
+	for (int i = 0; i < rows * kv_heads * hd; i++) {
+		kc[i] = frand();
+		vc[i] = frand();
+	}
+	void *nullp = NULL;
+	void *p[11] = {&out, &q, &kc, &vc, &n, &heads, &kv_heads, &hd, &start, &nullp, &scale};
+	unsigned grid[3] = {1, (unsigned)heads, 1}, block[3] = {128, 1, 1};
+	uint64_t ic = 0;
+	ptx_env env = {t_check, NULL, 1, 21, &ic};
+	EXPECT(ptx_launch(ptx_kernel_find(m, "attn_prefill_f32_d2"), grid, block, 2 * 16 * hd * 4, p, &env, err, sizeof err) == 0,
+	       "%s", err);
+	int bad = 0;
+	for (int r = 0; r < n; r++)
+		for (int h = 0; h < heads; h++) {
+			int kvh = h / (heads / kv_heads), nk = start + r + 1;
+			double sc[16], mx = -1e300, z = 0;
+			for (int t = 0; t < nk; t++) {
+				double d = 0;
+				for (int i = 0; i < hd; i++)
+					d += (double)q[(r * heads + h) * hd + i] * kc[(t * kv_heads + kvh) * hd + i];
+				sc[t] = d * scale;
+				if (sc[t] > mx)
+					mx = sc[t];
+			}
+			for (int t = 0; t < nk; t++)
+				z += exp(sc[t] - mx);
+			for (int i = 0; i < hd; i++) {
+				double o = 0;
+				for (int t = 0; t < nk; t++)
+					o += exp(sc[t] - mx) / z * vc[(t * kv_heads + kvh) * hd + i];
+				bad += fabs(out[(r * heads + h) * hd + i] - o) > 2e-6;
+			}
+		}
+	EXPECT(bad == 0, "attn_prefill_f32_d2: %d of %d beyond 2e-6", bad, n * heads * hd);
+
+	/* flash decoding, bf16 cache, head_dim 128: 4 splits of 16 keys over 38
+	 * visible keys (the last split is empty), then the combine kernel */
+	{
+		int dh = 128, dstart = 37, splits = 4, kps = 16, kvr = 40;
+		float *dq = t_alloc((size_t)heads * dh * 4), *dout = t_alloc((size_t)heads * dh * 4);
+		float *pacc = t_alloc((size_t)heads * splits * dh * 4), *pml = t_alloc((size_t)heads * splits * 2 * 4);
+		uint16_t *dk = t_alloc((size_t)kvr * kv_heads * dh * 2), *dv = t_alloc((size_t)kvr * kv_heads * dh * 2);
+		for (int i = 0; i < heads * dh; i++)
+			dq[i] = frand();
+		for (int i = 0; i < kvr * kv_heads * dh; i++) {
+			dk[i] = bf16_ref(frand());
+			dv[i] = bf16_ref(frand());
+		}
+		void *dp[12] = {&pacc, &pml, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &kps, &scale};
+		unsigned dg[3] = {(unsigned)heads, (unsigned)splits, 1};
+		EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_bf16_d4"), dg, block, 0, dp, &env, err, sizeof err) == 0, "%s", err);
+		void *cp[5] = {&dout, &pacc, &pml, &dh, &splits};
+		unsigned cg[3] = {(unsigned)heads, 1, 1};
+		EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_combine_f32"), cg, block, 0, cp, &env, err, sizeof err) == 0, "%s", err);
+		bad = 0;
+		for (int h = 0; h < heads; h++) {
+			int kvh = h / (heads / kv_heads), nk = dstart + 1;
+			double sc[64], mx = -1e300, z = 0;
+			for (int t = 0; t < nk; t++) {
+				double d = 0;
+				for (int i = 0; i < dh; i++)
+					d += (double)dq[h * dh + i] * bf16_to_f(dk[(t * kv_heads + kvh) * dh + i]);
+				sc[t] = d * scale;
+				if (sc[t] > mx)
+					mx = sc[t];
+			}
+			for (int t = 0; t < nk; t++)
+				z += exp(sc[t] - mx);
+			for (int i = 0; i < dh; i++) {
+				double o = 0;
+				for (int t = 0; t < nk; t++)
+					o += exp(sc[t] - mx) / z * bf16_to_f(dv[(t * kv_heads + kvh) * dh + i]);
+				bad += fabs(dout[h * dh + i] - o) > 2e-6;
+			}
+		}
+		EXPECT(bad == 0, "attn_decode_bf16_d4 + combine: %d of %d beyond 2e-6", bad, heads * dh);
+	}
+	ptx_unload(m);
+}
+
 int main(void)
 {
+	test_attention();
+	test_rope_embedding();
 	test_load_all();
 	test_elementwise();
 	test_rmsnorm();

@@ -45,8 +45,6 @@ static int run(const char *body, uint32_t a, uint32_t b, uint32_t c, uint64_t x,
 		fprintf(stderr, "launch: %s\n", lasterr);
 	memcpy(&out32, o, 4);
 	out64 = o[1];
-	free(in);
-	free(o);
 	ptx_unload(m);
 	return r;
 }
