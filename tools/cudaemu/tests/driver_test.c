@@ -321,7 +321,8 @@ static void test_modules(void) {
 	CHECK_CU(cuModuleLoadData(&m, bad), CUDA_ERROR_INVALID_PTX);
 	const char *s = NULL;
 	OK(cuGetErrorString(CUDA_ERROR_INVALID_PTX, &s));
-	CHECK(s && strstr(s, "a PTX JIT compilation failed; cudaemu: "), "message %s", s);
+	CHECK(s && strstr(s, "a PTX JIT compilation failed; cudaemu: ") && strstr(s, "line 4") && strstr(s, "frobnicate"),
+	      "message %s", s);
 	CHECK_CU(cuLaunchKernel(NULL, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_ERROR_INVALID_HANDLE);
 }
 

@@ -2,8 +2,7 @@
  * launch_test.c - modules and kernel launches through the driver with the
  * PTX interpreter: results, laziness, arguments copied at the launch, launch
  * limits, out-of-bounds and cross-GPU accesses faulting the context with the
- * kernel's name, and a captured launch replayed. Built only when the
- * interpreter (ptx_*.c) is in the tree.
+ * kernel's name, and a captured launch replayed.
  */
 #include "api.h"
 #include "test.h"
