@@ -16,7 +16,19 @@
 
 enum { ST_RUN, ST_BAR, ST_WSYNC, ST_EXIT };
 
+typedef struct cpent {
+	uint64_t src;
+	uint32_t dst;
+	uint32_t group;
+	uint8_t size, srcsize;
+} cpent;
+
+#define CP_MAX 64 /* cp.async copies one thread may have in flight */
+
 typedef struct thr {
+	cpent *cpq;
+	int ncp;
+	uint32_t ngroups; /* committed groups so far */
 	uint32_t pc;
 	uint8_t st;
 	unsigned tid[3];
@@ -624,6 +636,59 @@ static int do_atom(blk *b, thr *t, const insn *in, int sp)
 	return 0;
 }
 
+/* ---------- cp.async ---------- */
+
+static int do_cp_async(blk *b, thr *t, const insn *in)
+{
+	reg_t *R = t->R;
+	uint64_t dst = (R[in->a].u64 + (uint64_t)in->off) & 0xffffffffull;
+	int64_t soff = (int64_t)((uint64_t)in->v[1] | ((uint64_t)in->v[2] << 32));
+	uint64_t src = R[in->b].u64 + (uint64_t)soff;
+	unsigned n = in->size;
+	unsigned srcsize = (in->flags & F_HASCOUNT) ? R[in->c].u32 : n;
+	if (srcsize > n) {
+		fault(b, t, in->line, "cp.async source size %u exceeds the copy size %u", srcsize, n);
+		return -1;
+	}
+	if (mem_check(b, t, in, SP_SHARED, dst, n, 1))
+		return -1;
+	if (src & (n - 1)) {
+		fault(b, t, in->line, "misaligned cp.async source of %u bytes at 0x%llx", n, (unsigned long long)src);
+		return -1;
+	}
+	if (srcsize && mem_check(b, t, in, SP_GLOBAL, src, srcsize, 0))
+		return -1;
+	if (t->ncp == CP_MAX) {
+		fault(b, t, in->line, "more than %d cp.async copies in flight (missing cp.async.wait_group?)", CP_MAX);
+		return -1;
+	}
+	cpent *e = &t->cpq[t->ncp++];
+	e->src = src;
+	e->dst = (uint32_t)dst;
+	e->size = (uint8_t)n;
+	e->srcsize = (uint8_t)srcsize;
+	e->group = t->ngroups;
+	return 0;
+}
+
+/* cp_complete lands every copy of a group below limit (all with ~0u). */
+static void cp_complete(blk *b, thr *t, uint32_t limit)
+{
+	int k = 0;
+	for (int i = 0; i < t->ncp; i++) {
+		cpent *e = &t->cpq[i];
+		if (limit == ~0u || e->group < limit) {
+			uint8_t *d = b->shared + e->dst;
+			if (e->srcsize)
+				memcpy(d, (const void *)(uintptr_t)e->src, e->srcsize);
+			memset(d + e->srcsize, 0, e->size - e->srcsize);
+		} else {
+			t->cpq[k++] = *e;
+		}
+	}
+	t->ncp = k;
+}
+
 /* ---------- the thread loop ---------- */
 
 #define W32(x) (R[in->d].u64 = (uint32_t)(x))
@@ -927,7 +992,20 @@ static int run_thread(blk *b, thr *t)
 		case OP_ATOM_GLOBAL: if (do_atom(b, t, in, SP_GLOBAL)) goto faulted; break;
 		case OP_ATOM_SHARED: if (do_atom(b, t, in, SP_SHARED)) goto faulted; break;
 		case OP_BRA: pc = in->target; continue;
-		case OP_EXIT: t->st = ST_EXIT; goto out;
+		case OP_EXIT:
+			if (t->ncp)
+				cp_complete(b, t, ~0u);
+			t->st = ST_EXIT;
+			goto out;
+		case OP_CP_ASYNC: if (do_cp_async(b, t, in)) goto faulted; break;
+		case OP_CP_ASYNC_COMMIT: t->ngroups++; break;
+		case OP_CP_ASYNC_WAIT:
+			if (in->sub == 1) /* wait_all: commit, then wait for every group */
+				cp_complete(b, t, ~0u), t->ngroups++;
+			else if (t->ngroups > (uint32_t)in->off)
+				cp_complete(b, t, t->ngroups - (uint32_t)in->off);
+			break;
+		case OP_MMA: case OP_LDMATRIX: t->st = ST_WSYNC; goto out;
 		case OP_TRAP: fault(b, t, in->line, "trap"); goto faulted;
 		case OP_BAR: t->st = ST_BAR; goto out;
 		case OP_SHFL: case OP_VOTE: t->st = ST_WSYNC; goto out;
@@ -969,6 +1047,87 @@ static const char *state_name(int st)
 	}
 }
 
+/* warp_matrix runs an ldmatrix or mma for the 32 lanes (all waiting at in). */
+static float h2f(uint16_t h, int bf)
+{
+	if (bf) {
+		uint32_t u = (uint32_t)h << 16;
+		return u2f(u);
+	}
+	return ptx_f16_to_f32(h);
+}
+
+static int warp_matrix(blk *b, thr *lanes, const insn *in)
+{
+	if (in->op == OP_LDMATRIX) {
+		int nm = in->nvec;
+		uint64_t row[32];
+		for (int l = 0; l < 8 * nm; l++) {
+			row[l] = (lanes[l].R[in->a].u64 + (uint64_t)in->off) & 0xffffffffull;
+			if (mem_check(b, &lanes[l], in, SP_SHARED, row[l], 16, 0))
+				return -1;
+		}
+		uint32_t out[32][4];
+		for (int m = 0; m < nm; m++)
+			for (int l = 0; l < 32; l++) {
+				uint16_t e[2];
+				for (int j = 0; j < 2; j++) {
+					int r, c;
+					if (!in->sub) {
+						r = l / 4;
+						c = (l % 4) * 2 + j;
+					} else {
+						r = (l % 4) * 2 + j;
+						c = l / 4;
+					}
+					memcpy(&e[j], b->shared + row[8 * m + r] + 2 * c, 2);
+				}
+				out[l][m] = (uint32_t)e[0] | ((uint32_t)e[1] << 16);
+			}
+		for (int l = 0; l < 32; l++) {
+			for (int m = 0; m < nm; m++)
+				lanes[l].R[in->v[m]].u64 = out[l][m];
+			lanes[l].pc++;
+			lanes[l].st = ST_RUN;
+		}
+		return 1;
+	}
+	/* mma.m16n8k16.row.col: fragments as the PTX ISA lays them out */
+	const uint32_t *x = b->k->xops + in->target;
+	int bf = in->ty2 == T_BF16;
+	float A[16][16], B[16][8], C[16][8];
+	for (int l = 0; l < 32; l++) {
+		reg_t *R = lanes[l].R;
+		int g = l >> 2, tg = l & 3;
+		for (int e = 0; e < 8; e++) {
+			uint32_t w = R[x[4 + e / 2]].u32;
+			uint16_t h = (uint16_t)(e & 1 ? w >> 16 : w);
+			A[g + 8 * ((e >> 1) & 1)][tg * 2 + (e & 1) + 8 * (e >> 2)] = h2f(h, bf);
+		}
+		for (int e = 0; e < 4; e++) {
+			uint32_t w = R[x[8 + e / 2]].u32;
+			uint16_t h = (uint16_t)(e & 1 ? w >> 16 : w);
+			B[tg * 2 + (e & 1) + 8 * (e >> 1)][g] = h2f(h, bf);
+		}
+		for (int e = 0; e < 4; e++)
+			C[g + 8 * (e >> 1)][tg * 2 + (e & 1)] = R[x[10 + e]].f32;
+	}
+	for (int l = 0; l < 32; l++) {
+		reg_t *R = lanes[l].R;
+		int g = l >> 2, tg = l & 3;
+		for (int e = 0; e < 4; e++) {
+			int r = g + 8 * (e >> 1), c = tg * 2 + (e & 1);
+			double s = C[r][c];
+			for (int k = 0; k < 16; k++)
+				s += (double)A[r][k] * B[k][c];
+			R[x[e]].u64 = f2u((float)s);
+		}
+		lanes[l].pc++;
+		lanes[l].st = ST_RUN;
+	}
+	return 1;
+}
+
 /* resolve_wsync completes one group of lanes of warp w (lanes[0..n)) waiting
  * at a shfl/vote. Returns 1 when a group completed, 0 when none waits, -1 on
  * a fault. */
@@ -985,8 +1144,9 @@ static int resolve_wsync(blk *b, thr *lanes, int n)
 		return 0;
 	thr *t0 = &lanes[first];
 	const insn *in = &code[t0->pc];
-	uint32_t mask = t0->R[in->v[0]].u32;
-	for (int l = 0; l < n; l++) {
+	int aligned = in->op == OP_MMA || in->op == OP_LDMATRIX; /* .aligned: the whole warp */
+	uint32_t mask = aligned ? 0xffffffffu : t0->R[in->v[0]].u32;
+	for (int l = 0; l < n && !aligned; l++) {
 		thr *t = &lanes[l];
 		if (t->st == ST_WSYNC && t->pc == t0->pc && !((t->R[in->v[0]].u32 >> l) & 1)) {
 			fault(b, t, in->line, "the executing lane %d is not in its member mask 0x%08x", l, t->R[in->v[0]].u32);
@@ -1009,12 +1169,14 @@ static int resolve_wsync(blk *b, thr *lanes, int n)
 				      mask, l, state_name(t->st), code[t->pc].line);
 			return -1;
 		}
-		uint32_t m2 = t->R[in->v[0]].u32;
+		uint32_t m2 = aligned ? mask : t->R[in->v[0]].u32;
 		if (m2 != mask) {
 			fault(b, t, in->line, "lane %d uses member mask 0x%08x, lane %d 0x%08x at the same exchange", l, m2, first, mask);
 			return -1;
 		}
 	}
+	if (aligned)
+		return warp_matrix(b, lanes, in);
 	uint32_t res[32], pres[32];
 	if (in->op == OP_SHFL) {
 		for (int l = 0; l < 32; l++) {
@@ -1139,7 +1301,9 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3], const unsigned block
 	int nwarps = (nt + 31) / 32;
 	size_t lsz = (k->local_size + 15) & ~(size_t)15;
 	size_t regbytes = (size_t)nt * k->nslots * sizeof(reg_t);
-	size_t membytes = (size_t)shsize + (size_t)nt * lsz + (size_t)nt * sizeof(thr) + (size_t)nwarps * sizeof(int) * 32 + 64;
+	size_t cpbytes = k->uses_cp_async ? (size_t)nt * CP_MAX * sizeof(cpent) : 0;
+	size_t shpad = ((size_t)shsize + 15) & ~(size_t)15;
+	size_t membytes = shpad + (size_t)nt * lsz + (size_t)nt * sizeof(thr) + (size_t)nwarps * sizeof(int) * 32 + 64 + cpbytes;
 	reg_t *regs = tl_get((void **)&tl_regs, &tl_regs_n, regbytes ? regbytes : 8);
 	uint8_t *mem = tl_get((void **)&tl_mem, &tl_mem_n, membytes);
 	if (!regs || !mem) {
@@ -1149,8 +1313,9 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3], const unsigned block
 	}
 	thr *th = (thr *)mem;
 	uint8_t *shared = mem + (size_t)nt * sizeof(thr);
-	uint8_t *local = shared + shsize;
-	int *order = (int *)(local + (size_t)nt * lsz);
+	uint8_t *local = shared + shpad;
+	cpent *cpq = (cpent *)(local + (size_t)nt * lsz);
+	int *order = (int *)((uint8_t *)cpq + cpbytes);
 	blk b;
 	memset(&b, 0, sizeof b);
 	b.k = k;
@@ -1184,6 +1349,9 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3], const unsigned block
 					t->loc = local + (size_t)i * lsz;
 					t->pc = 0;
 					t->st = ST_RUN;
+					t->cpq = cpbytes ? cpq + (size_t)i * CP_MAX : NULL;
+					t->ncp = 0;
+					t->ngroups = 0;
 					reg_t *R = t->R;
 					R[SLOT_TID_X].u64 = t->tid[0];
 					R[SLOT_TID_Y].u64 = t->tid[1];
