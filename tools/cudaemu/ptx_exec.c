@@ -16,7 +16,19 @@
 
 enum { ST_RUN, ST_BAR, ST_WSYNC, ST_EXIT };
 
+typedef struct cpent {
+	uint64_t src;
+	uint32_t dst;
+	uint32_t group;
+	uint8_t size, srcsize;
+} cpent;
+
+#define CP_MAX 64 /* cp.async copies one thread may have in flight */
+
 typedef struct thr {
+	cpent *cpq;
+	int ncp;
+	uint32_t ngroups; /* committed groups so far */
 	uint32_t pc;
 	uint8_t st;
 	unsigned tid[3];
@@ -438,6 +450,17 @@ static inline int setp_int(int cmp, int64_t a, int64_t b, uint64_t ua, uint64_t 
 	}
 	return 0;
 }
+static inline int setp_s32(int cmp, int32_t x, int32_t y)
+{
+	switch (cmp) {
+	case CMP_EQ: return x == y;
+	case CMP_NE: return x != y;
+	case CMP_LT: return x < y;
+	case CMP_LE: return x <= y;
+	case CMP_GT: return x > y;
+	default: return x >= y;
+	}
+}
 static inline int setp_uint(int cmp, uint64_t a, uint64_t b)
 {
 	switch (cmp) {
@@ -470,6 +493,29 @@ static inline int setp_flt(int cmp, double a, double b)
 	case CMP_NAN: return un;
 	}
 	return 0;
+}
+
+static float approx32(const insn *in, float x)
+{
+	if (in->flags & F_FTZ)
+		x = ftz32(x);
+	double r;
+	switch (in->op) {
+	case OP_FRCP_APPROX32: r = 1.0 / x; break;
+	case OP_FSQRT_APPROX32: r = sqrt(x); break;
+	case OP_FRSQRT_APPROX32: r = 1.0 / sqrt(x); break;
+	case OP_EX2_APPROX32: r = exp2(x); break;
+	case OP_LG2_APPROX32: r = log2(x); break;
+	case OP_SIN_APPROX32: r = sin(x); break;
+	case OP_COS_APPROX32: r = cos(x); break;
+	default: r = tanh(x); break;
+	}
+	float f = (float)r;
+	if (f != f)
+		f = u2f(CANON_NAN32);
+	if (in->flags & F_FTZ)
+		f = ftz32(f);
+	return f;
 }
 
 /* ---------- memory ---------- */
@@ -624,6 +670,59 @@ static int do_atom(blk *b, thr *t, const insn *in, int sp)
 	return 0;
 }
 
+/* ---------- cp.async ---------- */
+
+static int do_cp_async(blk *b, thr *t, const insn *in)
+{
+	reg_t *R = t->R;
+	uint64_t dst = (R[in->a].u64 + (uint64_t)in->off) & 0xffffffffull;
+	int64_t soff = (int64_t)((uint64_t)in->v[1] | ((uint64_t)in->v[2] << 32));
+	uint64_t src = R[in->b].u64 + (uint64_t)soff;
+	unsigned n = in->size;
+	unsigned srcsize = (in->flags & F_HASCOUNT) ? R[in->c].u32 : n;
+	if (srcsize > n) {
+		fault(b, t, in->line, "cp.async source size %u exceeds the copy size %u", srcsize, n);
+		return -1;
+	}
+	if (mem_check(b, t, in, SP_SHARED, dst, n, 1))
+		return -1;
+	if (src & (n - 1)) {
+		fault(b, t, in->line, "misaligned cp.async source of %u bytes at 0x%llx", n, (unsigned long long)src);
+		return -1;
+	}
+	if (srcsize && mem_check(b, t, in, SP_GLOBAL, src, srcsize, 0))
+		return -1;
+	if (t->ncp == CP_MAX) {
+		fault(b, t, in->line, "more than %d cp.async copies in flight (missing cp.async.wait_group?)", CP_MAX);
+		return -1;
+	}
+	cpent *e = &t->cpq[t->ncp++];
+	e->src = src;
+	e->dst = (uint32_t)dst;
+	e->size = (uint8_t)n;
+	e->srcsize = (uint8_t)srcsize;
+	e->group = t->ngroups;
+	return 0;
+}
+
+/* cp_complete lands every copy of a group below limit (all with ~0u). */
+static void cp_complete(blk *b, thr *t, uint32_t limit)
+{
+	int k = 0;
+	for (int i = 0; i < t->ncp; i++) {
+		cpent *e = &t->cpq[i];
+		if (limit == ~0u || e->group < limit) {
+			uint8_t *d = b->shared + e->dst;
+			if (e->srcsize)
+				memcpy(d, (const void *)(uintptr_t)e->src, e->srcsize);
+			memset(d + e->srcsize, 0, e->size - e->srcsize);
+		} else {
+			t->cpq[k++] = *e;
+		}
+	}
+	t->ncp = k;
+}
+
 /* ---------- the thread loop ---------- */
 
 #define W32(x) (R[in->d].u64 = (uint32_t)(x))
@@ -639,119 +738,278 @@ static int run_thread(blk *b, thr *t)
 	uint32_t pc = t->pc;
 	uint64_t count = 0;
 	int rc = 0;
-	for (;;) {
-		const insn *in = &code[pc];
-		count++;
-		if ((R[in->g].u32 ^ in->gneg) == 0) {
-			pc++;
-			continue;
-		}
-		switch (in->op) {
-		case OP_NOP: break;
-		case OP_MOV: R[in->d] = R[in->a]; break;
-		case OP_PACK16X2: W32((R[in->v[0]].u32 & 0xffff) | (R[in->v[1]].u32 << 16)); break;
-		case OP_UNPACK16X2: {
+	static const void *const tab[OP_COUNT] = {
+		[OP_NOP] = &&L_OP_NOP,
+		[OP_MOV] = &&L_OP_MOV,
+		[OP_PACK16X2] = &&L_OP_PACK16X2,
+		[OP_UNPACK16X2] = &&L_OP_UNPACK16X2,
+		[OP_PACK32X2] = &&L_OP_PACK32X2,
+		[OP_UNPACK32X2] = &&L_OP_UNPACK32X2,
+		[OP_ADD16] = &&L_OP_ADD16,
+		[OP_ADD32] = &&L_OP_ADD32,
+		[OP_ADD64] = &&L_OP_ADD64,
+		[OP_SUB16] = &&L_OP_SUB16,
+		[OP_SUB32] = &&L_OP_SUB32,
+		[OP_SUB64] = &&L_OP_SUB64,
+		[OP_MULLO16] = &&L_OP_MULLO16,
+		[OP_MULLO32] = &&L_OP_MULLO32,
+		[OP_MULLO64] = &&L_OP_MULLO64,
+		[OP_MULHI_S32] = &&L_OP_MULHI_S32,
+		[OP_MULHI_U32] = &&L_OP_MULHI_U32,
+		[OP_MULWIDE_S32] = &&L_OP_MULWIDE_S32,
+		[OP_MULWIDE_U32] = &&L_OP_MULWIDE_U32,
+		[OP_MULWIDE_S16] = &&L_OP_MULWIDE_S16,
+		[OP_MULWIDE_U16] = &&L_OP_MULWIDE_U16,
+		[OP_MADLO32] = &&L_OP_MADLO32,
+		[OP_MADLO64] = &&L_OP_MADLO64,
+		[OP_MADWIDE_S32] = &&L_OP_MADWIDE_S32,
+		[OP_MADWIDE_U32] = &&L_OP_MADWIDE_U32,
+		[OP_DIV_S32] = &&L_OP_DIV_S32,
+		[OP_DIV_U32] = &&L_OP_DIV_U32,
+		[OP_DIV_S64] = &&L_OP_DIV_S64,
+		[OP_DIV_U64] = &&L_OP_DIV_U64,
+		[OP_REM_S32] = &&L_OP_REM_S32,
+		[OP_REM_U32] = &&L_OP_REM_U32,
+		[OP_REM_S64] = &&L_OP_REM_S64,
+		[OP_REM_U64] = &&L_OP_REM_U64,
+		[OP_MIN_S32] = &&L_OP_MIN_S32,
+		[OP_MIN_U32] = &&L_OP_MIN_U32,
+		[OP_MAX_S32] = &&L_OP_MAX_S32,
+		[OP_MAX_U32] = &&L_OP_MAX_U32,
+		[OP_MIN_S64] = &&L_OP_MIN_S64,
+		[OP_MIN_U64] = &&L_OP_MIN_U64,
+		[OP_MAX_S64] = &&L_OP_MAX_S64,
+		[OP_MAX_U64] = &&L_OP_MAX_U64,
+		[OP_NEG32] = &&L_OP_NEG32,
+		[OP_NEG64] = &&L_OP_NEG64,
+		[OP_ABS32] = &&L_OP_ABS32,
+		[OP_ABS64] = &&L_OP_ABS64,
+		[OP_AND16] = &&L_OP_AND16,
+		[OP_AND32] = &&L_OP_AND32,
+		[OP_AND64] = &&L_OP_AND64,
+		[OP_OR16] = &&L_OP_OR16,
+		[OP_OR32] = &&L_OP_OR32,
+		[OP_OR64] = &&L_OP_OR64,
+		[OP_XOR16] = &&L_OP_XOR16,
+		[OP_XOR32] = &&L_OP_XOR32,
+		[OP_XOR64] = &&L_OP_XOR64,
+		[OP_NOT16] = &&L_OP_NOT16,
+		[OP_NOT32] = &&L_OP_NOT32,
+		[OP_NOT64] = &&L_OP_NOT64,
+		[OP_ANDP] = &&L_OP_ANDP,
+		[OP_ORP] = &&L_OP_ORP,
+		[OP_XORP] = &&L_OP_XORP,
+		[OP_NOTP] = &&L_OP_NOTP,
+		[OP_SHL16] = &&L_OP_SHL16,
+		[OP_SHL32] = &&L_OP_SHL32,
+		[OP_SHL64] = &&L_OP_SHL64,
+		[OP_SHR_U16] = &&L_OP_SHR_U16,
+		[OP_SHR_S16] = &&L_OP_SHR_S16,
+		[OP_SHR_U32] = &&L_OP_SHR_U32,
+		[OP_SHR_S32] = &&L_OP_SHR_S32,
+		[OP_SHR_U64] = &&L_OP_SHR_U64,
+		[OP_SHR_S64] = &&L_OP_SHR_S64,
+		[OP_BFI32] = &&L_OP_BFI32,
+		[OP_BFI64] = &&L_OP_BFI64,
+		[OP_BFE_U32] = &&L_OP_BFE_U32,
+		[OP_BFE_S32] = &&L_OP_BFE_S32,
+		[OP_POPC32] = &&L_OP_POPC32,
+		[OP_POPC64] = &&L_OP_POPC64,
+		[OP_CLZ32] = &&L_OP_CLZ32,
+		[OP_CLZ64] = &&L_OP_CLZ64,
+		[OP_BREV32] = &&L_OP_BREV32,
+		[OP_SELP] = &&L_OP_SELP,
+		[OP_SETP_S16] = &&L_OP_SETP_S16,
+		[OP_SETP_U16] = &&L_OP_SETP_U16,
+		[OP_SETP_S32] = &&L_OP_SETP_S32,
+		[OP_SETP_U32] = &&L_OP_SETP_U32,
+		[OP_SETP_S64] = &&L_OP_SETP_S64,
+		[OP_SETP_U64] = &&L_OP_SETP_U64,
+		[OP_SETP_F32] = &&L_OP_SETP_F32,
+		[OP_SETP_F64] = &&L_OP_SETP_F64,
+		[OP_FADD32] = &&L_OP_FADD32,
+		[OP_FSUB32] = &&L_OP_FSUB32,
+		[OP_FMUL32] = &&L_OP_FMUL32,
+		[OP_FFMA32] = &&L_OP_FFMA32,
+		[OP_FDIV32] = &&L_OP_FDIV32,
+		[OP_FARITH32_DIR] = &&L_OP_FARITH32_DIR,
+		[OP_FNEG32] = &&L_OP_FNEG32,
+		[OP_FABS32] = &&L_OP_FABS32,
+		[OP_FMIN32] = &&L_OP_FMIN32,
+		[OP_FMAX32] = &&L_OP_FMAX32,
+		[OP_FRCP32] = &&L_OP_FRCP32,
+		[OP_FSQRT32] = &&L_OP_FSQRT32,
+		[OP_FRCP_APPROX32] = &&L_OP_FRCP_APPROX32,
+		[OP_FSQRT_APPROX32] = &&L_OP_FSQRT_APPROX32,
+		[OP_FRSQRT_APPROX32] = &&L_OP_FRSQRT_APPROX32,
+		[OP_EX2_APPROX32] = &&L_OP_EX2_APPROX32,
+		[OP_LG2_APPROX32] = &&L_OP_LG2_APPROX32,
+		[OP_SIN_APPROX32] = &&L_OP_SIN_APPROX32,
+		[OP_COS_APPROX32] = &&L_OP_COS_APPROX32,
+		[OP_TANH_APPROX32] = &&L_OP_TANH_APPROX32,
+		[OP_FADD64] = &&L_OP_FADD64,
+		[OP_FSUB64] = &&L_OP_FSUB64,
+		[OP_FMUL64] = &&L_OP_FMUL64,
+		[OP_FFMA64] = &&L_OP_FFMA64,
+		[OP_FDIV64] = &&L_OP_FDIV64,
+		[OP_FARITH64_DIR] = &&L_OP_FARITH64_DIR,
+		[OP_FNEG64] = &&L_OP_FNEG64,
+		[OP_FABS64] = &&L_OP_FABS64,
+		[OP_FMIN64] = &&L_OP_FMIN64,
+		[OP_FMAX64] = &&L_OP_FMAX64,
+		[OP_FRCP64] = &&L_OP_FRCP64,
+		[OP_FSQRT64] = &&L_OP_FSQRT64,
+		[OP_RCP_APPROX_FTZ64] = &&L_OP_RCP_APPROX_FTZ64,
+		[OP_CVT_S64_S32] = &&L_OP_CVT_S64_S32,
+		[OP_CVT_U64_U32] = &&L_OP_CVT_U64_U32,
+		[OP_CVT_U32_U64] = &&L_OP_CVT_U32_U64,
+		[OP_CVT_U16_U32] = &&L_OP_CVT_U16_U32,
+		[OP_CVT_SAT_F32] = &&L_OP_CVT_SAT_F32,
+		[OP_CVT_F32_F16] = &&L_OP_CVT_F32_F16,
+		[OP_CVT_F32_BF16] = &&L_OP_CVT_F32_BF16,
+		[OP_CVT] = &&L_OP_CVT,
+		[OP_LD_GLOBAL] = &&L_OP_LD_GLOBAL,
+		[OP_LD_SHARED] = &&L_OP_LD_SHARED,
+		[OP_LD_LOCAL] = &&L_OP_LD_LOCAL,
+		[OP_LD_PARAM] = &&L_OP_LD_PARAM,
+		[OP_ST_GLOBAL] = &&L_OP_ST_GLOBAL,
+		[OP_ST_SHARED] = &&L_OP_ST_SHARED,
+		[OP_ST_LOCAL] = &&L_OP_ST_LOCAL,
+		[OP_ATOM_GLOBAL] = &&L_OP_ATOM_GLOBAL,
+		[OP_ATOM_SHARED] = &&L_OP_ATOM_SHARED,
+		[OP_BRA] = &&L_OP_BRA,
+		[OP_EXIT] = &&L_OP_EXIT,
+		[OP_BAR] = &&L_OP_BAR,
+		[OP_SHFL] = &&L_OP_SHFL,
+		[OP_VOTE] = &&L_OP_VOTE,
+		[OP_TRAP] = &&L_OP_TRAP,
+		[OP_MMA] = &&L_OP_MMA,
+		[OP_LDMATRIX] = &&L_OP_LDMATRIX,
+		[OP_CP_ASYNC] = &&L_OP_CP_ASYNC,
+		[OP_CP_ASYNC_COMMIT] = &&L_OP_CP_ASYNC_COMMIT,
+		[OP_CP_ASYNC_WAIT] = &&L_OP_CP_ASYNC_WAIT
+	};
+	const insn *in;
+#define DISPATCH()                                   \
+	do {                                             \
+		in = &code[pc];                              \
+		count++;                                     \
+		if ((R[in->g].u32 ^ in->gneg) == 0) {        \
+			pc++;                                    \
+			goto skipped;                            \
+		}                                            \
+		goto *tab[in->op];                           \
+	} while (0)
+#define NEXT do { pc++; DISPATCH(); } while (0)
+	DISPATCH();
+skipped:
+	DISPATCH();
+	{
+		L_OP_NOP: NEXT;
+		L_OP_MOV: R[in->d] = R[in->a]; NEXT;
+		L_OP_PACK16X2: W32((R[in->v[0]].u32 & 0xffff) | (R[in->v[1]].u32 << 16)); NEXT;
+		L_OP_UNPACK16X2: {
 			uint32_t v = R[in->a].u32;
 			R[in->v[0]].u64 = v & 0xffff;
 			R[in->v[1]].u64 = v >> 16;
-			break;
+			NEXT;
 		}
-		case OP_PACK32X2: R[in->d].u64 = (uint64_t)R[in->v[0]].u32 | ((uint64_t)R[in->v[1]].u32 << 32); break;
-		case OP_UNPACK32X2: {
+		L_OP_PACK32X2: R[in->d].u64 = (uint64_t)R[in->v[0]].u32 | ((uint64_t)R[in->v[1]].u32 << 32); NEXT;
+		L_OP_UNPACK32X2: {
 			uint64_t v = R[in->a].u64;
 			R[in->v[0]].u64 = (uint32_t)v;
 			R[in->v[1]].u64 = v >> 32;
-			break;
+			NEXT;
 		}
-		case OP_ADD16: R[in->d].u64 = (uint16_t)(R[in->a].u16 + R[in->b].u16); break;
-		case OP_ADD32: W32(R[in->a].u32 + R[in->b].u32); break;
-		case OP_ADD64: R[in->d].u64 = R[in->a].u64 + R[in->b].u64; break;
-		case OP_SUB16: R[in->d].u64 = (uint16_t)(R[in->a].u16 - R[in->b].u16); break;
-		case OP_SUB32: W32(R[in->a].u32 - R[in->b].u32); break;
-		case OP_SUB64: R[in->d].u64 = R[in->a].u64 - R[in->b].u64; break;
-		case OP_MULLO16: R[in->d].u64 = (uint16_t)(R[in->a].u16 * R[in->b].u16); break;
-		case OP_MULLO32: W32(R[in->a].u32 * R[in->b].u32); break;
-		case OP_MULLO64: R[in->d].u64 = R[in->a].u64 * R[in->b].u64; break;
-		case OP_MULHI_S32: W32((uint32_t)(((int64_t)R[in->a].s32 * R[in->b].s32) >> 32)); break;
-		case OP_MULHI_U32: W32((uint32_t)(((uint64_t)R[in->a].u32 * R[in->b].u32) >> 32)); break;
-		case OP_MULWIDE_S32: R[in->d].s64 = (int64_t)R[in->a].s32 * R[in->b].s32; break;
-		case OP_MULWIDE_U32: R[in->d].u64 = (uint64_t)R[in->a].u32 * R[in->b].u32; break;
-		case OP_MULWIDE_S16: W32((uint32_t)((int32_t)R[in->a].s16 * R[in->b].s16)); break;
-		case OP_MULWIDE_U16: W32((uint32_t)R[in->a].u16 * R[in->b].u16); break;
-		case OP_MADLO32: W32(R[in->a].u32 * R[in->b].u32 + R[in->c].u32); break;
-		case OP_MADLO64: R[in->d].u64 = R[in->a].u64 * R[in->b].u64 + R[in->c].u64; break;
-		case OP_MADWIDE_S32: R[in->d].s64 = (int64_t)R[in->a].s32 * R[in->b].s32 + R[in->c].s64; break;
-		case OP_MADWIDE_U32: R[in->d].u64 = (uint64_t)R[in->a].u32 * R[in->b].u32 + R[in->c].u64; break;
-		case OP_DIV_S32: case OP_REM_S32: {
+		L_OP_ADD16: R[in->d].u64 = (uint16_t)(R[in->a].u16 + R[in->b].u16); NEXT;
+		L_OP_ADD32: W32(R[in->a].u32 + R[in->b].u32); NEXT;
+		L_OP_ADD64: R[in->d].u64 = R[in->a].u64 + R[in->b].u64; NEXT;
+		L_OP_SUB16: R[in->d].u64 = (uint16_t)(R[in->a].u16 - R[in->b].u16); NEXT;
+		L_OP_SUB32: W32(R[in->a].u32 - R[in->b].u32); NEXT;
+		L_OP_SUB64: R[in->d].u64 = R[in->a].u64 - R[in->b].u64; NEXT;
+		L_OP_MULLO16: R[in->d].u64 = (uint16_t)(R[in->a].u16 * R[in->b].u16); NEXT;
+		L_OP_MULLO32: W32(R[in->a].u32 * R[in->b].u32); NEXT;
+		L_OP_MULLO64: R[in->d].u64 = R[in->a].u64 * R[in->b].u64; NEXT;
+		L_OP_MULHI_S32: W32((uint32_t)(((int64_t)R[in->a].s32 * R[in->b].s32) >> 32)); NEXT;
+		L_OP_MULHI_U32: W32((uint32_t)(((uint64_t)R[in->a].u32 * R[in->b].u32) >> 32)); NEXT;
+		L_OP_MULWIDE_S32: R[in->d].s64 = (int64_t)R[in->a].s32 * R[in->b].s32; NEXT;
+		L_OP_MULWIDE_U32: R[in->d].u64 = (uint64_t)R[in->a].u32 * R[in->b].u32; NEXT;
+		L_OP_MULWIDE_S16: W32((uint32_t)((int32_t)R[in->a].s16 * R[in->b].s16)); NEXT;
+		L_OP_MULWIDE_U16: W32((uint32_t)R[in->a].u16 * R[in->b].u16); NEXT;
+		L_OP_MADLO32: W32(R[in->a].u32 * R[in->b].u32 + R[in->c].u32); NEXT;
+		L_OP_MADLO64: R[in->d].u64 = R[in->a].u64 * R[in->b].u64 + R[in->c].u64; NEXT;
+		L_OP_MADWIDE_S32: R[in->d].s64 = (int64_t)R[in->a].s32 * R[in->b].s32 + R[in->c].s64; NEXT;
+		L_OP_MADWIDE_U32: R[in->d].u64 = (uint64_t)R[in->a].u32 * R[in->b].u32 + R[in->c].u64; NEXT;
+		L_OP_DIV_S32: L_OP_REM_S32: {
 			int32_t x = R[in->a].s32, y = R[in->b].s32;
 			if (y == 0)
 				goto divzero;
 			int32_t q = (x == INT32_MIN && y == -1) ? INT32_MIN : x / y;
 			int32_t r = (x == INT32_MIN && y == -1) ? 0 : x % y;
 			W32((uint32_t)(in->op == OP_DIV_S32 ? q : r));
-			break;
+			NEXT;
 		}
-		case OP_DIV_U32: case OP_REM_U32: {
+		L_OP_DIV_U32: L_OP_REM_U32: {
 			uint32_t x = R[in->a].u32, y = R[in->b].u32;
 			if (y == 0)
 				goto divzero;
 			W32(in->op == OP_DIV_U32 ? x / y : x % y);
-			break;
+			NEXT;
 		}
-		case OP_DIV_S64: case OP_REM_S64: {
+		L_OP_DIV_S64: L_OP_REM_S64: {
 			int64_t x = R[in->a].s64, y = R[in->b].s64;
 			if (y == 0)
 				goto divzero;
 			int64_t q = (x == INT64_MIN && y == -1) ? INT64_MIN : x / y;
 			int64_t r = (x == INT64_MIN && y == -1) ? 0 : x % y;
 			R[in->d].s64 = in->op == OP_DIV_S64 ? q : r;
-			break;
+			NEXT;
 		}
-		case OP_DIV_U64: case OP_REM_U64: {
+		L_OP_DIV_U64: L_OP_REM_U64: {
 			uint64_t x = R[in->a].u64, y = R[in->b].u64;
 			if (y == 0)
 				goto divzero;
 			R[in->d].u64 = in->op == OP_DIV_U64 ? x / y : x % y;
-			break;
+			NEXT;
 		}
-		case OP_MIN_S32: { int32_t x = R[in->a].s32, y = R[in->b].s32; W32((uint32_t)(x < y ? x : y)); break; }
-		case OP_MAX_S32: { int32_t x = R[in->a].s32, y = R[in->b].s32; W32((uint32_t)(x > y ? x : y)); break; }
-		case OP_MIN_U32: { uint32_t x = R[in->a].u32, y = R[in->b].u32; W32(x < y ? x : y); break; }
-		case OP_MAX_U32: { uint32_t x = R[in->a].u32, y = R[in->b].u32; W32(x > y ? x : y); break; }
-		case OP_MIN_S64: { int64_t x = R[in->a].s64, y = R[in->b].s64; R[in->d].s64 = x < y ? x : y; break; }
-		case OP_MAX_S64: { int64_t x = R[in->a].s64, y = R[in->b].s64; R[in->d].s64 = x > y ? x : y; break; }
-		case OP_MIN_U64: { uint64_t x = R[in->a].u64, y = R[in->b].u64; R[in->d].u64 = x < y ? x : y; break; }
-		case OP_MAX_U64: { uint64_t x = R[in->a].u64, y = R[in->b].u64; R[in->d].u64 = x > y ? x : y; break; }
-		case OP_NEG32: W32(0u - R[in->a].u32); break;
-		case OP_NEG64: R[in->d].u64 = 0ull - R[in->a].u64; break;
-		case OP_ABS32: { int32_t x = R[in->a].s32; W32(x < 0 ? 0u - (uint32_t)x : (uint32_t)x); break; }
-		case OP_ABS64: { int64_t x = R[in->a].s64; R[in->d].u64 = x < 0 ? 0ull - (uint64_t)x : (uint64_t)x; break; }
-		case OP_AND16: R[in->d].u64 = (uint16_t)(R[in->a].u16 & R[in->b].u16); break;
-		case OP_AND32: W32(R[in->a].u32 & R[in->b].u32); break;
-		case OP_AND64: R[in->d].u64 = R[in->a].u64 & R[in->b].u64; break;
-		case OP_OR16: R[in->d].u64 = (uint16_t)(R[in->a].u16 | R[in->b].u16); break;
-		case OP_OR32: W32(R[in->a].u32 | R[in->b].u32); break;
-		case OP_OR64: R[in->d].u64 = R[in->a].u64 | R[in->b].u64; break;
-		case OP_XOR16: R[in->d].u64 = (uint16_t)(R[in->a].u16 ^ R[in->b].u16); break;
-		case OP_XOR32: W32(R[in->a].u32 ^ R[in->b].u32); break;
-		case OP_XOR64: R[in->d].u64 = R[in->a].u64 ^ R[in->b].u64; break;
-		case OP_NOT16: R[in->d].u64 = (uint16_t)~R[in->a].u16; break;
-		case OP_NOT32: W32(~R[in->a].u32); break;
-		case OP_NOT64: R[in->d].u64 = ~R[in->a].u64; break;
-		case OP_ANDP: R[in->d].u64 = (R[in->a].u32 & R[in->b].u32) & 1; break;
-		case OP_ORP: R[in->d].u64 = (R[in->a].u32 | R[in->b].u32) & 1; break;
-		case OP_XORP: R[in->d].u64 = (R[in->a].u32 ^ R[in->b].u32) & 1; break;
-		case OP_NOTP: R[in->d].u64 = (R[in->a].u32 ^ 1) & 1; break;
-		case OP_SHL16: { uint32_t s = R[in->b].u32; R[in->d].u64 = s >= 16 ? 0 : (uint16_t)(R[in->a].u16 << s); break; }
-		case OP_SHL32: { uint32_t s = R[in->b].u32; W32(s >= 32 ? 0 : R[in->a].u32 << s); break; }
-		case OP_SHL64: { uint32_t s = R[in->b].u32; R[in->d].u64 = s >= 64 ? 0 : R[in->a].u64 << s; break; }
-		case OP_SHR_U16: { uint32_t s = R[in->b].u32; R[in->d].u64 = s >= 16 ? 0 : (uint16_t)(R[in->a].u16 >> s); break; }
-		case OP_SHR_S16: { uint32_t s = R[in->b].u32; R[in->d].u64 = (uint16_t)(R[in->a].s16 >> (s >= 16 ? 15 : s)); break; }
-		case OP_SHR_U32: { uint32_t s = R[in->b].u32; W32(s >= 32 ? 0 : R[in->a].u32 >> s); break; }
-		case OP_SHR_S32: { uint32_t s = R[in->b].u32; W32((uint32_t)(R[in->a].s32 >> (s >= 32 ? 31 : s))); break; }
-		case OP_SHR_U64: { uint32_t s = R[in->b].u32; R[in->d].u64 = s >= 64 ? 0 : R[in->a].u64 >> s; break; }
-		case OP_SHR_S64: { uint32_t s = R[in->b].u32; R[in->d].s64 = R[in->a].s64 >> (s >= 64 ? 63 : s); break; }
-		case OP_BFI32: case OP_BFI64: {
+		L_OP_MIN_S32: { int32_t x = R[in->a].s32, y = R[in->b].s32; W32((uint32_t)(x < y ? x : y)); NEXT; }
+		L_OP_MAX_S32: { int32_t x = R[in->a].s32, y = R[in->b].s32; W32((uint32_t)(x > y ? x : y)); NEXT; }
+		L_OP_MIN_U32: { uint32_t x = R[in->a].u32, y = R[in->b].u32; W32(x < y ? x : y); NEXT; }
+		L_OP_MAX_U32: { uint32_t x = R[in->a].u32, y = R[in->b].u32; W32(x > y ? x : y); NEXT; }
+		L_OP_MIN_S64: { int64_t x = R[in->a].s64, y = R[in->b].s64; R[in->d].s64 = x < y ? x : y; NEXT; }
+		L_OP_MAX_S64: { int64_t x = R[in->a].s64, y = R[in->b].s64; R[in->d].s64 = x > y ? x : y; NEXT; }
+		L_OP_MIN_U64: { uint64_t x = R[in->a].u64, y = R[in->b].u64; R[in->d].u64 = x < y ? x : y; NEXT; }
+		L_OP_MAX_U64: { uint64_t x = R[in->a].u64, y = R[in->b].u64; R[in->d].u64 = x > y ? x : y; NEXT; }
+		L_OP_NEG32: W32(0u - R[in->a].u32); NEXT;
+		L_OP_NEG64: R[in->d].u64 = 0ull - R[in->a].u64; NEXT;
+		L_OP_ABS32: { int32_t x = R[in->a].s32; W32(x < 0 ? 0u - (uint32_t)x : (uint32_t)x); NEXT; }
+		L_OP_ABS64: { int64_t x = R[in->a].s64; R[in->d].u64 = x < 0 ? 0ull - (uint64_t)x : (uint64_t)x; NEXT; }
+		L_OP_AND16: R[in->d].u64 = (uint16_t)(R[in->a].u16 & R[in->b].u16); NEXT;
+		L_OP_AND32: W32(R[in->a].u32 & R[in->b].u32); NEXT;
+		L_OP_AND64: R[in->d].u64 = R[in->a].u64 & R[in->b].u64; NEXT;
+		L_OP_OR16: R[in->d].u64 = (uint16_t)(R[in->a].u16 | R[in->b].u16); NEXT;
+		L_OP_OR32: W32(R[in->a].u32 | R[in->b].u32); NEXT;
+		L_OP_OR64: R[in->d].u64 = R[in->a].u64 | R[in->b].u64; NEXT;
+		L_OP_XOR16: R[in->d].u64 = (uint16_t)(R[in->a].u16 ^ R[in->b].u16); NEXT;
+		L_OP_XOR32: W32(R[in->a].u32 ^ R[in->b].u32); NEXT;
+		L_OP_XOR64: R[in->d].u64 = R[in->a].u64 ^ R[in->b].u64; NEXT;
+		L_OP_NOT16: R[in->d].u64 = (uint16_t)~R[in->a].u16; NEXT;
+		L_OP_NOT32: W32(~R[in->a].u32); NEXT;
+		L_OP_NOT64: R[in->d].u64 = ~R[in->a].u64; NEXT;
+		L_OP_ANDP: R[in->d].u64 = (R[in->a].u32 & R[in->b].u32) & 1; NEXT;
+		L_OP_ORP: R[in->d].u64 = (R[in->a].u32 | R[in->b].u32) & 1; NEXT;
+		L_OP_XORP: R[in->d].u64 = (R[in->a].u32 ^ R[in->b].u32) & 1; NEXT;
+		L_OP_NOTP: R[in->d].u64 = (R[in->a].u32 ^ 1) & 1; NEXT;
+		L_OP_SHL16: { uint32_t s = R[in->b].u32; R[in->d].u64 = s >= 16 ? 0 : (uint16_t)(R[in->a].u16 << s); NEXT; }
+		L_OP_SHL32: { uint32_t s = R[in->b].u32; W32(s >= 32 ? 0 : R[in->a].u32 << s); NEXT; }
+		L_OP_SHL64: { uint32_t s = R[in->b].u32; R[in->d].u64 = s >= 64 ? 0 : R[in->a].u64 << s; NEXT; }
+		L_OP_SHR_U16: { uint32_t s = R[in->b].u32; R[in->d].u64 = s >= 16 ? 0 : (uint16_t)(R[in->a].u16 >> s); NEXT; }
+		L_OP_SHR_S16: { uint32_t s = R[in->b].u32; R[in->d].u64 = (uint16_t)(R[in->a].s16 >> (s >= 16 ? 15 : s)); NEXT; }
+		L_OP_SHR_U32: { uint32_t s = R[in->b].u32; W32(s >= 32 ? 0 : R[in->a].u32 >> s); NEXT; }
+		L_OP_SHR_S32: { uint32_t s = R[in->b].u32; W32((uint32_t)(R[in->a].s32 >> (s >= 32 ? 31 : s))); NEXT; }
+		L_OP_SHR_U64: { uint32_t s = R[in->b].u32; R[in->d].u64 = s >= 64 ? 0 : R[in->a].u64 >> s; NEXT; }
+		L_OP_SHR_S64: { uint32_t s = R[in->b].u32; R[in->d].s64 = R[in->a].s64 >> (s >= 64 ? 63 : s); NEXT; }
+		L_OP_BFI32: L_OP_BFI64: {
 			unsigned w = in->op == OP_BFI32 ? 32 : 64;
 			uint32_t pos = R[in->c].u32 & 0xff, len = R[in->e].u32 & 0xff;
 			uint64_t a = R[in->a].u64, bb = in->op == OP_BFI32 ? R[in->b].u32 : R[in->b].u64;
@@ -762,9 +1020,9 @@ static int run_thread(blk *b, thr *t)
 				bb = (bb & ~mask) | ((a << pos) & mask);
 			}
 			R[in->d].u64 = w == 32 ? (uint32_t)bb : bb;
-			break;
+			NEXT;
 		}
-		case OP_BFE_U32: case OP_BFE_S32: {
+		L_OP_BFE_U32: L_OP_BFE_S32: {
 			uint32_t a = R[in->a].u32, pos = R[in->b].u32 & 0xff, len = R[in->c].u32 & 0xff;
 			uint32_t r = 0;
 			int sbit;
@@ -777,55 +1035,42 @@ static int run_thread(blk *b, thr *t)
 			for (uint32_t i = 0; i < 32; i++)
 				r |= (uint32_t)((i < len && pos + i <= 31) ? (a >> (pos + i)) & 1 : (uint32_t)sbit) << i;
 			W32(r);
-			break;
+			NEXT;
 		}
-		case OP_POPC32: W32((uint32_t)__builtin_popcount(R[in->a].u32)); break;
-		case OP_POPC64: W32((uint32_t)__builtin_popcountll(R[in->a].u64)); break;
-		case OP_CLZ32: { uint32_t x = R[in->a].u32; W32(x ? (uint32_t)__builtin_clz(x) : 32); break; }
-		case OP_CLZ64: { uint64_t x = R[in->a].u64; W32(x ? (uint32_t)__builtin_clzll(x) : 64); break; }
-		case OP_BREV32: {
+		L_OP_POPC32: W32((uint32_t)__builtin_popcount(R[in->a].u32)); NEXT;
+		L_OP_POPC64: W32((uint32_t)__builtin_popcountll(R[in->a].u64)); NEXT;
+		L_OP_CLZ32: { uint32_t x = R[in->a].u32; W32(x ? (uint32_t)__builtin_clz(x) : 32); NEXT; }
+		L_OP_CLZ64: { uint64_t x = R[in->a].u64; W32(x ? (uint32_t)__builtin_clzll(x) : 64); NEXT; }
+		L_OP_BREV32: {
 			uint32_t x = R[in->a].u32, r = 0;
 			for (int i = 0; i < 32; i++)
 				r |= ((x >> i) & 1) << (31 - i);
 			W32(r);
-			break;
+			NEXT;
 		}
-		case OP_SELP: R[in->d] = R[in->c].u32 ? R[in->a] : R[in->b]; break;
-		case OP_SETP_S16: R[in->d].u64 = (uint64_t)setp_int(in->sub, R[in->a].s16, R[in->b].s16, R[in->a].u16, R[in->b].u16); break;
-		case OP_SETP_U16: R[in->d].u64 = (uint64_t)setp_uint(in->sub, R[in->a].u16, R[in->b].u16); break;
-		case OP_SETP_S32: {
-			int32_t x = R[in->a].s32, y = R[in->b].s32;
-			int r;
-			switch (in->sub) {
-			case CMP_EQ: r = x == y; break;
-			case CMP_NE: r = x != y; break;
-			case CMP_LT: r = x < y; break;
-			case CMP_LE: r = x <= y; break;
-			case CMP_GT: r = x > y; break;
-			default: r = x >= y; break;
-			}
-			R[in->d].u64 = (uint64_t)r;
-			break;
-		}
-		case OP_SETP_U32: R[in->d].u64 = (uint64_t)setp_uint(in->sub, R[in->a].u32, R[in->b].u32); break;
-		case OP_SETP_S64: R[in->d].u64 = (uint64_t)setp_int(in->sub, R[in->a].s64, R[in->b].s64, R[in->a].u64, R[in->b].u64); break;
-		case OP_SETP_U64: R[in->d].u64 = (uint64_t)setp_uint(in->sub, R[in->a].u64, R[in->b].u64); break;
-		case OP_SETP_F32: {
+		L_OP_SELP: R[in->d] = R[in->c].u32 ? R[in->a] : R[in->b]; NEXT;
+		L_OP_SETP_S16: R[in->d].u64 = (uint64_t)setp_int(in->sub, R[in->a].s16, R[in->b].s16, R[in->a].u16, R[in->b].u16); NEXT;
+		L_OP_SETP_U16: R[in->d].u64 = (uint64_t)setp_uint(in->sub, R[in->a].u16, R[in->b].u16); NEXT;
+		L_OP_SETP_S32: R[in->d].u64 = (uint64_t)setp_s32(in->sub, R[in->a].s32, R[in->b].s32); NEXT;
+		L_OP_SETP_U32: R[in->d].u64 = (uint64_t)setp_uint(in->sub, R[in->a].u32, R[in->b].u32); NEXT;
+		L_OP_SETP_S64: R[in->d].u64 = (uint64_t)setp_int(in->sub, R[in->a].s64, R[in->b].s64, R[in->a].u64, R[in->b].u64); NEXT;
+		L_OP_SETP_U64: R[in->d].u64 = (uint64_t)setp_uint(in->sub, R[in->a].u64, R[in->b].u64); NEXT;
+		L_OP_SETP_F32: {
 			float x = R[in->a].f32, y = R[in->b].f32;
 			if (in->flags & F_FTZ) {
 				x = ftz32(x);
 				y = ftz32(y);
 			}
 			R[in->d].u64 = (uint64_t)setp_flt(in->sub, x, y);
-			break;
+			NEXT;
 		}
-		case OP_SETP_F64: R[in->d].u64 = (uint64_t)setp_flt(in->sub, R[in->a].f64, R[in->b].f64); break;
-		case OP_FADD32: WF(R[in->a].f32 + R[in->b].f32); break;
-		case OP_FSUB32: WF(R[in->a].f32 - R[in->b].f32); break;
-		case OP_FMUL32: WF(R[in->a].f32 * R[in->b].f32); break;
-		case OP_FFMA32: WF(fmaf(R[in->a].f32, R[in->b].f32, R[in->c].f32)); break;
-		case OP_FDIV32: WF(R[in->a].f32 / R[in->b].f32); break;
-		case OP_FARITH32_DIR: {
+		L_OP_SETP_F64: R[in->d].u64 = (uint64_t)setp_flt(in->sub, R[in->a].f64, R[in->b].f64); NEXT;
+		L_OP_FADD32: WF(R[in->a].f32 + R[in->b].f32); NEXT;
+		L_OP_FSUB32: WF(R[in->a].f32 - R[in->b].f32); NEXT;
+		L_OP_FMUL32: WF(R[in->a].f32 * R[in->b].f32); NEXT;
+		L_OP_FFMA32: WF(fmaf(R[in->a].f32, R[in->b].f32, R[in->c].f32)); NEXT;
+		L_OP_FDIV32: WF(R[in->a].f32 / R[in->b].f32); NEXT;
+		L_OP_FARITH32_DIR: {
 			float x = R[in->a].f32, y = R[in->b].f32, z = R[in->c].f32;
 			if (in->flags & F_FTZ) {
 				x = ftz32(x);
@@ -838,72 +1083,52 @@ static int run_thread(blk *b, thr *t)
 			if (in->flags & F_SAT)
 				r = r != r ? 0.0f : r > 0 ? (r < 1 ? r : 1.0f) : 0.0f;
 			WF(r);
-			break;
+			NEXT;
 		}
-		case OP_FNEG32: {
+		L_OP_FNEG32: {
 			float x = R[in->a].f32;
 			if (in->flags & F_FTZ)
 				x = ftz32(x);
 			R[in->d].u64 = f2u(x) ^ 0x80000000u;
-			break;
+			NEXT;
 		}
-		case OP_FABS32: {
+		L_OP_FABS32: {
 			float x = R[in->a].f32;
 			if (in->flags & F_FTZ)
 				x = ftz32(x);
 			R[in->d].u64 = f2u(x) & 0x7fffffffu;
-			break;
+			NEXT;
 		}
-		case OP_FMIN32: WF(fminp(R[in->a].f32, R[in->b].f32)); break;
-		case OP_FMAX32: WF(fmaxp(R[in->a].f32, R[in->b].f32)); break;
-		case OP_FRCP32: WF(1.0f / R[in->a].f32); break;
-		case OP_FSQRT32: WF(sqrtf(R[in->a].f32)); break;
-		case OP_FRCP_APPROX32: case OP_FSQRT_APPROX32: case OP_FRSQRT_APPROX32: case OP_EX2_APPROX32:
-		case OP_LG2_APPROX32: case OP_SIN_APPROX32: case OP_COS_APPROX32: case OP_TANH_APPROX32: {
-			float x = R[in->a].f32;
-			if (in->flags & F_FTZ)
-				x = ftz32(x);
-			double r;
-			switch (in->op) {
-			case OP_FRCP_APPROX32: r = 1.0 / x; break;
-			case OP_FSQRT_APPROX32: r = sqrt(x); break;
-			case OP_FRSQRT_APPROX32: r = 1.0 / sqrt(x); break;
-			case OP_EX2_APPROX32: r = exp2(x); break;
-			case OP_LG2_APPROX32: r = log2(x); break;
-			case OP_SIN_APPROX32: r = sin(x); break;
-			case OP_COS_APPROX32: r = cos(x); break;
-			default: r = tanh(x); break;
-			}
-			float f = (float)r;
-			if (f != f)
-				f = u2f(CANON_NAN32);
-			if (in->flags & F_FTZ)
-				f = ftz32(f);
-			WF(f);
-			break;
-		}
-		case OP_FADD64: WD(R[in->a].f64 + R[in->b].f64); break;
-		case OP_FSUB64: WD(R[in->a].f64 - R[in->b].f64); break;
-		case OP_FMUL64: WD(R[in->a].f64 * R[in->b].f64); break;
-		case OP_FFMA64: WD(fma(R[in->a].f64, R[in->b].f64, R[in->c].f64)); break;
-		case OP_FDIV64: WD(R[in->a].f64 / R[in->b].f64); break;
-		case OP_FARITH64_DIR: WD(farith64(in->sub, R[in->a].f64, R[in->b].f64, R[in->c].f64, in->rm)); break;
-		case OP_FNEG64: R[in->d].u64 = R[in->a].u64 ^ 0x8000000000000000ull; break;
-		case OP_FABS64: R[in->d].u64 = R[in->a].u64 & 0x7fffffffffffffffull; break;
-		case OP_FMIN64: WD(dminp(R[in->a].f64, R[in->b].f64)); break;
-		case OP_FMAX64: WD(dmaxp(R[in->a].f64, R[in->b].f64)); break;
-		case OP_FRCP64: WD(1.0 / R[in->a].f64); break;
-		case OP_FSQRT64: WD(sqrt(R[in->a].f64)); break;
-		case OP_RCP_APPROX_FTZ64: WD(ftz64(1.0 / ftz64(R[in->a].f64))); break;
-		case OP_CVT_S64_S32: R[in->d].s64 = R[in->a].s32; break;
-		case OP_CVT_U64_U32: R[in->d].u64 = R[in->a].u32; break;
-		case OP_CVT_U32_U64: W32(R[in->a].u32); break;
-		case OP_CVT_U16_U32: R[in->d].u64 = R[in->a].u16; break;
-		case OP_CVT_SAT_F32: { float x = R[in->a].f32; WF(x > 0 ? (x < 1 ? x : 1.0f) : 0.0f); break; }
-		case OP_CVT_F32_F16: WF(ptx_f16_to_f32(R[in->a].u16)); break;
-		case OP_CVT_F32_BF16: R[in->d].u64 = (uint32_t)R[in->a].u16 << 16; break;
-		case OP_CVT: do_cvt(in, R); break;
-		case OP_LD_GLOBAL: {
+		L_OP_FMIN32: WF(fminp(R[in->a].f32, R[in->b].f32)); NEXT;
+		L_OP_FMAX32: WF(fmaxp(R[in->a].f32, R[in->b].f32)); NEXT;
+		L_OP_FRCP32: WF(1.0f / R[in->a].f32); NEXT;
+		L_OP_FSQRT32: WF(sqrtf(R[in->a].f32)); NEXT;
+		L_OP_FRCP_APPROX32: L_OP_FSQRT_APPROX32: L_OP_FRSQRT_APPROX32: L_OP_EX2_APPROX32:
+		L_OP_LG2_APPROX32: L_OP_SIN_APPROX32: L_OP_COS_APPROX32: L_OP_TANH_APPROX32:
+			WF(approx32(in, R[in->a].f32));
+			NEXT;
+		L_OP_FADD64: WD(R[in->a].f64 + R[in->b].f64); NEXT;
+		L_OP_FSUB64: WD(R[in->a].f64 - R[in->b].f64); NEXT;
+		L_OP_FMUL64: WD(R[in->a].f64 * R[in->b].f64); NEXT;
+		L_OP_FFMA64: WD(fma(R[in->a].f64, R[in->b].f64, R[in->c].f64)); NEXT;
+		L_OP_FDIV64: WD(R[in->a].f64 / R[in->b].f64); NEXT;
+		L_OP_FARITH64_DIR: WD(farith64(in->sub, R[in->a].f64, R[in->b].f64, R[in->c].f64, in->rm)); NEXT;
+		L_OP_FNEG64: R[in->d].u64 = R[in->a].u64 ^ 0x8000000000000000ull; NEXT;
+		L_OP_FABS64: R[in->d].u64 = R[in->a].u64 & 0x7fffffffffffffffull; NEXT;
+		L_OP_FMIN64: WD(dminp(R[in->a].f64, R[in->b].f64)); NEXT;
+		L_OP_FMAX64: WD(dmaxp(R[in->a].f64, R[in->b].f64)); NEXT;
+		L_OP_FRCP64: WD(1.0 / R[in->a].f64); NEXT;
+		L_OP_FSQRT64: WD(sqrt(R[in->a].f64)); NEXT;
+		L_OP_RCP_APPROX_FTZ64: WD(ftz64(1.0 / ftz64(R[in->a].f64))); NEXT;
+		L_OP_CVT_S64_S32: R[in->d].s64 = R[in->a].s32; NEXT;
+		L_OP_CVT_U64_U32: R[in->d].u64 = R[in->a].u32; NEXT;
+		L_OP_CVT_U32_U64: W32(R[in->a].u32); NEXT;
+		L_OP_CVT_U16_U32: R[in->d].u64 = R[in->a].u16; NEXT;
+		L_OP_CVT_SAT_F32: { float x = R[in->a].f32; WF(x > 0 ? (x < 1 ? x : 1.0f) : 0.0f); NEXT; }
+		L_OP_CVT_F32_F16: WF(ptx_f16_to_f32(R[in->a].u16)); NEXT;
+		L_OP_CVT_F32_BF16: R[in->d].u64 = (uint32_t)R[in->a].u16 << 16; NEXT;
+		L_OP_CVT: do_cvt(in, R); NEXT;
+		L_OP_LD_GLOBAL: {
 			/* the common scalar case inline */
 			if (in->nvec == 1 && in->size == 4) {
 				uint64_t addr = R[in->a].u64 + (uint64_t)in->off;
@@ -912,31 +1137,44 @@ static int run_thread(blk *b, thr *t)
 				uint32_t v;
 				memcpy(&v, (const void *)(uintptr_t)addr, 4);
 				R[in->d].u64 = v;
-				break;
+				NEXT;
 			}
 			if (do_ld(b, t, in, SP_GLOBAL))
 				goto faulted;
-			break;
+			NEXT;
 		}
-		case OP_LD_SHARED: if (do_ld(b, t, in, SP_SHARED)) goto faulted; break;
-		case OP_LD_LOCAL: if (do_ld(b, t, in, SP_LOCAL)) goto faulted; break;
-		case OP_LD_PARAM: if (do_ld(b, t, in, SP_PARAM)) goto faulted; break;
-		case OP_ST_GLOBAL: if (do_st(b, t, in, SP_GLOBAL)) goto faulted; break;
-		case OP_ST_SHARED: if (do_st(b, t, in, SP_SHARED)) goto faulted; break;
-		case OP_ST_LOCAL: if (do_st(b, t, in, SP_LOCAL)) goto faulted; break;
-		case OP_ATOM_GLOBAL: if (do_atom(b, t, in, SP_GLOBAL)) goto faulted; break;
-		case OP_ATOM_SHARED: if (do_atom(b, t, in, SP_SHARED)) goto faulted; break;
-		case OP_BRA: pc = in->target; continue;
-		case OP_EXIT: t->st = ST_EXIT; goto out;
-		case OP_TRAP: fault(b, t, in->line, "trap"); goto faulted;
-		case OP_BAR: t->st = ST_BAR; goto out;
-		case OP_SHFL: case OP_VOTE: t->st = ST_WSYNC; goto out;
-		default:
+		L_OP_LD_SHARED: if (do_ld(b, t, in, SP_SHARED)) goto faulted; NEXT;
+		L_OP_LD_LOCAL: if (do_ld(b, t, in, SP_LOCAL)) goto faulted; NEXT;
+		L_OP_LD_PARAM: if (do_ld(b, t, in, SP_PARAM)) goto faulted; NEXT;
+		L_OP_ST_GLOBAL: if (do_st(b, t, in, SP_GLOBAL)) goto faulted; NEXT;
+		L_OP_ST_SHARED: if (do_st(b, t, in, SP_SHARED)) goto faulted; NEXT;
+		L_OP_ST_LOCAL: if (do_st(b, t, in, SP_LOCAL)) goto faulted; NEXT;
+		L_OP_ATOM_GLOBAL: if (do_atom(b, t, in, SP_GLOBAL)) goto faulted; NEXT;
+		L_OP_ATOM_SHARED: if (do_atom(b, t, in, SP_SHARED)) goto faulted; NEXT;
+		L_OP_BRA: pc = in->target; DISPATCH();
+		L_OP_EXIT:
+			if (t->ncp)
+				cp_complete(b, t, ~0u);
+			t->st = ST_EXIT;
+			goto out;
+		L_OP_CP_ASYNC: if (do_cp_async(b, t, in)) goto faulted; NEXT;
+		L_OP_CP_ASYNC_COMMIT: t->ngroups++; NEXT;
+		L_OP_CP_ASYNC_WAIT:
+			if (in->sub == 1) /* wait_all: commit, then wait for every group */
+				cp_complete(b, t, ~0u), t->ngroups++;
+			else if (t->ngroups > (uint32_t)in->off)
+				cp_complete(b, t, t->ngroups - (uint32_t)in->off);
+			NEXT;
+		L_OP_MMA: L_OP_LDMATRIX: t->st = ST_WSYNC; goto out;
+		L_OP_TRAP: fault(b, t, in->line, "trap"); goto faulted;
+		L_OP_BAR: t->st = ST_BAR; goto out;
+		L_OP_SHFL: L_OP_VOTE: t->st = ST_WSYNC; goto out;
+	L_DEFAULT: __attribute__((unused));
 			fault(b, t, in->line, "internal error: op %d has no executor", in->op);
 			goto faulted;
-		}
-		pc++;
 	}
+#undef NEXT
+#undef DISPATCH
 divzero:
 	fault(b, t, code[pc].line, "integer division by zero");
 faulted:
@@ -969,6 +1207,87 @@ static const char *state_name(int st)
 	}
 }
 
+/* warp_matrix runs an ldmatrix or mma for the 32 lanes (all waiting at in). */
+static float h2f(uint16_t h, int bf)
+{
+	if (bf) {
+		uint32_t u = (uint32_t)h << 16;
+		return u2f(u);
+	}
+	return ptx_f16_to_f32(h);
+}
+
+static int warp_matrix(blk *b, thr *lanes, const insn *in)
+{
+	if (in->op == OP_LDMATRIX) {
+		int nm = in->nvec;
+		uint64_t row[32];
+		for (int l = 0; l < 8 * nm; l++) {
+			row[l] = (lanes[l].R[in->a].u64 + (uint64_t)in->off) & 0xffffffffull;
+			if (mem_check(b, &lanes[l], in, SP_SHARED, row[l], 16, 0))
+				return -1;
+		}
+		uint32_t out[32][4];
+		for (int m = 0; m < nm; m++)
+			for (int l = 0; l < 32; l++) {
+				uint16_t e[2];
+				for (int j = 0; j < 2; j++) {
+					int r, c;
+					if (!in->sub) {
+						r = l / 4;
+						c = (l % 4) * 2 + j;
+					} else {
+						r = (l % 4) * 2 + j;
+						c = l / 4;
+					}
+					memcpy(&e[j], b->shared + row[8 * m + r] + 2 * c, 2);
+				}
+				out[l][m] = (uint32_t)e[0] | ((uint32_t)e[1] << 16);
+			}
+		for (int l = 0; l < 32; l++) {
+			for (int m = 0; m < nm; m++)
+				lanes[l].R[in->v[m]].u64 = out[l][m];
+			lanes[l].pc++;
+			lanes[l].st = ST_RUN;
+		}
+		return 1;
+	}
+	/* mma.m16n8k16.row.col: fragments as the PTX ISA lays them out */
+	const uint32_t *x = b->k->xops + in->target;
+	int bf = in->ty2 == T_BF16;
+	float A[16][16], B[16][8], C[16][8];
+	for (int l = 0; l < 32; l++) {
+		reg_t *R = lanes[l].R;
+		int g = l >> 2, tg = l & 3;
+		for (int e = 0; e < 8; e++) {
+			uint32_t w = R[x[4 + e / 2]].u32;
+			uint16_t h = (uint16_t)(e & 1 ? w >> 16 : w);
+			A[g + 8 * ((e >> 1) & 1)][tg * 2 + (e & 1) + 8 * (e >> 2)] = h2f(h, bf);
+		}
+		for (int e = 0; e < 4; e++) {
+			uint32_t w = R[x[8 + e / 2]].u32;
+			uint16_t h = (uint16_t)(e & 1 ? w >> 16 : w);
+			B[tg * 2 + (e & 1) + 8 * (e >> 1)][g] = h2f(h, bf);
+		}
+		for (int e = 0; e < 4; e++)
+			C[g + 8 * (e >> 1)][tg * 2 + (e & 1)] = R[x[10 + e]].f32;
+	}
+	for (int l = 0; l < 32; l++) {
+		reg_t *R = lanes[l].R;
+		int g = l >> 2, tg = l & 3;
+		for (int e = 0; e < 4; e++) {
+			int r = g + 8 * (e >> 1), c = tg * 2 + (e & 1);
+			double s = C[r][c];
+			for (int k = 0; k < 16; k++)
+				s += (double)A[r][k] * B[k][c];
+			R[x[e]].u64 = f2u((float)s);
+		}
+		lanes[l].pc++;
+		lanes[l].st = ST_RUN;
+	}
+	return 1;
+}
+
 /* resolve_wsync completes one group of lanes of warp w (lanes[0..n)) waiting
  * at a shfl/vote. Returns 1 when a group completed, 0 when none waits, -1 on
  * a fault. */
@@ -985,8 +1304,9 @@ static int resolve_wsync(blk *b, thr *lanes, int n)
 		return 0;
 	thr *t0 = &lanes[first];
 	const insn *in = &code[t0->pc];
-	uint32_t mask = t0->R[in->v[0]].u32;
-	for (int l = 0; l < n; l++) {
+	int aligned = in->op == OP_MMA || in->op == OP_LDMATRIX; /* .aligned: the whole warp */
+	uint32_t mask = aligned ? 0xffffffffu : t0->R[in->v[0]].u32;
+	for (int l = 0; l < n && !aligned; l++) {
 		thr *t = &lanes[l];
 		if (t->st == ST_WSYNC && t->pc == t0->pc && !((t->R[in->v[0]].u32 >> l) & 1)) {
 			fault(b, t, in->line, "the executing lane %d is not in its member mask 0x%08x", l, t->R[in->v[0]].u32);
@@ -1009,12 +1329,14 @@ static int resolve_wsync(blk *b, thr *lanes, int n)
 				      mask, l, state_name(t->st), code[t->pc].line);
 			return -1;
 		}
-		uint32_t m2 = t->R[in->v[0]].u32;
+		uint32_t m2 = aligned ? mask : t->R[in->v[0]].u32;
 		if (m2 != mask) {
 			fault(b, t, in->line, "lane %d uses member mask 0x%08x, lane %d 0x%08x at the same exchange", l, m2, first, mask);
 			return -1;
 		}
 	}
+	if (aligned)
+		return warp_matrix(b, lanes, in);
 	uint32_t res[32], pres[32];
 	if (in->op == OP_SHFL) {
 		for (int l = 0; l < 32; l++) {
@@ -1139,7 +1461,9 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3], const unsigned block
 	int nwarps = (nt + 31) / 32;
 	size_t lsz = (k->local_size + 15) & ~(size_t)15;
 	size_t regbytes = (size_t)nt * k->nslots * sizeof(reg_t);
-	size_t membytes = (size_t)shsize + (size_t)nt * lsz + (size_t)nt * sizeof(thr) + (size_t)nwarps * sizeof(int) * 32 + 64;
+	size_t cpbytes = k->uses_cp_async ? (size_t)nt * CP_MAX * sizeof(cpent) : 0;
+	size_t shpad = ((size_t)shsize + 15) & ~(size_t)15;
+	size_t membytes = shpad + (size_t)nt * lsz + (size_t)nt * sizeof(thr) + (size_t)nwarps * sizeof(int) * 32 + 64 + cpbytes;
 	reg_t *regs = tl_get((void **)&tl_regs, &tl_regs_n, regbytes ? regbytes : 8);
 	uint8_t *mem = tl_get((void **)&tl_mem, &tl_mem_n, membytes);
 	if (!regs || !mem) {
@@ -1149,8 +1473,9 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3], const unsigned block
 	}
 	thr *th = (thr *)mem;
 	uint8_t *shared = mem + (size_t)nt * sizeof(thr);
-	uint8_t *local = shared + shsize;
-	int *order = (int *)(local + (size_t)nt * lsz);
+	uint8_t *local = shared + shpad;
+	cpent *cpq = (cpent *)(local + (size_t)nt * lsz);
+	int *order = (int *)((uint8_t *)cpq + cpbytes);
 	blk b;
 	memset(&b, 0, sizeof b);
 	b.k = k;
@@ -1184,6 +1509,9 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3], const unsigned block
 					t->loc = local + (size_t)i * lsz;
 					t->pc = 0;
 					t->st = ST_RUN;
+					t->cpq = cpbytes ? cpq + (size_t)i * CP_MAX : NULL;
+					t->ncp = 0;
+					t->ngroups = 0;
 					reg_t *R = t->R;
 					R[SLOT_TID_X].u64 = t->tid[0];
 					R[SLOT_TID_Y].u64 = t->tid[1];

@@ -95,6 +95,9 @@ struct ptx_kernel {
 	size_t static_shared;
 	size_t dyn_offset; /* where extern .shared starts */
 	size_t local_size;
+	uint32_t *xops; /* extra operand slots (mma), indexed by insn.target */
+	int nxops;
+	int uses_cp_async;
 	int line;
 };
 

@@ -724,11 +724,12 @@ static void enc_addr(parser *P, opnd *o, int sp, insn *in)
 
 enum {
 	P_D_A, P_D_AB, P_D_ABC, P_D_ABCE, P_SETP, P_SELP, P_LD, P_ST, P_ATOM,
-	P_BRA, P_NONE, P_BAR, P_SHFL, P_VOTE, P_MOV, P_CVT, P_SHIFT
+	P_BRA, P_NONE, P_BAR, P_SHFL, P_VOTE, P_MOV, P_CVT, P_SHIFT, P_MMA, P_LDMATRIX,
+	P_CPASYNC, P_WAITG
 };
 
 typedef struct opform {
-	char name[40];
+	char name[72];
 	uint16_t op;
 	uint8_t pat, ty, ty2, rm, flags, sub, size, nvec, space;
 } opform;
@@ -740,6 +741,8 @@ static void addf(const char *name, int op, int pat, int ty, int ty2, int rm, int
 {
 	forms = grow(forms, &capforms, nforms + 1, sizeof *forms);
 	opform *f = &forms[nforms++];
+	if (strlen(name) >= sizeof f->name)
+		abort(); /* a form name longer than the table holds: a build error */
 	snprintf(f->name, sizeof f->name, "%s", name);
 	f->op = (uint16_t)op;
 	f->pat = (uint8_t)pat;
@@ -1058,6 +1061,19 @@ static void build_forms(void)
 			     (int)type_size(at[i].t), 1, sp);
 		}
 	/* control and warp */
+	/* tensor cores: m16n8k16 with f16/bf16 inputs and f32 accumulators */
+	addf("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", OP_MMA, P_MMA, T_F32, T_BF16, RM_RN, 0, 0, 0, 1, 0);
+	addf("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", OP_MMA, P_MMA, T_F32, T_F16, RM_RN, 0, 0, 0, 1, 0);
+	for (int x = 1; x <= 4; x *= 2)
+		for (int tr = 0; tr < 2; tr++) {
+			snprintf(b, sizeof b, "ldmatrix.sync.aligned.m8n8.x%d%s.shared.b16", x, tr ? ".trans" : "");
+			addf(b, OP_LDMATRIX, P_LDMATRIX, T_B16, 0, RM_RN, 0, (uint8_t)tr, 16, x, SP_SHARED);
+		}
+	addf("cp.async.ca.shared.global", OP_CP_ASYNC, P_CPASYNC, T_B32, 0, RM_RN, 0, 0, 0, 1, SP_SHARED);
+	addf("cp.async.cg.shared.global", OP_CP_ASYNC, P_CPASYNC, T_B32, 0, RM_RN, 0, 1, 0, 1, SP_SHARED);
+	add1("cp.async.commit_group", OP_CP_ASYNC_COMMIT, P_NONE, 0);
+	add1("cp.async.wait_group", OP_CP_ASYNC_WAIT, P_WAITG, T_U32);
+	addf("cp.async.wait_all", OP_CP_ASYNC_WAIT, P_NONE, 0, 0, RM_RN, 0, 1, 0, 1, 0);
 	add1("bra", OP_BRA, P_BRA, 0);
 	add1("bra.uni", OP_BRA, P_BRA, 0);
 	add1("ret", OP_EXIT, P_NONE, 0);
@@ -1091,7 +1107,7 @@ static const opform *find_form(const tok *t)
 		}
 		__atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
 	}
-	char name[64];
+	char name[80];
 	if (t->len >= (int)sizeof name)
 		return NULL;
 	memcpy(name, t->s, t->len);
@@ -1335,7 +1351,85 @@ static void parse_insn(parser *P)
 		break;
 	case P_NONE:
 		need(P, line, n, 0, opt);
+		if (in->op == OP_CP_ASYNC_COMMIT || in->op == OP_CP_ASYNC_WAIT)
+			P->k->uses_cp_async = 1;
 		break;
+	case P_WAITG:
+		need(P, line, n, 1, opt);
+		if (P->failed) break;
+		if (o[0].kind != OK_IMM || o[0].imm < 0 || o[0].imm > 255) {
+			perr(P, line, "cp.async.wait_group needs a constant group count");
+			break;
+		}
+		in->off = o[0].imm;
+		P->k->uses_cp_async = 1;
+		break;
+	case P_MMA: {
+		need(P, line, n, 4, opt);
+		if (P->failed) break;
+		static const int want[4] = {4, 4, 2, 4};
+		for (int i = 0; i < 4; i++)
+			if (o[i].kind != OK_VEC || o[i].nv != want[i]) {
+				perr(P, line, "mma operand %d must be a vector of %d registers", i + 1, want[i]);
+				break;
+			}
+		if (P->failed) break;
+		ptx_kernel *k = P->k;
+		uint32_t *x = realloc(k->xops, (size_t)(k->nxops + 14) * sizeof *x);
+		if (!x)
+			abort();
+		k->xops = x;
+		in->target = (uint32_t)k->nxops;
+		int j = k->nxops;
+		for (int i = 0; i < 4; i++)
+			x[j++] = enc_dst(P, &o[0].v[i]);
+		for (int i = 0; i < 4; i++)
+			x[j++] = enc_src(P, &o[1].v[i], T_B32);
+		for (int i = 0; i < 2; i++)
+			x[j++] = enc_src(P, &o[2].v[i], T_B32);
+		for (int i = 0; i < 4; i++)
+			x[j++] = enc_src(P, &o[3].v[i], T_F32);
+		k->nxops = j;
+		break;
+	}
+	case P_LDMATRIX:
+		need(P, line, n, 2, opt);
+		if (P->failed) break;
+		if (o[0].kind != OK_VEC || o[0].nv != f->nvec) {
+			perr(P, line, "'%.*s' needs a vector of %d registers", opt->len, opt->s, f->nvec);
+			break;
+		}
+		for (int i = 0; i < f->nvec; i++)
+			in->v[i] = enc_dst(P, &o[0].v[i]);
+		enc_addr(P, &o[1], SP_SHARED, in);
+		break;
+	case P_CPASYNC: {
+		if (n != 3 && n != 4) {
+			perr(P, line, "cp.async takes 3 or 4 operands");
+			break;
+		}
+		enc_addr(P, &o[0], SP_SHARED, in);
+		int64_t doff = in->off;
+		uint32_t da = in->a;
+		enc_addr(P, &o[1], SP_GLOBAL, in);
+		in->b = in->a;
+		in->e = (uint32_t)0;
+		in->v[1] = (uint32_t)(in->off);
+		in->v[2] = (uint32_t)((uint64_t)in->off >> 32);
+		in->a = da;
+		in->off = doff;
+		if (o[2].kind != OK_IMM || (o[2].imm != 4 && o[2].imm != 8 && o[2].imm != 16) || (f->sub == 1 && o[2].imm != 16)) {
+			perr(P, line, "cp.async copy size must be 4, 8 or 16 (16 for .cg)");
+			break;
+		}
+		in->size = (uint8_t)o[2].imm;
+		if (n == 4) {
+			in->c = enc_src(P, &o[3], T_U32);
+			in->flags |= F_HASCOUNT;
+		}
+		P->k->uses_cp_async = 1;
+		break;
+	}
 	case P_BAR:
 		if (n != 1 && n != 2) {
 			perr(P, line, "bar.sync takes 1 or 2 operands");
@@ -1603,9 +1697,14 @@ static void finish_kernel(parser *P)
 	for (int i = 0; i < k->ncode; i++) {
 		insn *in = &k->code[i];
 		FIX(in->g); FIX(in->d); FIX(in->a); FIX(in->b); FIX(in->c); FIX(in->e);
-		for (int j = 0; j < 4; j++)
-			FIX(in->v[j]);
+		if (in->op == OP_CP_ASYNC)
+			FIX(in->v[0]);
+		else if (in->op != OP_BRA)
+			for (int j = 0; j < 4; j++)
+				FIX(in->v[j]);
 	}
+	for (int i = 0; i < k->nxops; i++)
+		FIX(k->xops[i]);
 #undef FIX
 }
 
@@ -1803,6 +1902,7 @@ static void free_kernel(ptx_kernel *k)
 	free(k->poff);
 	free(k->code);
 	free(k->init);
+	free(k->xops);
 	free(k);
 }
 

@@ -412,8 +412,128 @@ static void test_attention(void)
 	ptx_unload(m);
 }
 
+static uint64_t mix_ref(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* fill_uniform, kv_append, add_rmsnorm and sample_sorted */
+static void test_more(void)
+{
+	char err[300];
+	ptx_module *m = t_load_kernel_file("random.ptx");
+	if (m) {
+		t_reset();
+		long n = 1000;
+		unsigned long long seed = 12345;
+		float off = 0.5f, sc = 0.25f;
+		uint16_t *o = t_alloc((size_t)n * 2);
+		void *p[5] = {&o, &n, &seed, &off, &sc};
+		EXPECT(t_launch(ptx_kernel_find(m, "fill_uniform_bf16"), 2, 1, 256, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+		int bad = 0;
+		for (long i = 0; i < n; i++) {
+			uint64_t r = mix_ref(seed * 0x100000001b3ull + (uint64_t)i);
+			float u = (float)(r >> 40) * (1.0f / 16777216.0f);
+			float v = fmaf(fmaf(u, 2.0f, -1.0f), sc, off); /* nvcc contracts to these two fma */
+			bad += o[i] != bf16_ref(v);
+		}
+		EXPECT(bad == 0, "fill_uniform_bf16: %d of %ld differ", bad, n);
+		ptx_unload(m);
+	}
+	m = t_load_kernel_file("kvcache.ptx");
+	if (m) {
+		t_reset();
+		int n = 3, kvd = 10, start = 2, rows = 6;
+		uint16_t *kc = t_alloc((size_t)rows * kvd * 2), *vc = t_alloc((size_t)rows * kvd * 2);
+		float *k = t_alloc((size_t)n * kvd * 4), *v = t_alloc((size_t)n * kvd * 4);
+		int *sp = t_alloc(4);
+		*sp = 1;
+		for (int i = 0; i < n * kvd; i++) {
+			k[i] = frand();
+			v[i] = frand();
+		}
+		void *nullp = NULL;
+		void *p[8] = {&kc, &vc, &k, &v, &n, &kvd, &start, &nullp};
+		EXPECT(t_launch(ptx_kernel_find(m, "kv_append_bf16"), 1, 1, 256, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+		int bad = 0;
+		for (int i = 0; i < rows * kvd; i++) {
+			int r = i / kvd;
+			uint16_t wk = r >= start && r < start + n ? bf16_ref(k[i - start * kvd]) : 0xffff;
+			uint16_t wv = r >= start && r < start + n ? bf16_ref(v[i - start * kvd]) : 0xffff;
+			bad += kc[i] != wk || vc[i] != wv;
+		}
+		EXPECT(bad == 0, "kv_append_bf16 at row 2: %d wrong", bad);
+		/* the start row from device memory (a captured graph's way): row 1..3 */
+		void *q[8] = {&kc, &vc, &k, &v, &n, &kvd, &start, &sp};
+		EXPECT(t_launch(ptx_kernel_find(m, "kv_append_bf16"), 1, 1, 256, 0, q, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+		EXPECT(kc[kvd] == bf16_ref(k[0]) && kc[4 * kvd] == bf16_ref(k[2 * kvd]), "kv_append_bf16 at *start_ptr");
+		ptx_unload(m);
+	}
+	m = t_load_kernel_file("rmsnorm.ptx");
+	if (m) {
+		t_reset();
+		int rows = 2, d = 200;
+		float eps = 1e-5f;
+		float *x = t_alloc((size_t)rows * d * 4), *r = t_alloc((size_t)rows * d * 4), *w = t_alloc((size_t)d * 4);
+		float *o = t_alloc((size_t)rows * d * 4), *x0 = malloc((size_t)rows * d * 4);
+		for (int i = 0; i < rows * d; i++) {
+			x[i] = x0[i] = frand();
+			r[i] = frand();
+		}
+		for (int i = 0; i < d; i++)
+			w[i] = frand();
+		void *p[6] = {&o, &x, &r, &w, &d, &eps};
+		EXPECT(t_launch(ptx_kernel_find(m, "add_rmsnorm_f32"), (unsigned)rows, 1, 256, 0, p, 1, 9, err, sizeof err, NULL) == 0, "%s", err);
+		int bad = 0;
+		for (int row = 0; row < rows; row++) {
+			double ss = 0;
+			for (int j = 0; j < d; j++) {
+				float s = x0[row * d + j] + r[row * d + j];
+				bad += x[row * d + j] != s;
+				ss += (double)s * s;
+			}
+			double scale = 1 / sqrt(ss / d + eps);
+			for (int j = 0; j < d; j++)
+				bad += !close_rel(o[row * d + j], x[row * d + j] * scale * w[j], 2e-6);
+		}
+		EXPECT(bad == 0, "add_rmsnorm_f32: %d wrong", bad);
+		free(x0);
+		ptx_unload(m);
+	}
+	m = t_load_kernel_file("sampling.ptx");
+	if (m) {
+		t_reset();
+		float *vals = t_alloc(12);
+		int *idx = t_alloc(12), *out = t_alloc(4);
+		vals[0] = 2.0f;
+		vals[1] = 1.0f;
+		vals[2] = 0.0f;
+		idx[0] = 7;
+		idx[1] = 3;
+		idx[2] = 9;
+		/* weights 1, e^-1, e^-2 (sum 1.5032); worked by hand */
+		static const struct { float top_p, min_p; double u; int want; } cs[] = {
+			{0, 0, 0.5, 7}, {0, 0, 0.7, 3}, {0, 0, 0.95, 9}, {0.5f, 0, 0.95, 7}, {0, 0.3f, 0.95, 3},
+		};
+		for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+			int k = 3;
+			float temp = 1.0f, tp = cs[i].top_p, mp = cs[i].min_p;
+			double u = cs[i].u;
+			*out = -1;
+			void *p[8] = {&out, &vals, &idx, &k, &temp, &tp, &mp, &u};
+			EXPECT(t_launch(ptx_kernel_find(m, "sample_sorted_f32"), 1, 1, 1, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
+			EXPECT(*out == cs[i].want, "sample_sorted case %zu: %d, want %d", i, *out, cs[i].want);
+		}
+		ptx_unload(m);
+	}
+}
+
 int main(void)
 {
+	test_more();
 	test_attention();
 	test_rope_embedding();
 	test_load_all();
