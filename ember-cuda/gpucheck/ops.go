@@ -39,7 +39,7 @@ var floatTypes = []device.DType{device.F32, device.BF16, device.F16}
 // Qwen3's (hidden 2560, intermediate 9728, a 151,936-token vocabulary, a
 // 512-query prefill); the emulator's keeps every op, dtype, kernel variant
 // and launch path (GEMV and cuBLAS, gemv16 and not, split decode attention,
-// grid-stride loops, odd sizes) at sizes a PTX interpreter runs in minutes.
+// head_dim 32 to 256, odd sizes) at sizes a PTX interpreter runs in minutes.
 type shapes struct {
 	matmul      [][3]int // n, o, k
 	autoMatMul  [3]int   // the automatic path on a decode shape
