@@ -317,13 +317,163 @@ static void test_rope_embedding(void)
 	}
 }
 
-/* attn_prefill_f32_d2: causal GQA over a cache of start+n rows, against a
- * double-precision softmax */
+/* 16-bit storage types: 1 bf16, 2 f16; 0 is f32 */
+static uint16_t enc16(float v, int ty)
+{
+	if (ty == 1)
+		return bf16_ref(v);
+	_Float16 h = (_Float16)v;
+	uint16_t u;
+	memcpy(&u, &h, 2);
+	return u;
+}
+static float dec16(uint16_t u, int ty)
+{
+	if (ty == 1)
+		return bf16_to_f(u);
+	_Float16 h;
+	memcpy(&h, &u, 2);
+	return (float)h;
+}
+
+/* attn_prefill_<ty>_d<D> over head_dim 32·D: causal GQA over a cache of
+ * start+n rows, against a double-precision softmax */
+static void test_prefill_variant(ptx_module *m, int ty, int D)
+{
+	static const char *tn[] = {"f32", "bf16", "f16"};
+	char name[64], err[300];
+	snprintf(name, sizeof name, "attn_prefill_%s_d%d", tn[ty], D);
+	t_reset();
+	int n = 5, heads = 4, kv_heads = 2, hd = 32 * D - (D > 1 ? 8 : 0), start = 3, rows = start + n;
+	float scale = 0.125f;
+	size_t cn = (size_t)rows * kv_heads * hd;
+	float *q = t_alloc((size_t)n * heads * hd * 4), *out = t_alloc((size_t)n * heads * hd * 4);
+	float *kf = malloc(cn * 4), *vf = malloc(cn * 4);
+	void *kc = t_alloc(cn * (ty ? 2 : 4)), *vc = t_alloc(cn * (ty ? 2 : 4));
+	for (int i = 0; i < n * heads * hd; i++)
+		q[i] = frand();
+	for (size_t i = 0; i < cn; i++) {
+		kf[i] = frand();
+		vf[i] = frand();
+		if (ty) {
+			((uint16_t *)kc)[i] = enc16(kf[i], ty);
+			((uint16_t *)vc)[i] = enc16(vf[i], ty);
+			kf[i] = dec16(((uint16_t *)kc)[i], ty);
+			vf[i] = dec16(((uint16_t *)vc)[i], ty);
+		} else {
+			((float *)kc)[i] = kf[i];
+			((float *)vc)[i] = vf[i];
+		}
+	}
+	void *nullp = NULL;
+	void *p[11] = {&out, &q, &kc, &vc, &n, &heads, &kv_heads, &hd, &start, &nullp, &scale};
+	unsigned grid[3] = {1, (unsigned)heads, 1}, block[3] = {128, 1, 1};
+	uint64_t ic = 0;
+	ptx_env env = {t_check, NULL, 1, 21, &ic};
+	EXPECT(ptx_launch(ptx_kernel_find(m, name), grid, block, 2 * 16 * hd * 4, p, &env, err, sizeof err) == 0, "%s: %s", name, err);
+	int bad = 0;
+	for (int r = 0; r < n; r++)
+		for (int h = 0; h < heads; h++) {
+			int kvh = h / (heads / kv_heads), nk = start + r + 1;
+			double sc[16], mx = -1e300, z = 0;
+			for (int t = 0; t < nk; t++) {
+				double d = 0;
+				for (int i = 0; i < hd; i++)
+					d += (double)q[(r * heads + h) * hd + i] * kf[(t * kv_heads + kvh) * hd + i];
+				sc[t] = d * scale;
+				if (sc[t] > mx)
+					mx = sc[t];
+			}
+			for (int t = 0; t < nk; t++)
+				z += exp(sc[t] - mx);
+			for (int i = 0; i < hd; i++) {
+				double o = 0;
+				for (int t = 0; t < nk; t++)
+					o += exp(sc[t] - mx) / z * vf[(t * kv_heads + kvh) * hd + i];
+				bad += fabs(out[(r * heads + h) * hd + i] - o) > 4e-6;
+			}
+		}
+	EXPECT(bad == 0, "%s (head_dim %d): %d of %d beyond 4e-6", name, hd, bad, n * heads * hd);
+	free(kf);
+	free(vf);
+}
+
+/* attn_decode_<ty>_d<D> then attn_decode_combine_f32: 4 splits of 16 keys
+ * over 38 visible keys (the last split empty) */
+static void test_decode_variant(ptx_module *m, int ty, int D)
+{
+	static const char *tn[] = {"f32", "bf16", "f16"};
+	char name[64], err[300];
+	snprintf(name, sizeof name, "attn_decode_%s_d%d", tn[ty], D);
+	t_reset();
+	int heads = 4, kv_heads = 2, dh = 32 * D - (D > 2 ? 16 : 0), dstart = 37, splits = 4, kps = 16, kvr = 40;
+	float scale = 0.125f;
+	size_t cn = (size_t)kvr * kv_heads * dh;
+	float *dq = t_alloc((size_t)heads * dh * 4), *dout = t_alloc((size_t)heads * dh * 4);
+	float *pacc = t_alloc((size_t)heads * splits * dh * 4), *pml = t_alloc((size_t)heads * splits * 2 * 4);
+	void *dk = t_alloc(cn * (ty ? 2 : 4)), *dv = t_alloc(cn * (ty ? 2 : 4));
+	float *kf = malloc(cn * 4), *vf = malloc(cn * 4);
+	for (int i = 0; i < heads * dh; i++)
+		dq[i] = frand();
+	for (size_t i = 0; i < cn; i++) {
+		kf[i] = frand();
+		vf[i] = frand();
+		if (ty) {
+			((uint16_t *)dk)[i] = enc16(kf[i], ty);
+			((uint16_t *)dv)[i] = enc16(vf[i], ty);
+			kf[i] = dec16(((uint16_t *)dk)[i], ty);
+			vf[i] = dec16(((uint16_t *)dv)[i], ty);
+		} else {
+			((float *)dk)[i] = kf[i];
+			((float *)dv)[i] = vf[i];
+		}
+	}
+	void *nullp = NULL;
+	uint64_t ic = 0;
+	ptx_env env = {t_check, NULL, 1, 5, &ic};
+	unsigned block[3] = {128, 1, 1};
+	void *dp[12] = {&pacc, &pml, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &kps, &scale};
+	unsigned dg[3] = {(unsigned)heads, (unsigned)splits, 1};
+	EXPECT(ptx_launch(ptx_kernel_find(m, name), dg, block, 0, dp, &env, err, sizeof err) == 0, "%s: %s", name, err);
+	void *cp[5] = {&dout, &pacc, &pml, &dh, &splits};
+	unsigned cg[3] = {(unsigned)heads, 1, 1};
+	EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_combine_f32"), cg, block, 0, cp, &env, err, sizeof err) == 0, "%s", err);
+	int bad = 0;
+	for (int h = 0; h < heads; h++) {
+		int kvh = h / (heads / kv_heads), nk = dstart + 1;
+		double sc[64], mx = -1e300, z = 0;
+		for (int t = 0; t < nk; t++) {
+			double d = 0;
+			for (int i = 0; i < dh; i++)
+				d += (double)dq[h * dh + i] * kf[(t * kv_heads + kvh) * dh + i];
+			sc[t] = d * scale;
+			if (sc[t] > mx)
+				mx = sc[t];
+		}
+		for (int t = 0; t < nk; t++)
+			z += exp(sc[t] - mx);
+		for (int i = 0; i < dh; i++) {
+			double o = 0;
+			for (int t = 0; t < nk; t++)
+				o += exp(sc[t] - mx) / z * vf[(t * kv_heads + kvh) * dh + i];
+			bad += fabs(dout[h * dh + i] - o) > 4e-6;
+		}
+	}
+	EXPECT(bad == 0, "%s (head_dim %d) + combine: %d of %d beyond 4e-6", name, dh, bad, heads * dh);
+	free(kf);
+	free(vf);
+}
+
 static void test_attention(void)
 {
 	ptx_module *m = t_load_kernel_file("attention.ptx");
 	if (!m)
 		return;
+	for (int ty = 0; ty < 3; ty++)
+		for (int D = 1; D <= 8; D *= 2) {
+			test_prefill_variant(m, ty, D);
+			test_decode_variant(m, ty, D);
+		}
 	char err[300];
 	t_reset();
 	int n = 5, heads = 4, kv_heads = 2, hd = 64, start = 3, rows = start + n;
