@@ -71,6 +71,11 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3],
                const unsigned block[3], unsigned dyn_shared, void **params,
                const ptx_env *env, char *err, size_t errlen);
 
+/* ptx_set_loop_limit bounds the backward branches one thread may take in a
+ * launch (default 2^30; 0 restores it): past it the launch faults ("an
+ * endless loop?") instead of hanging. */
+void ptx_set_loop_limit(uint64_t n);
+
 /* ptx_module_kernel_count is the number of .entry kernels in the module. */
 int ptx_module_kernel_count(const ptx_module *m);
 

@@ -26,6 +26,7 @@ typedef struct cpent {
 #define CP_MAX 64 /* cp.async copies one thread may have in flight */
 
 typedef struct thr {
+	uint64_t backjumps; /* backward branches taken: a bound on endless loops */
 	cpent *cpq;
 	int ncp;
 	uint32_t ngroups; /* committed groups so far */
@@ -64,6 +65,10 @@ static void fault(blk *b, const thr *t, int line, const char *fmt, ...)
 	vsnprintf(b->err + n, b->errlen - n, fmt, ap);
 	va_end(ap);
 }
+
+static uint64_t loop_limit = 1ull << 30;
+
+void ptx_set_loop_limit(uint64_t n) { __atomic_store_n(&loop_limit, n ? n : 1ull << 30, __ATOMIC_RELAXED); }
 
 /* ---------- float helpers ---------- */
 
@@ -1151,7 +1156,14 @@ skipped:
 		L_OP_ST_LOCAL: if (do_st(b, t, in, SP_LOCAL)) goto faulted; NEXT;
 		L_OP_ATOM_GLOBAL: if (do_atom(b, t, in, SP_GLOBAL)) goto faulted; NEXT;
 		L_OP_ATOM_SHARED: if (do_atom(b, t, in, SP_SHARED)) goto faulted; NEXT;
-		L_OP_BRA: pc = in->target; DISPATCH();
+		L_OP_BRA:
+			if (in->target <= pc && ++t->backjumps > loop_limit) {
+				fault(b, t, in->line, "the thread took more than %llu backward branches (an endless loop?)",
+				      (unsigned long long)loop_limit);
+				goto faulted;
+			}
+			pc = in->target;
+			DISPATCH();
 		L_OP_EXIT:
 			if (t->ncp)
 				cp_complete(b, t, ~0u);
@@ -1512,6 +1524,7 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3], const unsigned block
 					t->cpq = cpbytes ? cpq + (size_t)i * CP_MAX : NULL;
 					t->ncp = 0;
 					t->ngroups = 0;
+					t->backjumps = 0;
 					reg_t *R = t->R;
 					R[SLOT_TID_X].u64 = t->tid[0];
 					R[SLOT_TID_Y].u64 = t->tid[1];

@@ -63,6 +63,12 @@ static void test_memory_faults(void)
 	FAULTS("mov.u64 %rd4, depot;\nld.local.u32 %r5, [%rd4+1];", 1, "misaligned local load");
 	FAULTS("mov.u32 %r6, 0;\ndiv.u32 %r5, %r0, %r6;", 1, "integer division by zero");
 	FAULTS("trap;", 1, "trap");
+	ptx_set_loop_limit(1000);
+	FAULTS("$spin:\nbra $spin;", 1, "more than 1000 backward branches (an endless loop?)");
+	/* 999 iterations pass */
+	EXPECT(runk("mov.u32 %r6, 0;\n$loop:\nadd.s32 %r6, %r6, 1;\nsetp.lt.s32 %p1, %r6, 1000;\n@%p1 bra $loop;\nmov.u32 %r5, %r6;", 1, 0, 0) == 0 &&
+	       out[0] == 1000, "a loop of 999 back jumps: %u %s", out[0], err);
+	ptx_set_loop_limit(0);
 	/* fresh shared and local memory read as 0xFF bytes (a NaN) */
 	EXPECT(runk("ld.shared.u32 %r5, [%r12];", 32, 0, 0) == 0 && out[7] == 0xffffffffu, "poisoned shared: %08x %s", out[7], err);
 	EXPECT(runk("mov.u64 %rd4, depot;\nld.local.u32 %r5, [%rd4+12];", 4, 0, 0) == 0 && out[3] == 0xffffffffu,

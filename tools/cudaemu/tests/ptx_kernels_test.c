@@ -317,13 +317,163 @@ static void test_rope_embedding(void)
 	}
 }
 
-/* attn_prefill_f32_d2: causal GQA over a cache of start+n rows, against a
- * double-precision softmax */
+/* 16-bit storage types: 1 bf16, 2 f16; 0 is f32 */
+static uint16_t enc16(float v, int ty)
+{
+	if (ty == 1)
+		return bf16_ref(v);
+	_Float16 h = (_Float16)v;
+	uint16_t u;
+	memcpy(&u, &h, 2);
+	return u;
+}
+static float dec16(uint16_t u, int ty)
+{
+	if (ty == 1)
+		return bf16_to_f(u);
+	_Float16 h;
+	memcpy(&h, &u, 2);
+	return (float)h;
+}
+
+/* attn_prefill_<ty>_d<D> over head_dim 32·D: causal GQA over a cache of
+ * start+n rows, against a double-precision softmax */
+static void test_prefill_variant(ptx_module *m, int ty, int D)
+{
+	static const char *tn[] = {"f32", "bf16", "f16"};
+	char name[64], err[300];
+	snprintf(name, sizeof name, "attn_prefill_%s_d%d", tn[ty], D);
+	t_reset();
+	int n = 5, heads = 4, kv_heads = 2, hd = 32 * D - (D > 1 ? 8 : 0), start = 3, rows = start + n;
+	float scale = 0.125f;
+	size_t cn = (size_t)rows * kv_heads * hd;
+	float *q = t_alloc((size_t)n * heads * hd * 4), *out = t_alloc((size_t)n * heads * hd * 4);
+	float *kf = malloc(cn * 4), *vf = malloc(cn * 4);
+	void *kc = t_alloc(cn * (ty ? 2 : 4)), *vc = t_alloc(cn * (ty ? 2 : 4));
+	for (int i = 0; i < n * heads * hd; i++)
+		q[i] = frand();
+	for (size_t i = 0; i < cn; i++) {
+		kf[i] = frand();
+		vf[i] = frand();
+		if (ty) {
+			((uint16_t *)kc)[i] = enc16(kf[i], ty);
+			((uint16_t *)vc)[i] = enc16(vf[i], ty);
+			kf[i] = dec16(((uint16_t *)kc)[i], ty);
+			vf[i] = dec16(((uint16_t *)vc)[i], ty);
+		} else {
+			((float *)kc)[i] = kf[i];
+			((float *)vc)[i] = vf[i];
+		}
+	}
+	void *nullp = NULL;
+	void *p[11] = {&out, &q, &kc, &vc, &n, &heads, &kv_heads, &hd, &start, &nullp, &scale};
+	unsigned grid[3] = {1, (unsigned)heads, 1}, block[3] = {128, 1, 1};
+	uint64_t ic = 0;
+	ptx_env env = {t_check, NULL, 1, 21, &ic};
+	EXPECT(ptx_launch(ptx_kernel_find(m, name), grid, block, 2 * 16 * hd * 4, p, &env, err, sizeof err) == 0, "%s: %s", name, err);
+	int bad = 0;
+	for (int r = 0; r < n; r++)
+		for (int h = 0; h < heads; h++) {
+			int kvh = h / (heads / kv_heads), nk = start + r + 1;
+			double sc[16], mx = -1e300, z = 0;
+			for (int t = 0; t < nk; t++) {
+				double d = 0;
+				for (int i = 0; i < hd; i++)
+					d += (double)q[(r * heads + h) * hd + i] * kf[(t * kv_heads + kvh) * hd + i];
+				sc[t] = d * scale;
+				if (sc[t] > mx)
+					mx = sc[t];
+			}
+			for (int t = 0; t < nk; t++)
+				z += exp(sc[t] - mx);
+			for (int i = 0; i < hd; i++) {
+				double o = 0;
+				for (int t = 0; t < nk; t++)
+					o += exp(sc[t] - mx) / z * vf[(t * kv_heads + kvh) * hd + i];
+				bad += fabs(out[(r * heads + h) * hd + i] - o) > 4e-6;
+			}
+		}
+	EXPECT(bad == 0, "%s (head_dim %d): %d of %d beyond 4e-6", name, hd, bad, n * heads * hd);
+	free(kf);
+	free(vf);
+}
+
+/* attn_decode_<ty>_d<D> then attn_decode_combine_f32: 4 splits of 16 keys
+ * over 38 visible keys (the last split empty) */
+static void test_decode_variant(ptx_module *m, int ty, int D)
+{
+	static const char *tn[] = {"f32", "bf16", "f16"};
+	char name[64], err[300];
+	snprintf(name, sizeof name, "attn_decode_%s_d%d", tn[ty], D);
+	t_reset();
+	int heads = 4, kv_heads = 2, dh = 32 * D - (D > 2 ? 16 : 0), dstart = 37, splits = 4, kps = 16, kvr = 40;
+	float scale = 0.125f;
+	size_t cn = (size_t)kvr * kv_heads * dh;
+	float *dq = t_alloc((size_t)heads * dh * 4), *dout = t_alloc((size_t)heads * dh * 4);
+	float *pacc = t_alloc((size_t)heads * splits * dh * 4), *pml = t_alloc((size_t)heads * splits * 2 * 4);
+	void *dk = t_alloc(cn * (ty ? 2 : 4)), *dv = t_alloc(cn * (ty ? 2 : 4));
+	float *kf = malloc(cn * 4), *vf = malloc(cn * 4);
+	for (int i = 0; i < heads * dh; i++)
+		dq[i] = frand();
+	for (size_t i = 0; i < cn; i++) {
+		kf[i] = frand();
+		vf[i] = frand();
+		if (ty) {
+			((uint16_t *)dk)[i] = enc16(kf[i], ty);
+			((uint16_t *)dv)[i] = enc16(vf[i], ty);
+			kf[i] = dec16(((uint16_t *)dk)[i], ty);
+			vf[i] = dec16(((uint16_t *)dv)[i], ty);
+		} else {
+			((float *)dk)[i] = kf[i];
+			((float *)dv)[i] = vf[i];
+		}
+	}
+	void *nullp = NULL;
+	uint64_t ic = 0;
+	ptx_env env = {t_check, NULL, 1, 5, &ic};
+	unsigned block[3] = {128, 1, 1};
+	void *dp[12] = {&pacc, &pml, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &kps, &scale};
+	unsigned dg[3] = {(unsigned)heads, (unsigned)splits, 1};
+	EXPECT(ptx_launch(ptx_kernel_find(m, name), dg, block, 0, dp, &env, err, sizeof err) == 0, "%s: %s", name, err);
+	void *cp[5] = {&dout, &pacc, &pml, &dh, &splits};
+	unsigned cg[3] = {(unsigned)heads, 1, 1};
+	EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_combine_f32"), cg, block, 0, cp, &env, err, sizeof err) == 0, "%s", err);
+	int bad = 0;
+	for (int h = 0; h < heads; h++) {
+		int kvh = h / (heads / kv_heads), nk = dstart + 1;
+		double sc[64], mx = -1e300, z = 0;
+		for (int t = 0; t < nk; t++) {
+			double d = 0;
+			for (int i = 0; i < dh; i++)
+				d += (double)dq[h * dh + i] * kf[(t * kv_heads + kvh) * dh + i];
+			sc[t] = d * scale;
+			if (sc[t] > mx)
+				mx = sc[t];
+		}
+		for (int t = 0; t < nk; t++)
+			z += exp(sc[t] - mx);
+		for (int i = 0; i < dh; i++) {
+			double o = 0;
+			for (int t = 0; t < nk; t++)
+				o += exp(sc[t] - mx) / z * vf[(t * kv_heads + kvh) * dh + i];
+			bad += fabs(dout[h * dh + i] - o) > 4e-6;
+		}
+	}
+	EXPECT(bad == 0, "%s (head_dim %d) + combine: %d of %d beyond 4e-6", name, dh, bad, heads * dh);
+	free(kf);
+	free(vf);
+}
+
 static void test_attention(void)
 {
 	ptx_module *m = t_load_kernel_file("attention.ptx");
 	if (!m)
 		return;
+	for (int ty = 0; ty < 3; ty++)
+		for (int D = 1; D <= 8; D *= 2) {
+			test_prefill_variant(m, ty, D);
+			test_decode_variant(m, ty, D);
+		}
 	char err[300];
 	t_reset();
 	int n = 5, heads = 4, kv_heads = 2, hd = 64, start = 3, rows = start + n;
@@ -531,8 +681,185 @@ static void test_more(void)
 	}
 }
 
+/* the weight-type variants of gemv, rmsnorm, add_rmsnorm, head_rmsnorm,
+ * embedding, kv_append and fill_uniform not run above */
+static void test_type_variants(void)
+{
+	static const char *tn[] = {"f32", "bf16", "f16"};
+	char name[64], err[300];
+	ptx_module *g = t_load_kernel_file("gemv.ptx"), *r = t_load_kernel_file("rmsnorm.ptx"),
+	           *e = t_load_kernel_file("embedding.ptx"), *kv = t_load_kernel_file("kvcache.ptx"),
+	           *rd = t_load_kernel_file("random.ptx");
+	if (!g || !r || !e || !kv || !rd)
+		return;
+	for (int ty = 0; ty < 3; ty++) {
+		size_t es = ty ? 2 : 4;
+		/* gemv_any and gemv16 */
+		for (int sixteen = 0; sixteen < 2; sixteen++) {
+			if (sixteen && !ty)
+				continue;
+			snprintf(name, sizeof name, "%s_%s", sixteen ? "gemv16" : "gemv", tn[ty]);
+			t_reset();
+			int n = 2, o = 7, k = sixteen ? 8 * 37 : 45;
+			float *x = t_alloc((size_t)n * k * 4), *out = t_alloc((size_t)n * o * 4), *wf = malloc((size_t)o * k * 4);
+			void *w = t_alloc((size_t)o * k * es);
+			for (int i = 0; i < n * k; i++)
+				x[i] = frand();
+			for (int i = 0; i < o * k; i++) {
+				wf[i] = frand();
+				if (ty) {
+					((uint16_t *)w)[i] = enc16(wf[i], ty);
+					wf[i] = dec16(((uint16_t *)w)[i], ty);
+				} else
+					((float *)w)[i] = wf[i];
+			}
+			void *p[6] = {&out, &x, &w, &n, &o, &k};
+			EXPECT(t_launch(ptx_kernel_find(g, name), (unsigned)(o + 3) / 4, 1, 128, 0, p, 1, 2, err, sizeof err, NULL) == 0,
+			       "%s: %s", name, err);
+			int bad = 0;
+			for (int rr = 0; rr < n; rr++)
+				for (int j = 0; j < o; j++) {
+					double sum = 0, sa = 0;
+					for (int i = 0; i < k; i++) {
+						sum += (double)x[rr * k + i] * wf[j * k + i];
+						sa += fabs((double)x[rr * k + i] * wf[j * k + i]);
+					}
+					bad += !(fabs(out[rr * o + j] - sum) <= 1e-6 * sa);
+				}
+			EXPECT(bad == 0, "%s: %d wrong", name, bad);
+			free(wf);
+		}
+		/* rmsnorm family */
+		{
+			t_reset();
+			int rows = 2, d = 96, hd = 32;
+			long slices = 6;
+			float eps = 1e-6f;
+			float *x = t_alloc((size_t)rows * d * 4), *rsd = t_alloc((size_t)rows * d * 4), *o = t_alloc((size_t)rows * d * 4);
+			float *x0 = malloc((size_t)rows * d * 4), *wf = malloc((size_t)d * 4);
+			void *w = t_alloc((size_t)d * es);
+			for (int i = 0; i < d; i++) {
+				wf[i] = 1 + frand() / 2;
+				if (ty) {
+					((uint16_t *)w)[i] = enc16(wf[i], ty);
+					wf[i] = dec16(((uint16_t *)w)[i], ty);
+				} else
+					((float *)w)[i] = wf[i];
+			}
+			for (int variant = 0; variant < 3; variant++) {
+				static const char *kn[] = {"rmsnorm", "add_rmsnorm", "head_rmsnorm"};
+				snprintf(name, sizeof name, "%s_%s", kn[variant], tn[ty]);
+				for (int i = 0; i < rows * d; i++) {
+					x[i] = x0[i] = frand();
+					rsd[i] = frand();
+				}
+				int rc;
+				if (variant == 0) {
+					void *p[5] = {&o, &x, &w, &d, &eps};
+					rc = t_launch(ptx_kernel_find(r, name), (unsigned)rows, 1, 256, 0, p, 0, 0, err, sizeof err, NULL);
+				} else if (variant == 1) {
+					void *p[6] = {&o, &x, &rsd, &w, &d, &eps};
+					rc = t_launch(ptx_kernel_find(r, name), (unsigned)rows, 1, 256, 0, p, 0, 0, err, sizeof err, NULL);
+				} else {
+					void *p[5] = {&x, &w, &slices, &hd, &eps};
+					rc = t_launch(ptx_kernel_find(r, name), 2, 1, 128, 0, p, 0, 0, err, sizeof err, NULL);
+				}
+				EXPECT(rc == 0, "%s: %s", name, err);
+				int bad = 0, len = variant == 2 ? hd : d, nrow = variant == 2 ? (int)slices : rows;
+				for (int row = 0; row < nrow; row++) {
+					double ss = 0;
+					for (int j = 0; j < len; j++) {
+						float v = x0[row * len + j] + (variant == 1 ? rsd[row * len + j] : 0.0f);
+						ss += (double)v * v;
+					}
+					double scale = 1 / sqrt(ss / len + eps);
+					for (int j = 0; j < len; j++) {
+						float v = x0[row * len + j] + (variant == 1 ? rsd[row * len + j] : 0.0f);
+						float got = variant == 2 ? x[row * len + j] : o[row * len + j];
+						bad += !close_rel(got, v * scale * wf[j], 2e-6);
+					}
+				}
+				EXPECT(bad == 0, "%s: %d wrong", name, bad);
+			}
+			free(x0);
+			free(wf);
+		}
+		/* embedding, kv_append, fill_uniform */
+		{
+			t_reset();
+			int hidden = 24, vocab = 4;
+			void *tab = t_alloc((size_t)vocab * hidden * es);
+			float *out = t_alloc((size_t)2 * hidden * 4), *tf = malloc((size_t)vocab * hidden * 4);
+			int *ids = t_alloc(8), *ef = t_alloc(4);
+			for (int i = 0; i < vocab * hidden; i++) {
+				tf[i] = frand();
+				if (ty) {
+					((uint16_t *)tab)[i] = enc16(tf[i], ty);
+					tf[i] = dec16(((uint16_t *)tab)[i], ty);
+				} else
+					((float *)tab)[i] = tf[i];
+			}
+			ids[0] = 3;
+			ids[1] = 1;
+			*ef = 0;
+			snprintf(name, sizeof name, "embedding_%s", tn[ty]);
+			void *p[6] = {&out, &tab, &ids, &hidden, &vocab, &ef};
+			EXPECT(t_launch(ptx_kernel_find(e, name), 2, 1, 256, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s: %s", name, err);
+			int bad = 0;
+			for (int i = 0; i < 2 * hidden; i++)
+				bad += out[i] != tf[ids[i / hidden] * hidden + i % hidden];
+			EXPECT(bad == 0 && *ef == 0, "%s: %d wrong", name, bad);
+			free(tf);
+			int n = 2, kvd = 8, start = 1;
+			void *kc = t_alloc((size_t)4 * kvd * es), *vc = t_alloc((size_t)4 * kvd * es);
+			float *k = t_alloc((size_t)n * kvd * 4), *v = t_alloc((size_t)n * kvd * 4);
+			for (int i = 0; i < n * kvd; i++) {
+				k[i] = frand();
+				v[i] = frand();
+			}
+			void *nullp = NULL;
+			snprintf(name, sizeof name, "kv_append_%s", tn[ty]);
+			void *q[8] = {&kc, &vc, &k, &v, &n, &kvd, &start, &nullp};
+			EXPECT(t_launch(ptx_kernel_find(kv, name), 1, 1, 256, 0, q, 0, 0, err, sizeof err, NULL) == 0, "%s: %s", name, err);
+			bad = 0;
+			for (int i = 0; i < n * kvd; i++) {
+				size_t at = (size_t)start * kvd + i;
+				if (ty)
+					bad += ((uint16_t *)kc)[at] != enc16(k[i], ty) || ((uint16_t *)vc)[at] != enc16(v[i], ty);
+				else
+					bad += ((float *)kc)[at] != k[i] || ((float *)vc)[at] != v[i];
+			}
+			EXPECT(bad == 0, "%s: %d wrong", name, bad);
+			long cnt = 300;
+			unsigned long long seed = 99;
+			float off = -1.0f, sc = 3.0f;
+			void *fo = t_alloc((size_t)cnt * es);
+			snprintf(name, sizeof name, "fill_uniform_%s", tn[ty]);
+			void *f[5] = {&fo, &cnt, &seed, &off, &sc};
+			EXPECT(t_launch(ptx_kernel_find(rd, name), 1, 1, 256, 0, f, 0, 0, err, sizeof err, NULL) == 0, "%s: %s", name, err);
+			bad = 0;
+			for (long i = 0; i < cnt; i++) {
+				uint64_t rr = mix_ref(seed * 0x100000001b3ull + (uint64_t)i);
+				float u = (float)(rr >> 40) * (1.0f / 16777216.0f);
+				float val = fmaf(fmaf(u, 2.0f, -1.0f), sc, off);
+				if (ty)
+					bad += ((uint16_t *)fo)[i] != enc16(val, ty);
+				else
+					bad += ((float *)fo)[i] != val;
+			}
+			EXPECT(bad == 0, "%s: %d wrong", name, bad);
+		}
+	}
+	ptx_unload(g);
+	ptx_unload(r);
+	ptx_unload(e);
+	ptx_unload(kv);
+	ptx_unload(rd);
+}
+
 int main(void)
 {
+	test_type_variants();
 	test_more();
 	test_attention();
 	test_rope_embedding();
