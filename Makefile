@@ -4,13 +4,15 @@ PKGS := ./ember-core/... ./ember-cuda/... ./ember-report/... ./ember-cli/...
 BIN  := bin/ember
 FUZZTIME ?= 10s
 
-.PHONY: build test vet fuzz fuzz-list bench demo clean test-avx512
+.PHONY: build test vet fuzz fuzz-list bench demo clean test-avx512 cudaemu cudaemu-test gpu-check-emu gpu-check-emu-full
 
 build:
 	go build -o $(BIN) ./ember-cli/cmd/ember
 
 # test is the command the README and CI run: vet, then every test with the race detector.
-test: vet
+# The CUDA emulator is built first, so gpucheck's TestOnEmulator runs the CUDA
+# op and model checks on it (docs/testing.md).
+test: vet cudaemu
 	go test -race -count=1 $(PKGS)
 
 vet:
@@ -47,6 +49,7 @@ demo: build
 
 clean:
 	rm -rf bin
+	$(MAKE) -C tools/cudaemu clean
 
 # kernels compiles ember-cuda/kernels/*.cu to the PTX the binary embeds
 # (compute_80: JIT-compiled by the driver for sm_80, 86, 89 and 90). Each file is
@@ -74,3 +77,24 @@ gpu-check: build
 # emulator once (into EMBER_EMU_DIR). Slow (~70x native), so not in `make test`.
 test-avx512:
 	tools/avx512emu/test.sh bin/avx512 ./ember-core/cpu ./ember-core/qwen3 ./ember-core/bench ./ember-core/engine
+
+# cudaemu builds tools/cudaemu: a CUDA driver, cuBLAS and NVML for machines
+# without a GPU, interpreting the embedded PTX (gcc only, seconds).
+# cudaemu-test runs its own tests, and under AddressSanitizer.
+CUDAEMU_DIR := $(abspath tools/cudaemu/build)
+cudaemu:
+	$(MAKE) -C tools/cudaemu
+
+cudaemu-test:
+	$(MAKE) -C tools/cudaemu test asan
+
+# gpu-check-emu runs `ember gpu-check --emulator` (every op and model check at
+# reduced shapes) on three emulated GPUs, the third without peer access;
+# gpu-check-emu-full runs the full shapes (about a quarter of an hour).
+EMU_ENV = EMBER_LIBCUDA=$(CUDAEMU_DIR)/libcuda.so.1 EMBER_CUBLAS=$(CUDAEMU_DIR)/libcublas.so.12 \
+	EMBER_LIBNVML=$(CUDAEMU_DIR)/libnvidia-ml.so.1 EMBER_EMU_GPUS=3 EMBER_EMU_NOPEER=2
+gpu-check-emu: build cudaemu
+	$(EMU_ENV) $(BIN) gpu-check --emulator
+
+gpu-check-emu-full: build cudaemu
+	$(EMU_ENV) $(BIN) gpu-check --no-bench

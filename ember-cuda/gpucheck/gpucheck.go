@@ -1,14 +1,18 @@
 // Package gpucheck is `ember gpu-check`: on a machine with an NVIDIA GPU it
 // checks every CUDA op against the CPU op on random inputs, whole synthetic
-// models against the CPU backend (one GPU, and the same GPU twice as a layer
-// split with and without overlap), and benchmarks Qwen3-4B shapes. It needs
-// nothing but the binary: no Go, no CUDA toolkit, no network.
+// models against the CPU backend (one GPU, the same GPU twice as a layer
+// split, and a split over two GPUs with peer and with staged copies where
+// the machine has them, each split with and without overlap), and
+// benchmarks Qwen3-4B shapes. It needs nothing but the binary: no Go, no
+// CUDA toolkit, no network. Options.Emulator runs the checks at reduced
+// shapes on tools/cudaemu, the CUDA emulator CI runs them on.
 package gpucheck
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ember-infer/ember/ember-core/device"
 	cuda "github.com/ember-infer/ember/ember-cuda"
@@ -21,6 +25,11 @@ type Options struct {
 	NoOps   bool   // skip the op checks
 	NoModel bool   // skip the model checks
 	NoBench bool   // skip the benchmark
+	// Emulator runs every op and model check at reduced shapes (a small
+	// vocabulary, short prefills, narrow models), for the CUDA emulator
+	// (tools/cudaemu), where the full shapes take a quarter of an hour, and
+	// skips the benchmark, whose timings would be the emulator's.
+	Emulator bool
 }
 
 // ErrFailed is returned when a check failed; the report says which.
@@ -44,12 +53,19 @@ func Run(w io.Writer, o Options) error {
 	total, free := g.MemInfo()
 	fmt.Fprintf(w, "%s: %s, compute capability %d.%d, %d SMs, budget %.1f GiB (%.1f GiB free); driver %s\n",
 		g.Name(), g.GPUName(), major, minor, g.Multiprocessors(), gib(total), gib(free), cuda.DriverVersion())
+	var partners []int
 	if inv, err := cuda.ListGPUs(); err == nil {
 		fmt.Fprintf(w, "NVML: driver %s, %d GPU(s)\n", inv.Driver, len(inv.GPUs))
+		partners = partnerGPUs(inv, o.GPU)
+	}
+	sh, ms := fullShapes, fullModels
+	if o.Emulator {
+		sh, ms = emulatorShapes, emulatorModels
+		fmt.Fprintf(w, "emulator: reduced shapes (vocabulary %d, prompts of %d tokens, %d greedy steps)\n", sh.sampleVocab, ms.prompt, ms.steps)
 	}
 	if !o.NoOps {
 		rep.section("ops: CUDA against CPU on random inputs")
-		checkOps(rep, g, o.Seed)
+		checkOps(rep, g, o.Seed, sh, partners)
 	}
 	if !o.NoModel {
 		rep.section("models: CUDA against CPU (bf16 KV cache)")
@@ -57,10 +73,13 @@ func Run(w io.Writer, o Options) error {
 		if err != nil {
 			return err
 		}
-		checkModels(rep, o.GPU, o.Seed, tmp)
+		checkModels(rep, o.GPU, o.Seed, tmp, ms, partners)
 		clean()
 	}
-	if !o.NoBench {
+	if !o.NoBench && o.Emulator {
+		rep.section("benchmark")
+		rep.info("skipped: an emulator's timings say nothing about a GPU")
+	} else if !o.NoBench {
 		rep.section("benchmark")
 		g.Close() // the benchmark wants the whole GPU
 		benchmark(rep, o.GPU)
@@ -73,3 +92,28 @@ func Run(w io.Writer, o Options) error {
 }
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
+
+// partnerGPUs picks the GPUs the two-GPU checks pair with gpu: the first
+// that NVML says has peer access to it and the first that has not, where
+// they exist.
+func partnerGPUs(inv *cuda.Inventory, gpu int) []int {
+	peer, staged := -1, -1
+	for j := range inv.GPUs {
+		if j == gpu || gpu >= len(inv.P2P) || j >= len(inv.P2P[gpu]) {
+			continue
+		}
+		ok := strings.HasPrefix(inv.P2P[gpu][j], "OK") && strings.HasPrefix(inv.P2P[j][gpu], "OK")
+		if ok && peer < 0 {
+			peer = j
+		} else if !ok && staged < 0 {
+			staged = j
+		}
+	}
+	var out []int
+	for _, j := range []int{peer, staged} {
+		if j >= 0 {
+			out = append(out, j)
+		}
+	}
+	return out
+}

@@ -33,21 +33,52 @@ func headDim128() *config.Config {
 	return &c
 }
 
+// smallHeadDim128 is headDim128 narrowed for the emulator: head_dim stays
+// 128, the layers are half as wide.
+func smallHeadDim128() *config.Config {
+	c := headDim128()
+	c.HiddenSize, c.IntermediateSize = 256, 512
+	c.NumAttentionHeads, c.NumKeyValueHeads = 4, 2
+	return c
+}
+
+// modelShapes are the model checks' sizes: prompt tokens, greedy steps,
+// prefill chunk, and the head_dim-128 model.
+type modelShapes struct {
+	prompt, steps, chunk int
+	hd128                func() *config.Config
+}
+
+var (
+	fullModels = modelShapes{prompt: promptLen, steps: greedySteps, chunk: chunk, hd128: headDim128}
+	// emulatorModels still prefills in several chunks and decodes long
+	// enough for a step to run plain, be captured, and be replayed.
+	emulatorModels = modelShapes{prompt: 20, steps: 8, chunk: 8, hd128: smallHeadDim128}
+)
+
 type layout struct {
 	name     string
 	ordinals []int
 	overlap  bool
 }
 
-func checkModels(rep *report, ordinal int, seed uint64, tmp string) {
+// checkModels runs the models on one GPU, as a split over the same GPU
+// twice, and as a split over the GPU and each partner GPU (peer copies or
+// staged ones, as the pair allows), each split with and without overlap.
+func checkModels(rep *report, ordinal int, seed uint64, tmp string, ms modelShapes, partners []int) {
 	models := []struct {
 		name string
 		cfg  *config.Config
-	}{{"tiny (head_dim 32)", synth.Tiny()}, {"synthetic head_dim 128", headDim128()}}
+	}{{"tiny (head_dim 32)", synth.Tiny()}, {"synthetic head_dim 128", ms.hd128()}}
 	layouts := []layout{
 		{"1 GPU", []int{ordinal}, false},
 		{fmt.Sprintf("split %d,%d", ordinal, ordinal), []int{ordinal, ordinal}, false},
 		{fmt.Sprintf("split %d,%d overlap", ordinal, ordinal), []int{ordinal, ordinal}, true},
+	}
+	for _, p := range partners {
+		layouts = append(layouts,
+			layout{fmt.Sprintf("split %d,%d", ordinal, p), []int{ordinal, p}, false},
+			layout{fmt.Sprintf("split %d,%d overlap", ordinal, p), []int{ordinal, p}, true})
 	}
 	for i, m := range models {
 		dir := filepath.Join(tmp, fmt.Sprintf("model%d", i))
@@ -62,11 +93,11 @@ func checkModels(rep *report, ordinal int, seed uint64, tmp string) {
 		}
 		cfg := snap.Config
 		r := rand.New(rand.NewPCG(seed, uint64(i)))
-		prompt := make([]int32, promptLen)
+		prompt := make([]int32, ms.prompt)
 		for j := range prompt {
 			prompt[j] = r.Int32N(int32(cfg.VocabSize))
 		}
-		ref, err := runModel(cfg, snap, []device.Device{cpu.New(cpu.Options{})}, []int{cfg.NumHiddenLayers}, false, prompt)
+		ref, err := runModel(cfg, snap, []device.Device{cpu.New(cpu.Options{})}, []int{cfg.NumHiddenLayers}, false, prompt, ms)
 		if err != nil {
 			rep.fail(m.name+" on the CPU", err)
 			snap.Close()
@@ -83,7 +114,14 @@ func checkModels(rep *report, ordinal int, seed uint64, tmp string) {
 			for j, d := range devs {
 				dd[j] = d
 			}
-			got, err := runModel(cfg, snap, dd, qwen3.EvenSplit(cfg.NumHiddenLayers, len(dd)), l.overlap, prompt)
+			if a, b := l.ordinals[0], l.ordinals[len(l.ordinals)-1]; a != b {
+				if cuda.PeerAccess(a, b) {
+					name += " (peer copies)"
+				} else {
+					name += " (copies staged through host memory)"
+				}
+			}
+			got, err := runModel(cfg, snap, dd, qwen3.EvenSplit(cfg.NumHiddenLayers, len(dd)), l.overlap, prompt, ms)
 			if err != nil {
 				rep.fail(name, err)
 			} else {
@@ -117,16 +155,16 @@ type run struct {
 	margin []float32 // the CPU's top-1 minus top-2 logit per greedy step
 }
 
-// runModel loads the model on devs, prefills prompt in chunks keeping every
-// position's logits, then decodes greedily; the model and session are freed
-// before it returns.
-func runModel(cfg *config.Config, snap *snapshot.Snapshot, devs []device.Device, split []int, overlap bool, prompt []int32) (*run, error) {
+// runModel loads the model on devs, prefills prompt in chunks of ms.chunk
+// keeping every position's logits, then decodes ms.steps tokens greedily;
+// the model and session are freed before it returns.
+func runModel(cfg *config.Config, snap *snapshot.Snapshot, devs []device.Device, split []int, overlap bool, prompt []int32, ms modelShapes) (*run, error) {
 	m, err := qwen3.Load(cfg, qwen3.SetSource{Set: snap.Tensors}, devs, split)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	s, err := m.NewSession(qwen3.SessionOptions{Ctx: promptLen + greedySteps + 1, Chunk: chunk, Overlap: overlap,
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: len(prompt) + ms.steps + 1, Chunk: ms.chunk, Overlap: overlap,
 		KVDType: device.BF16, AllLogits: true})
 	if err != nil {
 		return nil, err
@@ -138,7 +176,7 @@ func runModel(cfg *config.Config, snap *snapshot.Snapshot, devs []device.Device,
 	out := &run{logits: append([]float32(nil), s.AllLogits()...)}
 	next := int32(argmax(s.Logits()))
 	_, isCPU := devs[0].(*cpu.Device)
-	for range greedySteps {
+	for range ms.steps {
 		out.greedy = append(out.greedy, next)
 		if isCPU { // full logits, for the margins
 			if _, err := s.Decode(next); err != nil {

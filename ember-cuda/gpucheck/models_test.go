@@ -38,12 +38,12 @@ func TestModelHarness(t *testing.T) {
 			for i := range prompt {
 				prompt[i] = r.Int32N(int32(snap.Config.VocabSize))
 			}
-			ref, err := runModel(snap.Config, snap, []device.Device{cpu.New(cpu.Options{})}, []int{snap.Config.NumHiddenLayers}, false, prompt)
+			ref, err := runModel(snap.Config, snap, []device.Device{cpu.New(cpu.Options{})}, []int{snap.Config.NumHiddenLayers}, false, prompt, fullModels)
 			if err != nil {
 				t.Fatal(err)
 			}
 			two := []device.Device{cpu.New(cpu.Options{Name: "cpu:0"}), cpu.New(cpu.Options{Name: "cpu:1"})}
-			got, err := runModel(snap.Config, snap, two, []int{1, snap.Config.NumHiddenLayers - 1}, true, prompt)
+			got, err := runModel(snap.Config, snap, two, []int{1, snap.Config.NumHiddenLayers - 1}, true, prompt, fullModels)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -35,6 +35,58 @@ const (
 
 var floatTypes = []device.DType{device.F32, device.BF16, device.F16}
 
+// shapes are the sizes of the op checks that cost the most. The full set is
+// Qwen3's (hidden 2560, intermediate 9728, a 151,936-token vocabulary, a
+// 512-query prefill); the emulator's keeps every op, dtype, kernel variant
+// and launch path (GEMV and cuBLAS, gemv16 and not, split decode attention,
+// head_dim 32 to 256, odd sizes) at sizes a PTX interpreter runs in minutes.
+type shapes struct {
+	matmul      [][3]int // n, o, k
+	autoMatMul  [3]int   // the automatic path on a decode shape
+	attention   []att
+	elementwise []int
+	selectWidth []int // ArgMax and TopK row widths
+	sampleVocab int
+	sampleDraws int
+}
+
+// att is one attention check: heads, KV heads, head_dim, queries, start.
+type att struct{ heads, kv, hd, n, start int }
+
+var fullShapes = shapes{
+	matmul: [][3]int{
+		{1, 2560, 2560}, {1, 1024, 9728}, {1, 151936, 1024}, {2, 300, 256}, {4, 77, 100},
+		{7, 300, 256}, {64, 1024, 2560}, {3, 100, 100}, {512, 2560, 9728},
+	},
+	autoMatMul: [3]int{1, 4096, 2560},
+	attention: []att{
+		{4, 2, 32, 1, 0}, {4, 2, 32, 40, 0}, {4, 2, 32, 7, 100},
+		{32, 8, 128, 1, 2047}, {32, 8, 128, 1, 5000}, {32, 8, 128, 33, 1000}, {32, 8, 128, 512, 0},
+		{40, 8, 128, 1, 300}, {16, 8, 64, 17, 31}, {8, 8, 256, 9, 3},
+	},
+	elementwise: []int{1, 9728, 512 * 9728},
+	selectWidth: []int{1000, 151936},
+	sampleVocab: 151936,
+	sampleDraws: 50,
+}
+
+var emulatorShapes = shapes{
+	matmul: [][3]int{
+		{1, 640, 2560}, {1, 256, 9728}, {1, 2053, 1024}, {2, 300, 256}, {4, 77, 100},
+		{7, 300, 256}, {64, 256, 512}, {3, 100, 100}, {96, 320, 1024},
+	},
+	autoMatMul: [3]int{1, 1024, 2560},
+	attention: []att{
+		{4, 2, 32, 1, 0}, {4, 2, 32, 40, 0}, {4, 2, 32, 7, 100},
+		{8, 2, 128, 1, 2047}, {8, 2, 128, 1, 1200}, {8, 4, 128, 33, 300}, {8, 4, 128, 48, 0},
+		{10, 2, 128, 1, 300}, {16, 8, 64, 17, 31}, {8, 8, 256, 9, 3},
+	},
+	elementwise: []int{1, 9728, 70001},
+	selectWidth: []int{1000, 5003},
+	sampleVocab: 4099,
+	sampleDraws: 12,
+}
+
 // opEnv runs an op on a CPU device and a CUDA device on the same inputs.
 type opEnv struct {
 	c   *cpu.Device
@@ -160,7 +212,10 @@ func firstErr(errs ...error) error {
 
 // checkOps runs every CUDA op against the CPU op on random inputs at several
 // shapes and dtypes.
-func checkOps(rep *report, g *cuda.Device, seed uint64) {
+//
+// partners are other GPUs to check CopyFrom to: one with peer access and
+// one without, where the machine has them.
+func checkOps(rep *report, g *cuda.Device, seed uint64, sh shapes, partners []int) {
 	e := &opEnv{c: cpu.New(cpu.Options{}), g: g, r: rand.New(rand.NewPCG(seed, 0x6770)), rep: rep}
 
 	for _, dt := range []device.DType{device.F32, device.BF16, device.F16, device.I32} {
@@ -293,21 +348,17 @@ func checkOps(rep *report, g *cuda.Device, seed uint64) {
 		}
 	}
 
-	checkMatMul(e)
+	checkMatMul(e, sh)
 	checkRoPE(e)
-	checkKVAndAttention(e)
-	checkElementwise(e)
-	checkSelect(e)
-	checkCopies(e)
+	checkKVAndAttention(e, sh)
+	checkElementwise(e, sh)
+	checkSelect(e, sh)
+	checkCopies(e, partners)
 }
 
-func checkMatMul(e *opEnv) {
-	shapes := [][3]int{ // n, o, k
-		{1, 2560, 2560}, {1, 1024, 9728}, {1, 151936, 1024}, {2, 300, 256}, {4, 77, 100},
-		{7, 300, 256}, {64, 1024, 2560}, {3, 100, 100}, {512, 2560, 9728},
-	}
+func checkMatMul(e *opEnv, shs shapes) {
 	for _, dt := range floatTypes {
-		for _, sh := range shapes {
+		for _, sh := range shs.matmul {
 			n, o, k := sh[0], sh[1], sh[2]
 			paths := []cuda.MatMulPath{cuda.PathCUBLAS}
 			if n <= 4 {
@@ -348,17 +399,18 @@ func checkMatMul(e *opEnv) {
 		}
 	}
 	// The automatic choice (what the model uses) on a decode shape.
-	name := "MatMul auto w BF16 [4096 2560] x [1 2560]"
+	n, o, k := shs.autoMatMul[0], shs.autoMatMul[1], shs.autoMatMul[2]
+	name := fmt.Sprintf("MatMul auto w BF16 [%d %d] x [%d %d]", o, k, n, k)
 	e.run(name, func() error {
-		x, _, err := e.random(device.F32, 1, 1, 2560)
+		x, _, err := e.random(device.F32, 1, n, k)
 		if err != nil {
 			return err
 		}
-		w, _, err := e.random(device.BF16, 0.05, 4096, 2560)
+		w, _, err := e.random(device.BF16, 0.05, o, k)
 		if err != nil {
 			return err
 		}
-		out, err := e.tensors(device.F32, nil, 1, 4096)
+		out, err := e.tensors(device.F32, nil, n, o)
 		if err != nil {
 			return err
 		}
@@ -398,7 +450,7 @@ func checkRoPE(e *opEnv) {
 	}
 }
 
-func checkKVAndAttention(e *opEnv) {
+func checkKVAndAttention(e *opEnv, sh shapes) {
 	for _, dt := range floatTypes {
 		for _, tc := range [][3]int{{1, 0, 64}, {5, 17, 64}, {1, 63, 64}} {
 			n, start, ctx := tc[0], tc[1], tc[2]
@@ -429,14 +481,8 @@ func checkKVAndAttention(e *opEnv) {
 			})
 		}
 	}
-	type att struct{ heads, kv, hd, n, start int }
-	cases := []att{
-		{4, 2, 32, 1, 0}, {4, 2, 32, 40, 0}, {4, 2, 32, 7, 100},
-		{32, 8, 128, 1, 2047}, {32, 8, 128, 1, 5000}, {32, 8, 128, 33, 1000}, {32, 8, 128, 512, 0},
-		{40, 8, 128, 1, 300}, {16, 8, 64, 17, 31}, {8, 8, 256, 9, 3},
-	}
 	for _, dt := range floatTypes {
-		for _, a := range cases {
+		for _, a := range sh.attention {
 			kind := "prefill"
 			if a.n == 1 {
 				kind = "decode"
@@ -472,8 +518,8 @@ func checkKVAndAttention(e *opEnv) {
 	}
 }
 
-func checkElementwise(e *opEnv) {
-	for _, n := range []int{1, 9728, 512 * 9728} {
+func checkElementwise(e *opEnv, sh shapes) {
+	for _, n := range sh.elementwise {
 		name := fmt.Sprintf("SiLUMul [%d] (out = gate)", n)
 		e.run(name, func() error {
 			g, _, err := e.random(device.F32, 8, n)
@@ -528,8 +574,8 @@ func specialRows(d int, r *rand.Rand) []float32 {
 	return x
 }
 
-func checkSelect(e *opEnv) {
-	for _, d := range []int{1000, 151936} {
+func checkSelect(e *opEnv, sh shapes) {
+	for _, d := range sh.selectWidth {
 		name := fmt.Sprintf("ArgMax [4 %d] (ties, NaN rows, -Inf)", d)
 		e.run(name, func() error {
 			x, err := e.tensors(device.F32, specialRows(d, e.r), 4, d)
@@ -570,14 +616,15 @@ func checkSelect(e *opEnv) {
 			})
 		}
 	}
-	checkSampling(e)
+	checkSampling(e, sh)
 }
 
 // checkSampling draws on the device from TopK's candidates and compares the
 // token with sampleRef, the host sampler's arithmetic on the same candidates
 // and the same uniform number.
-func checkSampling(e *opEnv) {
-	const vocab, k = 151936, 40
+func checkSampling(e *opEnv, sh shapes) {
+	const k = 40
+	vocab, draws := sh.sampleVocab, sh.sampleDraws
 	for _, tc := range []struct {
 		temp, topP, minP float32
 		holes            bool // a quarter of the logits NaN or -Inf
@@ -612,7 +659,6 @@ func checkSampling(e *opEnv) {
 			}
 			e.own = append(e.own, vals, idx, out)
 			mismatches := 0
-			const draws = 50
 			for range draws {
 				u := e.r.Float64()
 				if err := firstErr(e.g.TopK(vals, idx, x.g, k), e.g.SampleSorted(out, vals, idx, tc.temp, tc.topP, tc.minP, u)); err != nil {
@@ -632,48 +678,67 @@ func checkSampling(e *opEnv) {
 	}
 }
 
-// checkCopies checks CopyFrom between two logical devices on the GPU (the
-// `--devices 0,0` case) and within one.
-func checkCopies(e *opEnv) {
-	e.run("CopyFrom", func() error {
-		devs, err := cuda.Open([]int{e.g.Ordinal()}, nil)
-		if err != nil {
-			return err
-		}
-		other := devs[0]
-		defer other.Close()
-		name := fmt.Sprintf("CopyFrom %s → %s (one GPU)", e.g.Name(), other.Name())
-		for _, sh := range []struct {
-			dt   device.DType
-			r, c int
-		}{{device.F32, 512, 2560}, {device.BF16, 64, 1024}} {
-			src, vals, err := e.random(sh.dt, 5, sh.r, sh.c)
+// checkCopies checks CopyFrom from the checked GPU to a second logical
+// device on it (the `--devices 0,0` case) and to each partner GPU: peer to
+// peer where the two have peer access, staged through host memory where not.
+func checkCopies(e *opEnv, partners []int) {
+	targets := append([]int{e.g.Ordinal()}, partners...)
+	for _, to := range targets {
+		e.run(fmt.Sprintf("CopyFrom to GPU %d", to), func() error {
+			ordinals := []int{to}
+			if to != e.g.Ordinal() {
+				ordinals = []int{e.g.Ordinal(), to} // opened together, so peer access is enabled
+			}
+			devs, err := cuda.Open(ordinals, nil)
 			if err != nil {
 				return err
 			}
-			dst, err := other.Alloc(sh.dt, sh.r, sh.c)
-			if err != nil {
-				return err
+			defer func() {
+				for _, d := range devs {
+					d.Close()
+				}
+			}()
+			other := devs[len(devs)-1]
+			kind := "one GPU"
+			if to != e.g.Ordinal() {
+				kind = "staged through host memory"
+				if cuda.PeerAccess(e.g.Ordinal(), to) {
+					kind = "peer to peer"
+				}
 			}
-			if err := other.CopyFrom(dst, src.g); err != nil {
-				return err
+			name := fmt.Sprintf("CopyFrom %s → %s (%s)", e.g.Name(), other.Name(), kind)
+			for _, sh := range []struct {
+				dt   device.DType
+				r, c int
+			}{{device.F32, 512, 2560}, {device.BF16, 64, 1024}} {
+				src, vals, err := e.random(sh.dt, 5, sh.r, sh.c)
+				if err != nil {
+					return err
+				}
+				dst, err := other.Alloc(sh.dt, sh.r, sh.c)
+				if err != nil {
+					return err
+				}
+				if err := other.CopyFrom(dst, src.g); err != nil {
+					return err
+				}
+				got := make([]float32, len(vals))
+				if err := other.Download(got, dst); err != nil {
+					return err
+				}
+				want := make([]float32, len(vals))
+				if err := e.c.Download(want, src.c); err != nil {
+					return err
+				}
+				ok, at := sameBits(got, want)
+				if ok {
+					e.rep.check(true, "%-58s exact", fmt.Sprintf("%s %v [%d %d]", name, sh.dt, sh.r, sh.c))
+				} else {
+					e.rep.check(false, "%s %v: differs at %d", name, sh.dt, at)
+				}
+				other.Free(dst)
 			}
-			got := make([]float32, len(vals))
-			if err := other.Download(got, dst); err != nil {
-				return err
-			}
-			want := make([]float32, len(vals))
-			if err := e.c.Download(want, src.c); err != nil {
-				return err
-			}
-			ok, at := sameBits(got, want)
-			if ok {
-				e.rep.check(true, "%-58s exact", fmt.Sprintf("%s %v [%d %d]", name, sh.dt, sh.r, sh.c))
-			} else {
-				e.rep.check(false, "%s %v: differs at %d", name, sh.dt, at)
-			}
-			other.Free(dst)
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/ember-infer/ember/ember-cuda/gpucheck"
@@ -10,11 +12,12 @@ func gpuCheckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "gpu-check",
 		Usage: "check the CUDA backend against the CPU backend on this machine's GPU, then benchmark it",
-		UsageText: `ember gpu-check [--gpu N] [--no-bench]
+		UsageText: `ember gpu-check [--gpu N] [--no-bench] [--emulator]
 
 Examples:
   ember gpu-check
-  ember gpu-check --gpu 1 --no-bench`,
+  ember gpu-check --gpu 1 --no-bench
+  EMBER_CUDAEMU_DIR=tools/cudaemu/build ember gpu-check --emulator`,
 		Description: `Needs only this binary and the NVIDIA driver: no Go, no CUDA toolkit, no network.
 Without a GPU it prints "no GPU" with the reason and exits 0.
 
@@ -29,17 +32,32 @@ prefill tok/s for 2048 tokens, decode tok/s at context 2048, the measured
 device-to-device copy bandwidth, decode as a fraction of the bandwidth bound
 (weights + KV bytes per token / bandwidth), GEMV against cuBLAS for each decode
 matmul, and the prefill matmuls against plain cuBLAS GEMMs of the same shapes.
-Exits 1 when a check fails; benchmark targets are reported, not enforced.`,
+Exits 1 when a check fails; benchmark targets are reported, not enforced.
+
+When the machine has more GPUs, the copies and the model splits also pair the
+checked GPU with another: one with peer access and one without (staged copies).
+
+--emulator runs every op and model check at reduced shapes (small vocabulary,
+short prompts, narrow models) and no benchmark, for the CUDA emulator of
+tools/cudaemu (make cudaemu). With EMBER_CUDAEMU_DIR set to its build directory,
+EMBER_LIBCUDA, EMBER_CUBLAS and EMBER_LIBNVML default to the libraries there.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "gpu", Usage: "GPU index to check"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random inputs and models"},
 			&cli.BoolFlag{Name: "no-bench", Usage: "skip the benchmark"},
 			&cli.BoolFlag{Name: "no-models", Usage: "skip the model checks"},
 			&cli.BoolFlag{Name: "no-ops", Usage: "skip the op checks"},
+			&cli.BoolFlag{Name: "emulator", Usage: "reduced shapes and no benchmark, for tools/cudaemu (EMBER_CUDAEMU_DIR)"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("emulator") {
+				if err := gpucheck.UseEmulator(os.Getenv("EMBER_CUDAEMU_DIR")); err != nil {
+					return err
+				}
+			}
 			return gpucheck.Run(c.App.Writer, gpucheck.Options{GPU: c.Int("gpu"), Seed: c.Uint64("seed"),
-				NoOps: c.Bool("no-ops"), NoModel: c.Bool("no-models"), NoBench: c.Bool("no-bench")})
+				NoOps: c.Bool("no-ops"), NoModel: c.Bool("no-models"), NoBench: c.Bool("no-bench"),
+				Emulator: c.Bool("emulator")})
 		},
 	}
 }
