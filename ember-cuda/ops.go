@@ -449,7 +449,7 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 		})
 	}
 	bkt := bucket(start + 1)
-	splits, perSplit := attnSplits(bkt, heads, d.phys.sms)
+	splits := attnSplits(bkt, heads, d.phys.sms)
 	if err := d.scratch(&d.attnPart, int64(heads)*maxSplits*int64(headDim+2)*4, "attention partials"); err != nil {
 		return err
 	}
@@ -458,7 +458,7 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	return d.issue(true, func(s *segment) {
 		s.bucket = max(s.bucket, bkt)
 		k := s.launch(d.phys.mods.attn[0][kct.dt][dplIndex(dpl)], dim3{uint32(heads), uint32(splits), 1}, dim3{32 * decodeWarps, 1, 1}, 0)
-		k.ptr(acc).ptr(ml).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).i32(perSplit).f32(scale).done()
+		k.ptr(acc).ptr(ml).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
 		c := s.launch(d.fn("attn_decode_combine_f32"), dim3{uint32(heads), 1, 1}, dim3{128, 1, 1}, 0)
 		c.tensor(ot).ptr(acc).ptr(ml).i32(headDim).i32(splits).done()
 	})
