@@ -34,7 +34,99 @@ __device__ void rope_neox(float* x, const int* pos, const double* inv_freq, int 
     }
 }
 
+// qk_rope_append: for one token (a decode step), Qwen3's q_norm and k_norm,
+// RoPE of q and k at pos[0] and the append of k and v to the caches at row
+// start (*start_ptr in a graph), in one launch instead of five: one warp per
+// head slice of q (heads), k (kv_heads) and v (kv_heads, appended only). Each
+// step computes what head_rmsnorm, rope_neox and kv_append compute, in the
+// same order, so q, k and the cache rows get the same bits as from the five
+// ops; q and k are left normed and rotated as those ops leave them.
+template <typename W, typename T>
+__device__ void qk_rope_append(float* q, float* k, const float* v, T* kc, T* vc, const W* qw, const W* kw, const int* pos,
+                               const double* inv_freq, int heads, int kv_heads, int hd, float eps, int start,
+                               const int* start_ptr) {
+    const int slice = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (slice >= heads + 2 * kv_heads) return; // whole warps leave together
+    const int lane = threadIdx.x & 31;
+    const long cache_row = (long)start_of(start, start_ptr) * kv_heads * hd;
+    if (slice >= heads + kv_heads) {
+        const long off = (long)(slice - heads - kv_heads) * hd;
+        for (int j = lane; j < hd; j += 32) st(vc, cache_row + off + j, v[off + j]);
+        return;
+    }
+    const bool is_q = slice < heads;
+    const long off = (long)(is_q ? slice : slice - heads) * hd;
+    float* p = (is_q ? q : k) + off;
+    const W* w = is_q ? qw : kw;
+    float ss = 0.0f;
+    for (int j = lane; j < hd; j += 32) ss += p[j] * p[j];
+    ss = warp_sum(ss);
+    const float scale = 1.0f / sqrtf(ss / (float)hd + eps);
+    for (int j = lane; j < hd; j += 32) p[j] = (p[j] * scale) * ld(w, j);
+    __syncwarp(); // a rotated pair may span lanes (hd/2 not a multiple of 32)
+    const int half = hd >> 1;
+    const double two_pi = 6.283185307179586476925286766559;
+    for (int j = lane; j < half; j += 32) {
+        double a = (double)pos[0] * inv_freq[j];
+        a -= two_pi * rint(a / two_pi);
+        float s, c;
+        sincosf((float)a, &s, &c);
+        const float x1 = p[j], x2 = p[j + half];
+        p[j] = x1 * c - x2 * s;
+        p[j + half] = x2 * c + x1 * s;
+    }
+    if (is_q) return;
+    __syncwarp();
+    for (int j = lane; j < hd; j += 32) st(kc, cache_row + off + j, p[j]);
+}
+
 // ----------------------------------------------------------------------------
-// entry points; geometry.go launches 256-thread blocks over n·heads·hd/2 pairs.
+// entry points; geometry.go launches 256-thread blocks over n·heads·hd/2 pairs
+// (rope_neox) and four warps per block, one per head slice (qk_rope_append).
 
 extern "C" __global__ void rope_neox_f32(float* x, const int* pos, const double* inv_freq, int n, int cols, int hd) { rope_neox(x, pos, inv_freq, n, cols, hd); }
+extern "C" __global__ void qk_rope_append_wf32_kvf32(float* q, float* k, const float* v, float* kc, float* vc, const float* qw,
+                                                     const float* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
+extern "C" __global__ void qk_rope_append_wf32_kvbf16(float* q, float* k, const float* v, bf16* kc, bf16* vc, const float* qw,
+                                                     const float* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
+extern "C" __global__ void qk_rope_append_wf32_kvf16(float* q, float* k, const float* v, fp16* kc, fp16* vc, const float* qw,
+                                                     const float* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
+extern "C" __global__ void qk_rope_append_wbf16_kvf32(float* q, float* k, const float* v, float* kc, float* vc, const bf16* qw,
+                                                     const bf16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
+extern "C" __global__ void qk_rope_append_wbf16_kvbf16(float* q, float* k, const float* v, bf16* kc, bf16* vc, const bf16* qw,
+                                                     const bf16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
+extern "C" __global__ void qk_rope_append_wbf16_kvf16(float* q, float* k, const float* v, fp16* kc, fp16* vc, const bf16* qw,
+                                                     const bf16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
+extern "C" __global__ void qk_rope_append_wf16_kvf32(float* q, float* k, const float* v, float* kc, float* vc, const fp16* qw,
+                                                     const fp16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
+extern "C" __global__ void qk_rope_append_wf16_kvbf16(float* q, float* k, const float* v, bf16* kc, bf16* vc, const fp16* qw,
+                                                     const fp16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
+extern "C" __global__ void qk_rope_append_wf16_kvf16(float* q, float* k, const float* v, fp16* kc, fp16* vc, const fp16* qw,
+                                                     const fp16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     int kv_heads, int hd, float eps, int start, const int* start_ptr) {
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+}
