@@ -36,13 +36,16 @@ __device__ __forceinline__ void widen8(const uint4& u, const fp16*, float* f) {
     }
 }
 
-// gemv16_row: the dot products of weight row wr with the n ≤ GEMV_MAX_ROWS
+// gemv16_row: the dot products of weight row wr with the NR ≤ GEMV_MAX_ROWS
 // rows of x, one warp's partial sums per lane in acc (summed by the caller).
+// NR is a template parameter, not a run-time bound: a data-dependent exit in
+// the row loop kept ptxas from issuing the unrolled 16-byte weight loads
+// together. The kernels pick the instantiation for n with one uniform switch.
 // For bf16/fp16 weights with k a multiple of 8 (16-byte row chunks;
 // cudaMalloc'd rows then start 16-byte aligned). A tail shorter than a full
 // unrolled group is handled one 16-byte load at a time.
-template <typename T>
-__device__ __forceinline__ void gemv16_row(float* acc, const float* x, const T* w, const uint4* wr, int n, int k, int lane) {
+template <typename T, int NR>
+__device__ __forceinline__ void gemv16_row(float* acc, const float* x, const T* w, const uint4* wr, int k, int lane) {
     const int chunks = k >> 3; // 16-byte chunks per row
     int c = lane;
     for (; c + 32 * (GEMV_UNROLL - 1) < chunks; c += 32 * GEMV_UNROLL) {
@@ -55,8 +58,7 @@ __device__ __forceinline__ void gemv16_row(float* acc, const float* x, const T* 
             widen8(u[j], w, f);
             const int base = (c + 32 * j) << 3;
 #pragma unroll
-            for (int r = 0; r < GEMV_MAX_ROWS; r++) {
-                if (r >= n) break;
+            for (int r = 0; r < NR; r++) {
                 const float4* xv = reinterpret_cast<const float4*>(x + (long)r * k + base);
                 const float4 a = xv[0], b = xv[1];
                 acc[r] += f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w;
@@ -68,8 +70,7 @@ __device__ __forceinline__ void gemv16_row(float* acc, const float* x, const T* 
         widen8(__ldg(wr + c), w, f);
         const int base = c << 3;
 #pragma unroll
-        for (int r = 0; r < GEMV_MAX_ROWS; r++) {
-            if (r >= n) break;
+        for (int r = 0; r < NR; r++) {
             const float4* xv = reinterpret_cast<const float4*>(x + (long)r * k + base);
             const float4 a = xv[0], b = xv[1];
             acc[r] += f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w;
@@ -78,16 +79,15 @@ __device__ __forceinline__ void gemv16_row(float* acc, const float* x, const T* 
 }
 
 // gemv16: one warp per output row.
-template <typename T>
-__device__ void gemv16(float* out, const float* x, const T* w, int n, int o, int k) {
+template <typename T, int NR>
+__device__ void gemv16_n(float* out, const float* x, const T* w, int o, int k) {
     const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     if (row >= o) return; // whole warps leave together
     const int lane = threadIdx.x & 31;
     float acc[GEMV_MAX_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
-    gemv16_row(acc, x, w, reinterpret_cast<const uint4*>(w + (long)row * k), n, k, lane);
+    gemv16_row<T, NR>(acc, x, w, reinterpret_cast<const uint4*>(w + (long)row * k), k, lane);
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
-        if (r >= n) break;
+    for (int r = 0; r < NR; r++) {
         const float s = warp_sum(acc[r]);
         if (lane == 0) out[(long)r * o + row] = s;
     }
@@ -97,9 +97,9 @@ __device__ void gemv16(float* out, const float* x, const T* w, int n, int o, int
 // (q, k and v of a layer): blocks [0, b0) compute w0's rows, the next
 // ⌈o1/GEMV_WARPS⌉ w1's, the rest w2's (o2 may be 0). Each row is summed
 // exactly as gemv16 sums it.
-template <typename T>
-__device__ void gemv16x3(float* out0, const T* w0, int o0, float* out1, const T* w1, int o1, float* out2, const T* w2,
-                         int o2, const float* x, int n, int k) {
+template <typename T, int NR>
+__device__ void gemv16x3_n(float* out0, const T* w0, int o0, float* out1, const T* w1, int o1, float* out2, const T* w2,
+                           int o2, const float* x, int k) {
     const int b0 = (o0 + GEMV_WARPS - 1) / GEMV_WARPS, b1 = (o1 + GEMV_WARPS - 1) / GEMV_WARPS;
     int blk = blockIdx.x;
     float* out = out0;
@@ -114,10 +114,9 @@ __device__ void gemv16x3(float* out0, const T* w0, int o0, float* out1, const T*
     if (row >= o) return;
     const int lane = threadIdx.x & 31;
     float acc[GEMV_MAX_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
-    gemv16_row(acc, x, w, reinterpret_cast<const uint4*>(w + (long)row * k), n, k, lane);
+    gemv16_row<T, NR>(acc, x, w, reinterpret_cast<const uint4*>(w + (long)row * k), k, lane);
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
-        if (r >= n) break;
+    for (int r = 0; r < NR; r++) {
         const float s = warp_sum(acc[r]);
         if (lane == 0) out[(long)r * o + row] = s;
     }
@@ -127,17 +126,16 @@ __device__ void gemv16x3(float* out0, const T* w0, int o0, float* out1, const T*
 // each warp computes row `row` of g = x · wgᵀ and u = x · wuᵀ (summed as
 // gemv16 sums them) and writes g, u and then silu(g)·u (as silu_mul computes
 // it) to gate, up and out; out may be gate or up, whose value it then ends with.
-template <typename T>
-__device__ void gemv16_glu(float* out, float* gate, float* up, const T* wg, const T* wu, const float* x, int n, int o, int k) {
+template <typename T, int NR>
+__device__ void gemv16_glu_n(float* out, float* gate, float* up, const T* wg, const T* wu, const float* x, int o, int k) {
     const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     if (row >= o) return;
     const int lane = threadIdx.x & 31;
     float ag[GEMV_MAX_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f}, au[GEMV_MAX_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f};
-    gemv16_row(ag, x, wg, reinterpret_cast<const uint4*>(wg + (long)row * k), n, k, lane);
-    gemv16_row(au, x, wu, reinterpret_cast<const uint4*>(wu + (long)row * k), n, k, lane);
+    gemv16_row<T, NR>(ag, x, wg, reinterpret_cast<const uint4*>(wg + (long)row * k), k, lane);
+    gemv16_row<T, NR>(au, x, wu, reinterpret_cast<const uint4*>(wu + (long)row * k), k, lane);
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
-        if (r >= n) break;
+    for (int r = 0; r < NR; r++) {
         const float g = warp_sum(ag[r]), u = warp_sum(au[r]);
         if (lane == 0) {
             const long i = (long)r * o + row;
@@ -146,6 +144,37 @@ __device__ void gemv16_glu(float* out, float* gate, float* up, const T* wg, cons
             out[i] = (g / (1.0f + expf(-g))) * u;
         }
     }
+}
+
+// The run-time row count n picks the instantiation (uniform over the grid).
+#define GEMV_BY_ROWS(CALL)  \
+    switch (n) {            \
+    case 1: CALL(1); break; \
+    case 2: CALL(2); break; \
+    case 3: CALL(3); break; \
+    default: CALL(4); break; \
+    }
+
+template <typename T>
+__device__ void gemv16(float* out, const float* x, const T* w, int n, int o, int k) {
+#define GEMV16(N) gemv16_n<T, N>(out, x, w, o, k)
+    GEMV_BY_ROWS(GEMV16)
+#undef GEMV16
+}
+
+template <typename T>
+__device__ void gemv16x3(float* out0, const T* w0, int o0, float* out1, const T* w1, int o1, float* out2, const T* w2,
+                         int o2, const float* x, int n, int k) {
+#define GEMV16X3(N) gemv16x3_n<T, N>(out0, w0, o0, out1, w1, o1, out2, w2, o2, x, k)
+    GEMV_BY_ROWS(GEMV16X3)
+#undef GEMV16X3
+}
+
+template <typename T>
+__device__ void gemv16_glu(float* out, float* gate, float* up, const T* wg, const T* wu, const float* x, int n, int o, int k) {
+#define GEMV16GLU(N) gemv16_glu_n<T, N>(out, gate, up, wg, wu, x, o, k)
+    GEMV_BY_ROWS(GEMV16GLU)
+#undef GEMV16GLU
 }
 
 // gemv_any: any k and storage type, one element per lane at a time; the path
