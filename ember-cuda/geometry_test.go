@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -105,5 +106,23 @@ func TestGEMVChoice(t *testing.T) {
 	}
 	if g := gemvGrid(151936); g[0] != 151936/gemvWarps {
 		t.Errorf("gemvGrid(151936) = %v", g)
+	}
+}
+
+// The RoPE table holds each frequency in turns as two f32 parts whose sum is
+// the f64 value to well under f32 precision (rope.cu's reduction needs it).
+func TestRoPETurns(t *testing.T) {
+	for _, theta := range []float64{1e4, 1e6} {
+		tab := ropeTurns(128, theta)
+		for j := range 64 {
+			r := math.Pow(theta, -float64(2*j)/128) / (2 * math.Pi)
+			hi, lo := tab[2*j], tab[2*j+1]
+			if hi != float32(r) || math.Abs(float64(hi)+float64(lo)-r) > r*0x1p-46 {
+				t.Fatalf("theta %g j %d: %v + %v for %v", theta, j, hi, lo, r)
+			}
+		}
+	}
+	if tab := ropeTurns(2, 1e6); tab[0] != float32(1/(2*math.Pi)) || tab[1] != float32(1/(2*math.Pi)-float64(float32(1/(2*math.Pi)))) {
+		t.Errorf("j = 0: %v", tab)
 	}
 }

@@ -364,8 +364,10 @@ func (d *Device) RoPE(x device.Tensor, headDim int, pos device.Tensor, theta flo
 	})
 }
 
-// ropeTable returns the device's f64 inverse frequencies for (headDim, theta),
-// uploaded once.
+// ropeTable returns the device's RoPE frequencies for (headDim, theta),
+// uploaded once: theta^(-2j/headDim) / 2π, the turns per position, as f32
+// pairs (hi, lo) whose sum is the f64 value to about 2^-48 relative
+// (rope.cu reduces the angle with them).
 func (d *Device) ropeTable(headDim int, theta float64) (uint64, error) {
 	key := ropeKey{headDim, theta}
 	if b, ok := d.rope[key]; ok {
@@ -378,10 +380,10 @@ func (d *Device) ropeTable(headDim int, theta float64) (uint64, error) {
 	if err := d.flush(); err != nil {
 		return 0, err
 	}
+	table := ropeTurns(headDim, theta)
 	err = d.upload(b.ptr, 8*headDim/2, func(buf []byte, off int) {
-		for j := off / 8; j < (off+len(buf))/8; j++ {
-			f := math.Pow(theta, -float64(2*j)/float64(headDim))
-			putU64(buf[8*j-off:], math.Float64bits(f))
+		for i := range len(buf) / 4 {
+			putU32(buf[4*i:], math.Float32bits(table[off/4+i]))
 		}
 	}, false)
 	if err != nil {
@@ -389,6 +391,18 @@ func (d *Device) ropeTable(headDim int, theta float64) (uint64, error) {
 	}
 	d.rope[key] = b
 	return b.ptr, nil
+}
+
+// ropeTurns returns, for j < headDim/2, theta^(-2j/headDim) / 2π split into
+// f32 hi and lo parts: hi, lo, hi, lo, …
+func ropeTurns(headDim int, theta float64) []float32 {
+	out := make([]float32, headDim)
+	for j := range headDim / 2 {
+		r := math.Pow(theta, -float64(2*j)/float64(headDim)) / (2 * math.Pi)
+		hi := float32(r)
+		out[2*j], out[2*j+1] = hi, float32(r-float64(hi))
+	}
+	return out
 }
 
 // KVAppend writes k and v (F32 [n, kvDim]) into rows start … start+n-1 of the

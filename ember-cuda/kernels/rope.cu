@@ -1,32 +1,44 @@
 // rope.cu: NeoX-style rotary position embedding, in place, at the positions a
 // device tensor gives (so the same launch serves every decode step).
 //
-// The angle pos · inv_freq[j] is formed and reduced to [-π, π] in f64, then
-// its cosine and sine are taken in f32: the CPU reference rotates by the
-// exact angle rounded once, and a position of 40 000 times a frequency near 1
-// would lose the whole fraction in f32 before the reduction.
+// The angle pos · inv_freq[j] is reduced to a fraction of a turn in f32 with
+// the frequency in turns split in two f32 parts (hi + lo, from the host's
+// f64): pos · hi is formed exactly as a product and its rounding error (an
+// FMA), so the reduction loses nothing a position of 40 000 times a frequency
+// near 1 would lose in one f32 product; sincospif then takes the sine and
+// cosine of 2·t·π. The angle is within 2e-7 rad of the exact one up to
+// position 131072, about what rounding the exact angle once to f32 gives, and
+// no f64 arithmetic runs (it is 1/64 rate on GeForce GPUs).
 
 #include "common.cuh"
 
 // ----------------------------------------------------------------------------
 // kernels
 
+// rope_sincos: the sine and cosine of pos turns of rev = hi + lo (the
+// frequency inv_freq[j] / 2π).
+__device__ __forceinline__ void rope_sincos(int pos, float2 rev, float* s, float* c) {
+    const float fp = (float)pos;           // exact below 2^24
+    const float p = __fmul_rn(fp, rev.x);  // no FMA contraction: e below is its exact error
+    const float e = fmaf(fp, rev.x, -p);   // p + e = pos · hi exactly
+    float t = (p - rintf(p)) + fmaf(fp, rev.y, e);
+    t -= rintf(t);
+    sincospif(2.0f * t, s, c);
+}
+
 // One thread per (row, head, j < hd/2), rotating the pair (j, j + hd/2).
-// inv_freq holds theta^(-2j/hd) in f64, computed once on the host.
-__device__ void rope_neox(float* x, const int* pos, const double* inv_freq, int n, int cols, int hd) {
+// rev holds theta^(-2j/hd) / 2π as (hi, lo) f32 pairs, computed once on the host.
+__device__ void rope_neox(float* x, const int* pos, const float2* rev, int n, int cols, int hd) {
     const int half = hd >> 1;
     const int heads = cols / hd;
     const long total = (long)n * heads * half;
-    const double two_pi = 6.283185307179586476925286766559;
     for (long t = (long)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (long)gridDim.x * blockDim.x) {
         const int j = (int)(t % half);
         const long rh = t / half;
         const int h = (int)(rh % heads);
         const long row = rh / heads;
-        double a = (double)pos[row] * inv_freq[j];
-        a -= two_pi * rint(a / two_pi);
         float s, c;
-        sincosf((float)a, &s, &c);
+        rope_sincos(pos[row], rev[j], &s, &c);
         float* p = x + row * cols + (long)h * hd;
         const float x1 = p[j], x2 = p[j + half];
         p[j] = x1 * c - x2 * s;
@@ -43,7 +55,7 @@ __device__ void rope_neox(float* x, const int* pos, const double* inv_freq, int 
 // ops; q and k are left normed and rotated as those ops leave them.
 template <typename W, typename T>
 __device__ void qk_rope_append(float* q, float* k, const float* v, T* kc, T* vc, const W* qw, const W* kw, const int* pos,
-                               const double* inv_freq, int heads, int kv_heads, int hd, float eps, int start,
+                               const float2* rev, int heads, int kv_heads, int hd, float eps, int start,
                                const int* start_ptr) {
     const int slice = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (slice >= heads + 2 * kv_heads) return; // whole warps leave together
@@ -65,12 +77,9 @@ __device__ void qk_rope_append(float* q, float* k, const float* v, T* kc, T* vc,
     for (int j = lane; j < hd; j += 32) p[j] = (p[j] * scale) * ld(w, j);
     __syncwarp(); // a rotated pair may span lanes (hd/2 not a multiple of 32)
     const int half = hd >> 1;
-    const double two_pi = 6.283185307179586476925286766559;
     for (int j = lane; j < half; j += 32) {
-        double a = (double)pos[0] * inv_freq[j];
-        a -= two_pi * rint(a / two_pi);
         float s, c;
-        sincosf((float)a, &s, &c);
+        rope_sincos(pos[0], rev[j], &s, &c);
         const float x1 = p[j], x2 = p[j + half];
         p[j] = x1 * c - x2 * s;
         p[j + half] = x2 * c + x1 * s;
@@ -84,49 +93,49 @@ __device__ void qk_rope_append(float* q, float* k, const float* v, T* kc, T* vc,
 // entry points; geometry.go launches 256-thread blocks over n·heads·hd/2 pairs
 // (rope_neox) and four warps per block, one per head slice (qk_rope_append).
 
-extern "C" __global__ void rope_neox_f32(float* x, const int* pos, const double* inv_freq, int n, int cols, int hd) { rope_neox(x, pos, inv_freq, n, cols, hd); }
+extern "C" __global__ void rope_neox_f32(float* x, const int* pos, const float2* rev, int n, int cols, int hd) { rope_neox(x, pos, rev, n, cols, hd); }
 extern "C" __global__ void qk_rope_append_wf32_kvf32(float* q, float* k, const float* v, float* kc, float* vc, const float* qw,
-                                                     const float* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const float* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
 extern "C" __global__ void qk_rope_append_wf32_kvbf16(float* q, float* k, const float* v, bf16* kc, bf16* vc, const float* qw,
-                                                     const float* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const float* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
 extern "C" __global__ void qk_rope_append_wf32_kvf16(float* q, float* k, const float* v, fp16* kc, fp16* vc, const float* qw,
-                                                     const float* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const float* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
 extern "C" __global__ void qk_rope_append_wbf16_kvf32(float* q, float* k, const float* v, float* kc, float* vc, const bf16* qw,
-                                                     const bf16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const bf16* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
 extern "C" __global__ void qk_rope_append_wbf16_kvbf16(float* q, float* k, const float* v, bf16* kc, bf16* vc, const bf16* qw,
-                                                     const bf16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const bf16* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
 extern "C" __global__ void qk_rope_append_wbf16_kvf16(float* q, float* k, const float* v, fp16* kc, fp16* vc, const bf16* qw,
-                                                     const bf16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const bf16* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
 extern "C" __global__ void qk_rope_append_wf16_kvf32(float* q, float* k, const float* v, float* kc, float* vc, const fp16* qw,
-                                                     const fp16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const fp16* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
 extern "C" __global__ void qk_rope_append_wf16_kvbf16(float* q, float* k, const float* v, bf16* kc, bf16* vc, const fp16* qw,
-                                                     const fp16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const fp16* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
 extern "C" __global__ void qk_rope_append_wf16_kvf16(float* q, float* k, const float* v, fp16* kc, fp16* vc, const fp16* qw,
-                                                     const fp16* kw, const int* pos, const double* inv_freq, int heads,
+                                                     const fp16* kw, const int* pos, const float2* rev, int heads,
                                                      int kv_heads, int hd, float eps, int start, const int* start_ptr) {
-    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, inv_freq, heads, kv_heads, hd, eps, start, start_ptr);
+    qk_rope_append(q, k, v, kc, vc, qw, kw, pos, rev, heads, kv_heads, hd, eps, start, start_ptr);
 }
