@@ -74,19 +74,21 @@ __device__ void qk_rope_append(float* q, float* k, const float* v, T* kc, T* vc,
     for (int j = lane; j < hd; j += 32) ss += p[j] * p[j];
     ss = warp_sum(ss);
     const float scale = 1.0f / sqrtf(ss / (float)hd + eps);
-    for (int j = lane; j < hd; j += 32) p[j] = (p[j] * scale) * ld(w, j);
-    __syncwarp(); // a rotated pair may span lanes (hd/2 not a multiple of 32)
+    // Each lane normalises and rotates whole pairs (j, j + hd/2) in
+    // registers, so no lane reads what another wrote.
     const int half = hd >> 1;
     for (int j = lane; j < half; j += 32) {
+        const float x1 = (p[j] * scale) * ld(w, j), x2 = (p[j + half] * scale) * ld(w, j + half);
         float s, c;
         rope_sincos(pos[0], rev[j], &s, &c);
-        const float x1 = p[j], x2 = p[j + half];
-        p[j] = x1 * c - x2 * s;
-        p[j + half] = x2 * c + x1 * s;
+        const float y1 = x1 * c - x2 * s, y2 = x2 * c + x1 * s;
+        p[j] = y1;
+        p[j + half] = y2;
+        if (!is_q) {
+            st(kc, cache_row + off + j, y1);
+            st(kc, cache_row + off + j + half, y2);
+        }
     }
-    if (is_q) return;
-    __syncwarp();
-    for (int j = lane; j < hd; j += 32) st(kc, cache_row + off + j, p[j]);
 }
 
 // ----------------------------------------------------------------------------
