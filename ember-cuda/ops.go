@@ -507,23 +507,14 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	if err := d.scratch(&d.attnPart, int64(heads)*maxSplits*int64(headDim+2)*4, "attention partials"); err != nil {
 		return err
 	}
-	// A count per head of the splits done, which must start at 0; the
-	// kernel sets it back after each use, so it is zeroed only when new.
-	old := d.attnDone.ptr
-	if err := d.scratch(&d.attnDone, int64(heads)*4, "attention split counts"); err != nil {
-		return err
-	}
-	if d.attnDone.ptr != old {
-		if err := d.zero(d.attnDone.ptr, uint64(d.attnDone.bytes)); err != nil {
-			return err
-		}
-	}
-	acc, done := d.attnPart.ptr, d.attnDone.ptr
+	acc := d.attnPart.ptr
 	ml := acc + uint64(heads)*maxSplits*uint64(headDim)*4
 	return d.issue(true, func(s *segment) {
 		s.bucket = max(s.bucket, bkt)
 		k := s.launch(d.phys.mods.attn[0][kct.dt][dplIndex(dpl)], dim3{uint32(heads), uint32(splits), 1}, dim3{32 * decodeWarps, 1, 1}, 0)
-		k.tensor(ot).ptr(acc).ptr(ml).ptr(done).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
+		k.ptr(acc).ptr(ml).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
+		c := s.launch(d.fn("attn_decode_combine_f32"), dim3{uint32(heads), 1, 1}, dim3{128, 1, 1}, 0)
+		c.tensor(ot).ptr(acc).ptr(ml).i32(headDim).i32(splits).done()
 	})
 }
 
