@@ -1,14 +1,11 @@
 // rope.cu: NeoX-style rotary position embedding, in place, at the positions a
 // device tensor gives (so the same launch serves every decode step).
 //
-// The angle pos · inv_freq[j] is reduced to a fraction of a turn in f32 with
-// the frequency in turns split in two f32 parts (hi + lo, from the host's
-// f64): pos · hi is formed exactly as a product and its rounding error (an
-// FMA), so the reduction loses nothing a position of 40 000 times a frequency
-// near 1 would lose in one f32 product; sincospif then takes the sine and
-// cosine of 2·t·π. The angle is within 2e-7 rad of the exact one up to
-// position 131072, about what rounding the exact angle once to f32 gives, and
-// no f64 arithmetic runs (it is 1/64 rate on GeForce GPUs).
+// The angle pos · inv_freq[j] is formed and reduced to [-π, π] in f64, then
+// its cosine and sine are taken in f32: the CPU reference rotates by the
+// exact angle rounded once, and a position of 40 000 times a frequency near 1
+// would lose the whole fraction in f32 before the reduction. The frequencies
+// come as f32 (hi, lo) pairs of turns, whose sum is the f64 value.
 
 #include "common.cuh"
 
@@ -16,14 +13,15 @@
 // kernels
 
 // rope_sincos: the sine and cosine of pos turns of rev = hi + lo (the
-// frequency inv_freq[j] / 2π).
+// frequency inv_freq[j] / 2π), the angle formed and reduced to [-π, π] in
+// f64 as the CPU reference forms it, then its sine and cosine in f32. (An
+// all-f32 reduction, within 2e-7 rad, moved enough bf16 KV roundings to make
+// near-tie greedy tokens differ from the CPU's under gpu-check.)
 __device__ __forceinline__ void rope_sincos(int pos, float2 rev, float* s, float* c) {
-    const float fp = (float)pos;           // exact below 2^24
-    const float p = __fmul_rn(fp, rev.x);  // no FMA contraction: e below is its exact error
-    const float e = fmaf(fp, rev.x, -p);   // p + e = pos · hi exactly
-    float t = (p - rintf(p)) + fmaf(fp, rev.y, e);
-    t -= rintf(t);
-    sincospif(2.0f * t, s, c);
+    const double two_pi = 6.283185307179586476925286766559;
+    double a = (double)pos * (((double)rev.x + (double)rev.y) * two_pi);
+    a -= two_pi * rint(a / two_pi);
+    sincosf((float)a, s, c);
 }
 
 // One thread per (row, head, j < hd/2), rotating the pair (j, j + hd/2).
