@@ -23,7 +23,7 @@
 // that graph without computing its key. While a step collects, its ops fold
 // into fewer kernels (fuse.go): the residual add into the next RMSNorm, q/k/v
 // into one GEMV launch, gate/up/SiLU·mul into one, q_norm/k_norm/RoPE/KV
-// append into one; decode attention merges its splits in its last block.
+// append into one.
 // Stage timings come from CUDA events recorded when the stage changes and
 // read when the host waits anyway (stream.go); decode steps carry them only
 // while stage timing is on (SetStageTiming, which `ember profile` uses), as
