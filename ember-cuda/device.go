@@ -163,7 +163,8 @@ type Device struct {
 	// stageTiming puts timing marks into decode steps too (SetStageTiming);
 	// prefill-shaped work is always timed.
 	stageTiming bool
-	steps       stepStats // decode-shaped segments flushed, for DecodeStepStats
+	steps       stepStats  // decode-shaped segments flushed, for DecodeStepStats
+	folded      [3]fusable // what the last fold took back (fuse.go)
 	// onLaunch, when set (by tests), sees every op launched plainly.
 	onLaunch func(*op)
 	// gemmOverride is EMBER_DECODE_GEMM when the device opened.

@@ -20,8 +20,10 @@
 // decode step's segment is captured into a CUDA graph the second time it is
 // seen and replayed from then on, one graph per context bucket (graph.go). A
 // step whose launches equal the last replayed one's, positions aside, replays
-// that graph without computing its key. While a step collects, the residual
-// add that ends a layer folds into the next layer's RMSNorm (add_rmsnorm).
+// that graph without computing its key. While a step collects, its ops fold
+// into fewer kernels (fuse.go): the residual add into the next RMSNorm, q/k/v
+// into one GEMV launch, gate/up/SiLU·mul into one, q_norm/k_norm/RoPE/KV
+// append into one.
 // Stage timings come from CUDA events recorded when the stage changes and
 // read when the host waits anyway (stream.go); decode steps carry them only
 // while stage timing is on (SetStageTiming, which `ember profile` uses), as

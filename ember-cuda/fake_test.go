@@ -538,3 +538,77 @@ func TestFakeTuneCache(t *testing.T) {
 		t.Error("EMBER_CUDA_TUNE_CACHE=off still names a file")
 	}
 }
+
+// The GEMV, SwiGLU and q/k folds take exactly the sequences they can compute
+// the same way, and leave every other one as issued.
+func TestFakeFolds(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{Graphs: true})
+	t.Setenv("EMBER_DECODE_GEMM", "gemv")
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	defer d.Close()
+	const hd, heads, kvHeads = 16, 4, 2
+	alloc := func(dt device.DType, shape ...int) device.Tensor {
+		x, err := d.Alloc(dt, shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	x, x2 := alloc(device.F32, 1, 64), alloc(device.F32, 1, 64)
+	wq, wk, wv, w4 := alloc(device.BF16, heads*hd, 64), alloc(device.BF16, kvHeads*hd, 64), alloc(device.BF16, kvHeads*hd, 64), alloc(device.BF16, 32, 64)
+	w32 := alloc(device.F32, 32, 64)
+	q, k, v, o4 := alloc(device.F32, 1, heads*hd), alloc(device.F32, 1, kvHeads*hd), alloc(device.F32, 1, kvHeads*hd), alloc(device.F32, 1, 32)
+	qw, kw := alloc(device.BF16, hd), alloc(device.BF16, hd)
+	pos := alloc(device.I32, 1)
+	kc, vc := alloc(device.BF16, 8, kvHeads*hd), alloc(device.BF16, 8, kvHeads*hd)
+	g, u := alloc(device.F32, 1, 32), alloc(device.F32, 1, 32)
+	wsq, g64, u64 := alloc(device.BF16, 64, 64), alloc(device.F32, 1, 64), alloc(device.F32, 1, 64)
+	qkv := func() error { return firstErr(d.MatMul(q, x, wq), d.MatMul(k, x, wk), d.MatMul(v, x, wv)) }
+	norms := func() error { return firstErr(d.HeadRMSNorm(q, qw, hd, 1e-6), d.HeadRMSNorm(k, kw, hd, 1e-6)) }
+	for _, tc := range []struct {
+		name string
+		ops  func() error
+		want string
+	}{
+		{"q, k, v", qkv, "[gemv16x3_bf16]"},
+		{"a fourth GEMV", func() error { return firstErr(qkv(), d.MatMul(o4, x, w4)) }, "[gemv16x3_bf16 gemv16_bf16]"},
+		{"another x", func() error { return firstErr(d.MatMul(q, x, wq), d.MatMul(k, x2, wk)) }, "[gemv16_bf16 gemv16_bf16]"},
+		{"f32 weights", func() error { return firstErr(d.MatMul(g, x, w32), d.MatMul(u, x, w4)) }, "[gemv_f32 gemv16_bf16]"},
+		{"out over a GEMV's out", func() error { return firstErr(d.MatMul(g, x, w4), d.MatMul(g, x, w4)) }, "[gemv16_bf16 gemv16_bf16]"},
+		{"gate, up, SiLUMul", func() error { return firstErr(d.MatMul(g, x, w4), d.MatMul(u, x, w4), d.SiLUMul(g, g, u)) }, "[gemv16_glu_bf16]"},
+		{"SiLUMul of swapped operands", func() error { return firstErr(d.MatMul(g, x, w4), d.MatMul(u, x, w4), d.SiLUMul(g, u, g)) },
+			"[gemv16x3_bf16 silu_mul_f32]"},
+		{"SiLUMul into the GEMVs' input", func() error {
+			return firstErr(d.MatMul(g64, x, wsq), d.MatMul(u64, x, wsq), d.SiLUMul(x, g64, u64))
+		}, "[gemv16x3_bf16 silu_mul_f32]"},
+		{"SiLUMul into up", func() error { return firstErr(d.MatMul(g, x, w4), d.MatMul(u, x, w4), d.SiLUMul(u, g, u)) }, "[gemv16_glu_bf16]"},
+		{"norms, RoPE, append", func() error {
+			return firstErr(norms(), d.RoPE(q, hd, pos, 1e6), d.RoPE(k, hd, pos, 1e6), d.KVAppend(kc, vc, k, v, 3))
+		}, "[qk_rope_append_wbf16_kvbf16]"},
+		{"RoPE of k first", func() error {
+			return firstErr(norms(), d.RoPE(k, hd, pos, 1e6), d.RoPE(q, hd, pos, 1e6), d.KVAppend(kc, vc, k, v, 3))
+		}, "[head_rmsnorm_bf16 head_rmsnorm_bf16 rope_neox_f32 rope_neox_f32 kv_append_bf16]"},
+		{"append of another k", func() error {
+			return firstErr(norms(), d.RoPE(q, hd, pos, 1e6), d.RoPE(k, hd, pos, 1e6), d.KVAppend(kc, vc, v, k, 3))
+		}, "[head_rmsnorm_bf16 head_rmsnorm_bf16 rope_neox_f32 rope_neox_f32 kv_append_bf16]"},
+		{"RoPE with other thetas", func() error {
+			return firstErr(norms(), d.RoPE(q, hd, pos, 1e6), d.RoPE(k, hd, pos, 1e4), d.KVAppend(kc, vc, k, v, 3))
+		}, "[head_rmsnorm_bf16 head_rmsnorm_bf16 rope_neox_f32 rope_neox_f32 kv_append_bf16]"},
+	} {
+		// Warm the RoPE tables first: making one flushes the segment.
+		if err := firstErr(d.RoPE(q, hd, pos, 1e6), d.RoPE(q, hd, pos, 1e4), d.Sync()); err != nil {
+			t.Fatal(err)
+		}
+		got := recordKernels(d)
+		if err := firstErr(tc.ops(), d.Sync()); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if s := fmt.Sprint(*got); s != tc.want {
+			t.Errorf("%s: kernels %s, want %s", tc.name, s, tc.want)
+		}
+	}
+}

@@ -48,19 +48,25 @@ func bucket(kvLen int) int {
 	return b
 }
 
-// attnSplits returns how many splits decode attention cuts a bucket into,
-// and the keys each split covers. It aims for two blocks per SM over all
-// heads, in powers of two, with at least minSplitKeys keys per split and at
-// most maxSplits splits. It depends on the bucket, not on the exact length,
-// so a graph captured for a bucket launches the right grid for all of it.
-func attnSplits(bkt, heads, sms int) (splits, keysPerSplit int) {
+// attnSplits returns how many splits decode attention cuts a bucket into. It
+// aims for two blocks per SM over all heads, in powers of two, with at least
+// minSplitKeys keys per split of a full bucket and at most maxSplits splits.
+// It depends on the bucket, not on the exact length, so a graph captured for
+// a bucket launches the right grid for all of it; the kernel shares the real
+// length's keys out among the splits when it runs.
+func attnSplits(bkt, heads, sms int) int {
 	want := max(1, (2*max(sms, 1)+heads-1)/max(heads, 1))
-	splits = 1
+	splits := 1
 	for splits < want {
 		splits <<= 1
 	}
-	splits = max(1, min(splits, maxSplits, bkt/minSplitKeys))
-	return splits, (bkt + splits - 1) / splits
+	return max(1, min(splits, maxSplits, bkt/minSplitKeys))
+}
+
+// splitRange returns the keys [t0, t1) decode attention split s of splits
+// covers for kvLen visible keys, as attn_decode computes it.
+func splitRange(kvLen, s, splits int) (t0, t1 int) {
+	return s * kvLen / splits, (s + 1) * kvLen / splits
 }
 
 // dimsPerLane returns the attention kernels' DPL for a head size: the

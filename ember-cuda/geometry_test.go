@@ -1,6 +1,10 @@
 package cuda
 
-import "testing"
+import (
+	"fmt"
+	"math"
+	"testing"
+)
 
 func TestBucket(t *testing.T) {
 	for _, tc := range []struct{ kv, want int }{{1, 256}, {256, 256}, {257, 512}, {2048, 2048}, {2049, 4096}, {40960, 65536}} {
@@ -10,32 +14,53 @@ func TestBucket(t *testing.T) {
 	}
 }
 
-// TestAttnSplits checks that the decode grid covers every key of the
-// bucket (so a graph replays correctly for any length in it), gives every
-// split at least minSplitKeys keys, and stays within the partials scratch.
+// TestAttnSplits checks that the decode grid stays within the partials
+// scratch, gives a full bucket at least minSplitKeys keys per split, and that
+// the keys per split the kernel derives from the real length cover every key
+// with no split left empty, for every length of the bucket: just past a
+// bucket boundary (2049 keys in bucket 4096) every split still works.
 func TestAttnSplits(t *testing.T) {
 	for _, sms := range []int{1, 46, 80, 132} {
 		for _, heads := range []int{4, 16, 32, 40} {
 			for bkt := minBucket; bkt <= 1<<17; bkt <<= 1 {
-				s, per := attnSplits(bkt, heads, sms)
+				s := attnSplits(bkt, heads, sms)
 				if s < 1 || s > maxSplits {
 					t.Fatalf("attnSplits(%d, %d, %d) = %d splits", bkt, heads, sms, s)
 				}
-				if s*per < bkt {
-					t.Errorf("attnSplits(%d, %d, %d): %d × %d keys miss part of the bucket", bkt, heads, sms, s, per)
+				if bkt/s < minSplitKeys {
+					t.Errorf("attnSplits(%d, %d, %d) = %d: %d keys per split of a full bucket", bkt, heads, sms, s, bkt/s)
 				}
-				if (s-1)*per >= bkt {
-					t.Errorf("attnSplits(%d, %d, %d): split %d starts past the bucket", bkt, heads, sms, s-1)
-				}
-				if per < minSplitKeys {
-					t.Errorf("attnSplits(%d, %d, %d): %d keys per split", bkt, heads, sms, per)
+				for _, kv := range []int{bkt/2 + 1, bkt/2 + 7, bkt - 1, bkt} {
+					next := 0
+					for i := range s {
+						t0, t1 := splitRange(kv, i, s)
+						if t0 != next || t1 <= t0 || t1-t0 > (kv+s-1)/s {
+							t.Fatalf("%d keys in %d splits: split %d covers [%d, %d) after %d", kv, s, i, t0, t1, next)
+						}
+						next = t1
+					}
+					if next != kv {
+						t.Errorf("%d keys in %d splits: the splits end at %d", kv, s, next)
+					}
 				}
 			}
 		}
 	}
-	// An RTX 3080 Ti (80 SMs), 32 heads, context 2048: 8 splits of 256 keys, 256 blocks.
-	if s, per := attnSplits(2048, 32, 80); s != 8 || per != 256 {
-		t.Errorf("attnSplits(2048, 32, 80) = %d, %d; want 8, 256", s, per)
+	// An RTX 3080 Ti (80 SMs), 32 heads: 8 splits; at 2049 keys (bucket
+	// 4096) each split takes 257 of them, where the bucket's 512 per split
+	// left splits 5-7 empty.
+	s := attnSplits(4096, 32, 80)
+	if t0, t1 := splitRange(2049, 7, s); s != 8 || t0 != 1792 || t1 != 2049 {
+		t.Errorf("attnSplits(4096, 32, 80) = %d; its last split at 2049 keys covers [%d, %d), want 8 and [1792, 2049)", s, t0, t1)
+	}
+	// Fewer keys than splits: one each, the rest empty (their partials weigh nothing).
+	var sizes []int
+	for i := range 8 {
+		t0, t1 := splitRange(3, i, 8)
+		sizes = append(sizes, t1-t0)
+	}
+	if fmt.Sprint(sizes) != "[0 0 1 0 0 1 0 1]" {
+		t.Errorf("3 keys in 8 splits: %v keys per split", sizes)
 	}
 }
 
@@ -81,5 +106,23 @@ func TestGEMVChoice(t *testing.T) {
 	}
 	if g := gemvGrid(151936); g[0] != 151936/gemvWarps {
 		t.Errorf("gemvGrid(151936) = %v", g)
+	}
+}
+
+// The RoPE table holds each frequency in turns as two f32 parts whose sum is
+// the f64 value to well under f32 precision (rope.cu's reduction needs it).
+func TestRoPETurns(t *testing.T) {
+	for _, theta := range []float64{1e4, 1e6} {
+		tab := ropeTurns(128, theta)
+		for j := range 64 {
+			r := math.Pow(theta, -float64(2*j)/128) / (2 * math.Pi)
+			hi, lo := tab[2*j], tab[2*j+1]
+			if hi != float32(r) || math.Abs(float64(hi)+float64(lo)-r) > r*0x1p-46 {
+				t.Fatalf("theta %g j %d: %v + %v for %v", theta, j, hi, lo, r)
+			}
+		}
+	}
+	if tab := ropeTurns(2, 1e6); tab[0] != float32(1/(2*math.Pi)) || tab[1] != float32(1/(2*math.Pi)-float64(float32(1/(2*math.Pi)))) {
+		t.Errorf("j = 0: %v", tab)
 	}
 }

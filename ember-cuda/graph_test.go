@@ -57,9 +57,9 @@ func decodeStep(s *segment, pos int) {
 	k = s.launch(0xb, dim3{1, 1, 1}, dim3{256, 1, 1}, 0)
 	k.ptr(0x200).start(pos).done()
 	bkt := bucket(pos + 1)
-	splits, per := attnSplits(bkt, 32, 80)
+	splits := attnSplits(bkt, 32, 80)
 	k = s.launch(0xc, dim3{32, uint32(splits), 1}, dim3{128, 1, 1}, 0)
-	k.ptr(0x300).start(pos).i32(per).done()
+	k.ptr(0x300).start(pos).f32(0.125).done()
 	s.bucket = bkt
 }
 

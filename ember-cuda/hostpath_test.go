@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -195,10 +196,40 @@ func TestFakeDecodeStepStats(t *testing.T) {
 		t.Errorf("three replays: %d steps, %d kernels, host %v (want 3, %d, > 0); the driver saw %d kernels and %d graph launches (want 0, 3)",
 			steps2-steps1, k2-k1, host, 3*captured.kernels, replays.kernels, replays.graphs)
 	}
-	// A Qwen3-4B decode token: 36 layers of 17 kernels (the residual add
-	// folded into the next norm), the embedding, the final norm (with the
-	// last residual add), lm_head and argmax.
-	if captured.kernels != 36*17+4 {
-		t.Errorf("%d kernels per decode token, want %d", captured.kernels, 36*17+4)
+	// A Qwen3-4B decode token: 36 layers of 9 kernels (TestFakeDecodeFolds),
+	// the embedding, the first norm, lm_head and argmax.
+	if captured.kernels != 36*9+4 {
+		t.Errorf("%d kernels per decode token, want %d", captured.kernels, 36*9+4)
+	}
+}
+
+// A Qwen3-4B decode token, with graphs and without: each layer's ops fold
+// into nine kernels.
+func TestFakeDecodeFolds(t *testing.T) {
+	for _, graphs := range []bool{true, false} {
+		t.Run(fmt.Sprintf("graphs=%v", graphs), func(t *testing.T) {
+			if !graphs {
+				t.Setenv("EMBER_CUDA_GRAPHS", "0")
+			}
+			d, s := fakeQwen3_4B(t)
+			if _, _, err := s.DecodeGreedy(0); err != nil { // allocates the attention partials
+				t.Fatal(err)
+			}
+			got := recordKernels(d)
+			if _, _, err := s.DecodeGreedy(0); err != nil {
+				t.Fatal(err)
+			}
+			layer := []string{"gemv16x3_bf16", "qk_rope_append_wbf16_kvbf16", "attn_decode_bf16_d4", "attn_decode_combine_f32",
+				"gemv16_bf16", "add_rmsnorm_bf16", "gemv16_glu_bf16", "gemv16_bf16", "add_rmsnorm_bf16"}
+			want := []string{"embedding_bf16", "rmsnorm_bf16"}
+			for range 36 {
+				want = append(want, layer...)
+			}
+			// The last layer's closing add_rmsnorm is the final norm; lm_head, argmax.
+			want = append(want, "gemv16_bf16", "argmax_rows_f32")
+			if !slices.Equal(*got, want) {
+				t.Errorf("%d kernels per token, want %d:\n%v", len(*got), len(want), *got)
+			}
+		})
 	}
 }

@@ -53,13 +53,30 @@ func kernelNames() map[string][]string {
 		"attention":   attn,
 		"elementwise": {"add_f32", "silu_mul_f32", "convert_f32_bf16", "convert_f32_f16"},
 		"embedding":   per("embedding", floats...),
-		"gemv":        append(per("gemv", floats...), "gemv16_bf16", "gemv16_f16"),
-		"kvcache":     per("kv_append", floats...),
-		"random":      per("fill_uniform", floats...),
-		"rmsnorm":     append(append(per("rmsnorm", floats...), per("add_rmsnorm", floats...)...), per("head_rmsnorm", floats...)...),
-		"rope":        {"rope_neox_f32"},
-		"sampling":    {"argmax_rows_f32", "topk_rows_f32", "sample_sorted_f32"},
+		"gemv": append(per("gemv", floats...), "gemv16_bf16", "gemv16_f16", "gemv16x3_bf16", "gemv16x3_f16",
+			"gemv16_glu_bf16", "gemv16_glu_f16"),
+		"kvcache":  per("kv_append", floats...),
+		"random":   per("fill_uniform", floats...),
+		"rmsnorm":  append(append(per("rmsnorm", floats...), per("add_rmsnorm", floats...)...), per("head_rmsnorm", floats...)...),
+		"rope":     append([]string{"rope_neox_f32"}, qkNames()...),
+		"sampling": {"argmax_rows_f32", "topk_rows_f32", "sample_sorted_f32"},
 	}
+}
+
+// qkName is the fused q/k norm, RoPE and KV append kernel for norm weights
+// of type w and caches of type kv.
+func qkName(w, kv device.DType) string {
+	return "qk_rope_append_w" + storage[w] + "_kv" + storage[kv]
+}
+
+func qkNames() []string {
+	var out []string
+	for _, w := range []device.DType{device.F32, device.BF16, device.F16} {
+		for _, kv := range []device.DType{device.F32, device.BF16, device.F16} {
+			out = append(out, qkName(w, kv))
+		}
+	}
+	return out
 }
 
 func attnDecodeName(dt device.DType, dpl int) string {
@@ -105,6 +122,7 @@ type modules struct {
 	// op builds no kernel name.
 	typed map[string]*[len(storage)]uint64
 	attn  [2][len(storage)][len(dplVariants)]uint64
+	qk    [len(storage)][len(storage)]uint64 // qk_rope_append by [norm weight][cache] dtype
 }
 
 // index fills typed and attn from fn.
@@ -129,6 +147,11 @@ func (m *modules) index() {
 		for i, dpl := range dplVariants {
 			m.attn[0][dt][i] = m.kernel(attnDecodeName(device.DType(dt), dpl))
 			m.attn[1][dt][i] = m.kernel(attnPrefillName(device.DType(dt), dpl))
+		}
+		for kv, kvs := range storage {
+			if kvs != "" {
+				m.qk[dt][kv] = m.kernel(qkName(device.DType(dt), device.DType(kv)))
+			}
 		}
 	}
 }

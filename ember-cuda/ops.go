@@ -168,6 +168,9 @@ func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error
 		grid := dim3{uint32((slices + warpsHeadNorm - 1) / warpsHeadNorm), 1, 1}
 		k := s.launch(d.fnDT("head_rmsnorm", wt.dt), grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
 		k.tensor(xt).tensor(wt).i64(int64(slices)).i32(headDim).f32(eps).done()
+		if xt.rows == 1 {
+			s.describe(k.op, fusable{kind: fuseHeadNorm, a: xt, b: wt, hd: headDim, eps: eps})
+		}
 	})
 }
 
@@ -234,6 +237,9 @@ func (d *Device) matMul(op string, out, x, w device.Tensor, path MatMulPath) err
 		}
 	}
 	if path == PathGEMV {
+		if f := d.foldGEMV(ct, xt, wt); f != nil {
+			return d.issue(n == 1, func(s *segment) { d.gemvSets(s, f) })
+		}
 		return d.issue(n == 1, func(s *segment) { d.gemv(s, ct, xt, wt) })
 	}
 	return d.gemm(ct, xt, wt, n == 1)
@@ -249,6 +255,27 @@ func (d *Device) gemv(s *segment, ct, xt, wt *tensor) {
 	}
 	kk := s.launch(fn, gemvGrid(o), dim3{32 * gemvWarps, 1, 1}, 0)
 	kk.tensor(ct).tensor(xt).tensor(wt).i32(n).i32(o).i32(k).done()
+	if gemvFused(xt, wt) {
+		s.describe(kk.op, fusable{kind: fuseGEMV, x: xt, outs: [3]*tensor{ct}, ws: [3]*tensor{wt}, sets: 1})
+	}
+}
+
+// gemvSets issues the GEMVs of f (two or three of the same x) as one gemv16x3.
+func (d *Device) gemvSets(s *segment, f *fusable) {
+	var blocks uint32
+	for i := range f.sets {
+		blocks += gemvGrid(f.ws[i].rows)[0]
+	}
+	kk := s.launch(d.fnDT("gemv16x3", f.ws[0].dt), dim3{blocks, 1, 1}, dim3{32 * gemvWarps, 1, 1}, 0)
+	for i := range 3 {
+		if i < f.sets {
+			kk.tensor(f.outs[i]).tensor(f.ws[i]).i32(f.ws[i].rows)
+		} else {
+			kk.ptr(0).ptr(0).i32(0)
+		}
+	}
+	kk.tensor(f.x).i32(f.x.rows).i32(f.x.cols).done()
+	s.describe(kk.op, *f)
 }
 
 // gemm issues out = x · wᵀ through cuBLAS.
@@ -331,11 +358,16 @@ func (d *Device) RoPE(x device.Tensor, headDim int, pos device.Tensor, theta flo
 	return d.issue(xt.rows == 1, func(s *segment) {
 		k := s.launch(d.fn("rope_neox_f32"), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(xt).tensor(pt).ptr(inv).i32(xt.rows).i32(xt.cols).i32(headDim).done()
+		if xt.rows == 1 && pt.elems() >= 1 {
+			s.describe(k.op, fusable{kind: fuseRoPE, a: xt, b: pt, hd: headDim, inv: inv})
+		}
 	})
 }
 
-// ropeTable returns the device's f64 inverse frequencies for (headDim, theta),
-// uploaded once.
+// ropeTable returns the device's RoPE frequencies for (headDim, theta),
+// uploaded once: theta^(-2j/headDim) / 2π, the turns per position, as f32
+// pairs (hi, lo) whose sum is the f64 value to about 2^-48 relative
+// (rope.cu reduces the angle with them).
 func (d *Device) ropeTable(headDim int, theta float64) (uint64, error) {
 	key := ropeKey{headDim, theta}
 	if b, ok := d.rope[key]; ok {
@@ -348,10 +380,10 @@ func (d *Device) ropeTable(headDim int, theta float64) (uint64, error) {
 	if err := d.flush(); err != nil {
 		return 0, err
 	}
+	table := ropeTurns(headDim, theta)
 	err = d.upload(b.ptr, 8*headDim/2, func(buf []byte, off int) {
-		for j := off / 8; j < (off+len(buf))/8; j++ {
-			f := math.Pow(theta, -float64(2*j)/float64(headDim))
-			putU64(buf[8*j-off:], math.Float64bits(f))
+		for i := range len(buf) / 4 {
+			putU32(buf[4*i:], math.Float32bits(table[off/4+i]))
 		}
 	}, false)
 	if err != nil {
@@ -359,6 +391,18 @@ func (d *Device) ropeTable(headDim int, theta float64) (uint64, error) {
 	}
 	d.rope[key] = b
 	return b.ptr, nil
+}
+
+// ropeTurns returns, for j < headDim/2, theta^(-2j/headDim) / 2π split into
+// f32 hi and lo parts: hi, lo, hi, lo, …
+func ropeTurns(headDim int, theta float64) []float32 {
+	out := make([]float32, headDim)
+	for j := range headDim / 2 {
+		r := math.Pow(theta, -float64(2*j)/float64(headDim)) / (2 * math.Pi)
+		hi := float32(r)
+		out[2*j], out[2*j+1] = hi, float32(r-float64(hi))
+	}
+	return out
 }
 
 // KVAppend writes k and v (F32 [n, kvDim]) into rows start … start+n-1 of the
@@ -394,6 +438,16 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 	total := int64(n) * int64(kvDim)
 	if total == 0 {
 		return nil
+	}
+	if qn, kn, rope := d.foldQK(kct, vct, kt, vt); qn != nil {
+		hd := qn.hd
+		heads, kvHeads := qn.a.cols/hd, kt.cols/hd
+		return d.issue(true, func(s *segment) {
+			grid := dim3{uint32((heads + 2*kvHeads + warpsHeadNorm - 1) / warpsHeadNorm), 1, 1}
+			kk := s.launch(d.phys.mods.qk[qn.b.dt][kct.dt], grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
+			kk.tensor(qn.a).tensor(kt).tensor(vt).tensor(kct).tensor(vct).tensor(qn.b).tensor(kn.b).tensor(rope.b).ptr(rope.inv).
+				i32(heads).i32(kvHeads).i32(hd).f32(qn.eps).start(start).done()
+		})
 	}
 	return d.issue(n == 1, func(s *segment) {
 		kk := s.launch(d.fnDT("kv_append", kct.dt), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
@@ -449,7 +503,7 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 		})
 	}
 	bkt := bucket(start + 1)
-	splits, perSplit := attnSplits(bkt, heads, d.phys.sms)
+	splits := attnSplits(bkt, heads, d.phys.sms)
 	if err := d.scratch(&d.attnPart, int64(heads)*maxSplits*int64(headDim+2)*4, "attention partials"); err != nil {
 		return err
 	}
@@ -458,7 +512,7 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	return d.issue(true, func(s *segment) {
 		s.bucket = max(s.bucket, bkt)
 		k := s.launch(d.phys.mods.attn[0][kct.dt][dplIndex(dpl)], dim3{uint32(heads), uint32(splits), 1}, dim3{32 * decodeWarps, 1, 1}, 0)
-		k.ptr(acc).ptr(ml).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).i32(perSplit).f32(scale).done()
+		k.ptr(acc).ptr(ml).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
 		c := s.launch(d.fn("attn_decode_combine_f32"), dim3{uint32(heads), 1, 1}, dim3{128, 1, 1}, 0)
 		c.tensor(ot).ptr(acc).ptr(ml).i32(headDim).i32(splits).done()
 	})
@@ -486,6 +540,16 @@ func (d *Device) SiLUMul(out, gate, up device.Tensor) error {
 	return d.binary("SiLUMul", "silu_mul_f32", out, gate, up, "gate", "up")
 }
 
+// glu issues SiLUMul(out, gate, up) with the GEMVs of gate and up (f) as one
+// gemv16_glu.
+func (d *Device) glu(out *tensor, f *fusable) error {
+	x, wg, wu := f.x, f.ws[0], f.ws[1]
+	return d.issue(x.rows == 1, func(s *segment) {
+		k := s.launch(d.fnDT("gemv16_glu", wg.dt), gemvGrid(wg.rows), dim3{32 * gemvWarps, 1, 1}, 0)
+		k.tensor(out).tensor(f.outs[0]).tensor(f.outs[1]).tensor(wg).tensor(wu).tensor(x).i32(x.rows).i32(wg.rows).i32(x.cols).done()
+	})
+}
+
 // Add computes out = a + b elementwise; out may alias a or b.
 func (d *Device) Add(out, a, b device.Tensor) error {
 	return d.binary("Add", "add_f32", out, a, b, "a", "b")
@@ -504,11 +568,16 @@ func (d *Device) binary(op, kernel string, out, a, b device.Tensor, an, bn strin
 	if n == 0 {
 		return nil
 	}
+	if kernel == "silu_mul_f32" {
+		if f := d.foldGLU(ot, at, bt); f != nil {
+			return d.glu(ot, f)
+		}
+	}
 	return d.issue(ot.rows <= 1, func(s *segment) {
 		k := s.launch(d.fn(kernel), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(ot).tensor(at).tensor(bt).i64(n).done()
 		if kernel == "add_f32" && ot.rows <= 1 {
-			s.pendAdd, s.hasAdd = pendingAdd{idx: len(s.ops) - 1, argsOff: k.op.argsOff, offsOff: k.op.offsOff, out: ot, a: at, b: bt}, true
+			s.describe(k.op, fusable{kind: fuseAdd, out: ot, a: at, b: bt})
 		}
 	})
 }

@@ -77,32 +77,15 @@ type segment struct {
 	bucket     int       // largest attention context bucket in the segment
 	started    time.Time // when the first op was issued
 
-	// pendAdd is the residual add that is the segment's last op, which an
-	// RMSNorm of its result issued next folds into add_rmsnorm (foldAdd);
-	// hasAdd is false when the last op is anything else.
-	pendAdd pendingAdd
-	hasAdd  bool
-}
-
-// pendingAdd is an Add(out, a, b) launch of a segment: ops[idx], whose
-// arguments start at blob[argsOff] and offs[offsOff].
-type pendingAdd struct {
-	idx              int
-	argsOff, offsOff uint32
-	out, a, b        *tensor
+	// tail describes the segment's last ops, newest last, while each is one
+	// a later op may fold in (fuse.go); an op that is not ends it.
+	tail      []fusable
+	described int // ops described so far, to tell whether the last one was
 }
 
 func (s *segment) reset() {
 	s.ops, s.blob, s.offs, s.dyn = s.ops[:0], s.blob[:0], s.offs[:0], s.dyn[:0]
-	s.capturable, s.bucket, s.hasAdd = true, 0, false
-}
-
-// dropLast removes the segment's last op, a kernel without positions whose
-// arguments are the blob's and offs' tails.
-func (s *segment) dropLast(argsOff, offsOff uint32) {
-	s.ops = s.ops[:len(s.ops)-1]
-	s.blob = s.blob[:argsOff]
-	s.offs = s.offs[:offsOff]
+	s.capturable, s.bucket, s.tail = true, 0, s.tail[:0]
 }
 
 func (s *segment) empty() bool { return len(s.ops) == 0 }
@@ -198,7 +181,7 @@ func (s *segment) copyFrom(t *segment) {
 	s.blob = append(s.blob[:0], t.blob...)
 	s.offs = append(s.offs[:0], t.offs...)
 	s.dyn = append(s.dyn[:0], t.dyn...)
-	s.capturable, s.bucket, s.hasAdd = t.capturable, t.bucket, false
+	s.capturable, s.bucket, s.tail = t.capturable, t.bucket, s.tail[:0]
 }
 
 // sameLaunches reports whether s would be captured into the same graph as t:

@@ -149,16 +149,20 @@ func (d *Device) issue(oneToken bool, add func(s *segment)) error {
 		}
 		if ok {
 			d.seg.add(m)
+			d.seg.tail = d.seg.tail[:0] // nothing folds across a mark
 		}
 	}
-	d.seg.hasAdd = false // add (Add's) sets it again
+	n := d.seg.described
 	add(&d.seg)
+	if d.seg.described == n { // the op did not describe itself: nothing before it folds into what follows
+		d.seg.tail = d.seg.tail[:0]
+	}
 	if !oneToken {
 		d.seg.capturable = false
 	}
-	// Without graphs a decode step's ops launch as they come, but a residual
-	// add waits for the op after it, which may fold it in (foldAdd).
-	hold := d.seg.hasAdd
+	// Without graphs a decode step's ops launch as they come, but ops that a
+	// later one may fold in wait for it (fuse.go).
+	hold := len(d.seg.tail) > 0
 	if !d.seg.capturable || (!hold && (d.graphs.disabled || d.noGraphs)) || len(d.seg.ops) > maxSegmentOps {
 		return d.flush()
 	}
@@ -172,29 +176,6 @@ func (d *Device) wouldMark(oneToken bool) bool {
 		return false
 	}
 	return d.seg.empty() && oneToken || d.openStage != int8(d.stage.Load())
-}
-
-// foldAdd takes back the segment's last op when it is Add(x, x, r) and the
-// RMSNorm(out, x, ·) about to be issued can absorb it as add_rmsnorm(out, x,
-// r, ·), which computes the same sums in the same order; it returns r, or nil
-// when the add stays as it is. The fold needs the add to be the last op with
-// no timing mark to come between (so stage times stay where they were), x
-// written in place, r apart from x, and out either r itself or apart from
-// both.
-func (d *Device) foldAdd(out, x *tensor) *tensor {
-	f := &d.seg.pendAdd
-	if !d.seg.hasAdd || f.idx != len(d.seg.ops)-1 || d.wouldMark(x.rows == 1) {
-		return nil
-	}
-	o, xo, r, a := out.Operand(), x.Operand(), f.b.Operand(), f.a.Operand()
-	fo := f.out.Operand()
-	if fo.Lo != xo.Lo || fo.Hi != xo.Hi || a.Lo != xo.Lo || a.Hi != xo.Hi || r.Hi-r.Lo != xo.Hi-xo.Lo ||
-		device.Overlaps(r, xo) || device.Overlaps(o, xo) || device.PartlyOverlaps(o, r) {
-		return nil
-	}
-	d.seg.dropLast(f.argsOff, f.offsOff)
-	d.seg.hasAdd = false
-	return f.b
 }
 
 // maxSegmentOps flushes a runaway segment: a decode step of a 40-layer model

@@ -233,3 +233,5 @@ func (d *Device) timeSegment(s *segment) (time.Duration, error) {
 	}
 	return time.Duration(float64(ms) * float64(time.Millisecond) / tuneReps), nil
 }
+
+func putU32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }

@@ -27,22 +27,23 @@
 // ----------------------------------------------------------------------------
 // kernels
 
-// attn_decode: block (h, s) covers keys [s·keys_per_split, (s+1)·keys_per_split)
-// of the kv_len = start+1 visible ones; each warp takes every fourth key. The
-// grid's split count comes from the context bucket, not the exact length, so a
-// captured graph replays for every position of its bucket: splits past kv_len
+// attn_decode: block (h, s) covers keys [⌊s·kv_len/splits⌋, ⌊(s+1)·kv_len/splits⌋)
+// of the kv_len = start+1 visible ones, so the splits share the real length
+// evenly whatever the position; each warp takes every fourth key. The grid's
+// split count comes from the context bucket, so a captured graph replays for
+// every position of its bucket, while the keys per split come from the length
+// read at run time. Only when kv_len < splits are some splits empty; they
 // leave an empty partial (max -inf, sum 0).
 template <typename T, int DPL>
 __device__ void attn_decode(float* part_acc, float* part_ml, const float* q, const T* kc, const T* vc,
-                            int heads, int kv_heads, int hd, int start, const int* start_ptr,
-                            int keys_per_split, float scale) {
+                            int heads, int kv_heads, int hd, int start, const int* start_ptr, float scale) {
     __shared__ float s_m[DECODE_WARPS], s_l[DECODE_WARPS];
     __shared__ float s_acc[DECODE_WARPS * 32 * DPL];
     const int h = blockIdx.x, s = blockIdx.y, splits = gridDim.y;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int kv_len = start_of(start, start_ptr) + 1;
-    const int t0 = s * keys_per_split;
-    const int t1 = min(t0 + keys_per_split, kv_len);
+    const int t0 = (int)((long)s * kv_len / splits);
+    const int t1 = (int)((long)(s + 1) * kv_len / splits);
     const int kvh = h / (heads / kv_heads);
     const long kv_stride = (long)kv_heads * hd;
     const T* kb = kc + (long)kvh * hd;
@@ -223,8 +224,8 @@ __device__ void attn_prefill(float* out, const float* q, const T* kc, const T* v
 #define ATTN_ENTRY(TN, T, D)                                                                                           \
     extern "C" __global__ void attn_decode_##TN##_d##D(float* part_acc, float* part_ml, const float* q, const T* kc,  \
                                                        const T* vc, int heads, int kv_heads, int hd, int start,       \
-                                                       const int* start_ptr, int keys_per_split, float scale) {       \
-        attn_decode<T, D>(part_acc, part_ml, q, kc, vc, heads, kv_heads, hd, start, start_ptr, keys_per_split, scale); \
+                                                       const int* start_ptr, float scale) {                           \
+        attn_decode<T, D>(part_acc, part_ml, q, kc, vc, heads, kv_heads, hd, start, start_ptr, scale);                 \
     }                                                                                                                  \
     extern "C" __global__ void attn_prefill_##TN##_d##D(float* out, const float* q, const T* kc, const T* vc, int n,  \
                                                         int heads, int kv_heads, int hd, int start,                   \

@@ -59,7 +59,7 @@ __device__ void argmax_rows(int* out, const float* x, int d) {
 
 // topk_rows: one block per row, k rounds of "best element ranked strictly
 // below the previous pick". It needs no workspace and is exact for any k; it
-// costs k passes over the row, which suits the small k of sampling.
+// costs k passes over the row, so it serves only k > TOPK_LOCAL.
 __device__ void topk_rows(float* vals, int* idx, const float* x, int d, int k) {
     __shared__ float sv[32];
     __shared__ int si[32];
@@ -80,6 +80,44 @@ __device__ void topk_rows(float* vals, int* idx, const float* x, int d, int k) {
         }
         pv = v;
         pi = i;
+    }
+}
+
+// topk_rows_local: the same result for k ≤ TOPK_LOCAL in one pass over the
+// row. Each thread keeps its own best k, sorted, as it reads its elements;
+// then k block-wide rounds each take the best of the threads' list heads and
+// advance the list it came from. better() is a strict total order, so the k
+// picks and their order are exactly those of topk_rows.
+#define TOPK_LOCAL 32
+__device__ void topk_rows_local(float* vals, int* idx, const float* x, int d, int k) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    const float* row = x + (long)blockIdx.x * d;
+    float lv[TOPK_LOCAL];
+    int li[TOPK_LOCAL];
+    int n = 0; // entries in the list, at most k
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        const float xv = row[j];
+        if (n == k && !better(xv, j, lv[k - 1], li[k - 1])) continue;
+        int p = n < k ? n++ : k - 1; // a free slot, or the worst entry's
+        while (p > 0 && better(xv, j, lv[p - 1], li[p - 1])) {
+            lv[p] = lv[p - 1];
+            li[p] = li[p - 1];
+            p--;
+        }
+        lv[p] = xv;
+        li[p] = j;
+    }
+    int head = 0;
+    for (int r = 0; r < k; r++) {
+        float v = head < n ? lv[head] : 0.0f;
+        int i = head < n ? li[head] : -1;
+        block_best(v, i, sv, si);
+        if (threadIdx.x == 0) {
+            vals[(long)blockIdx.x * k + r] = v;
+            idx[(long)blockIdx.x * k + r] = i;
+        }
+        if (head < n && li[head] == i) head++; // indices are unique: only the owner advances
     }
 }
 
@@ -144,7 +182,12 @@ __device__ void sample_sorted(int* out, const float* vals, const int* idx, int k
 // topk) and a single thread for the draw.
 
 extern "C" __global__ void argmax_rows_f32(int* out, const float* x, int d) { argmax_rows(out, x, d); }
-extern "C" __global__ void topk_rows_f32(float* vals, int* idx, const float* x, int d, int k) { topk_rows(vals, idx, x, d, k); }
+extern "C" __global__ void topk_rows_f32(float* vals, int* idx, const float* x, int d, int k) {
+    if (k <= TOPK_LOCAL)
+        topk_rows_local(vals, idx, x, d, k);
+    else
+        topk_rows(vals, idx, x, d, k);
+}
 extern "C" __global__ void sample_sorted_f32(int* out, const float* vals, const int* idx, int k, float temp, float top_p, float min_p, double u) {
     sample_sorted(out, vals, idx, k, temp, top_p, min_p, u);
 }
