@@ -108,6 +108,25 @@ func openRollout(c *cli.Context, pipeline bool) (*rolloutSetup, error) {
 
 // session opens a session of batch sequences of ctx positions: chunked with
 // overlap as upstream's pipeline when two devices run it, else whole.
+// candidateSession draws the multi-candidate prompt and opens a session of n
+// sequences with room for it and gen new tokens each, after checking their
+// KV caches fit (--num-candidates names what does not).
+func (r *rolloutSetup) candidateSession(c *cli.Context, n, gen int) ([]int32, *qwen3.Session, error) {
+	prompt, err := candidatePrompt(c, r.e)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := min(len(prompt)+gen+8, r.e.Snapshot.Config.MaxPositionEmbeddings)
+	if err := checkBatchMemory("--num-candidates", r.e, n, ctx, r.kv); err != nil {
+		return nil, nil, err
+	}
+	s, err := r.session(ctx, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return prompt, s, nil
+}
+
 func (r *rolloutSetup) session(ctx, batch int) (*qwen3.Session, error) {
 	opt := qwen3.SessionOptions{Ctx: min(ctx, r.e.Snapshot.Config.MaxPositionEmbeddings), KVDType: r.kv, Batch: batch}
 	if r.chunkedRun {
@@ -418,19 +437,11 @@ func multiCandidateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	prompt, err := candidatePrompt(c, r.e)
-	if err != nil {
-		return err
-	}
 	params := sampling.Params{Temperature: float32(c.Float64("temperature")), TopP: float32(c.Float64("top-p")), TopK: c.Int("top-k"), Seed: uint64(c.Int("seed"))}
 	if err := params.Validate(); err != nil {
 		return err
 	}
-	ctx := min(len(prompt)+gen+8, r.e.Snapshot.Config.MaxPositionEmbeddings)
-	if err := checkBatchMemory("--num-candidates", r.e, n, ctx, r.kv); err != nil {
-		return err
-	}
-	s, err := r.session(ctx, n)
+	prompt, s, err := r.candidateSession(c, n, gen)
 	if err != nil {
 		return err
 	}

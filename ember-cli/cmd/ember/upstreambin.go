@@ -306,15 +306,7 @@ func multiCandidateRolloutAction(c *cli.Context) error {
 		return err
 	}
 	defer r.e.Close()
-	prompt, err := candidatePrompt(c, r.e)
-	if err != nil {
-		return err
-	}
-	ctx := min(len(prompt)+gen+8, r.e.Snapshot.Config.MaxPositionEmbeddings)
-	if err := checkBatchMemory("--num-candidates", r.e, n, ctx, r.kv); err != nil {
-		return err
-	}
-	s, err := r.session(ctx, n)
+	prompt, s, err := r.candidateSession(c, n, gen)
 	if err != nil {
 		return err
 	}
