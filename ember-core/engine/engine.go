@@ -159,6 +159,10 @@ func Open(o Options) (*Engine, error) {
 		if e.Tokenizer, err = tokenizer.Load(tokPath); err != nil {
 			return nil, err
 		}
+		if n, vs := e.Tokenizer.VocabSize(), snap.Config.VocabSize; n > vs {
+			tok, _ := e.Tokenizer.Token(int32(n - 1))
+			return nil, fmt.Errorf("%s: token %q has id %d, past config.json's vocab_size of %d (ids 0 to %d): the model has no embedding or logit for it; the tokenizer is not this model's", tokPath, tok, n-1, vs, vs-1)
+		}
 	} else if o.NeedTokenizer {
 		return nil, fmt.Errorf("model %s has no tokenizer.json (needed to turn text into tokens)", res.Dir)
 	}

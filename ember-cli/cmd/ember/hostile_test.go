@@ -263,3 +263,69 @@ func TestRunFlagsThatMeantNothing(t *testing.T) {
 	}
 	mustEmber(t, "run", "-m", model, "-p", "Hello", "-n", "2", "--backend", "cpu", "--chat", "--system", "be brief", "-q")
 }
+
+// TestOddInputsAreSentences: the leftovers of the "silent oddities" list each
+// get one sentence naming the flag or file: a negative --layers (it wrote the
+// preset's), --out over a model (it overwrote it), a tokenizer id past the
+// config's vocab_size (it failed at the embedding, later), a negative --seed
+// ("parse error").
+func TestOddInputsAreSentences(t *testing.T) {
+	base := isolate(t)
+	m := filepath.Join(base, "m")
+	if _, errs, code := ember(t, "synth", "--preset", "tiny", "--layers", "-1", "--out", m); code == 0 ||
+		!strings.Contains(errs, "ember: --layers -1: want at least 1 layer (leave it out for the preset's 6)") {
+		t.Errorf("synth --layers -1: exit %d, %q", code, errs)
+	}
+	if _, err := os.Stat(m); err == nil {
+		t.Errorf("synth --layers -1 wrote %s", m)
+	}
+	mustEmber(t, "synth", "--preset", "tiny", "--layers", "1", "--out", m)
+	before, _ := os.ReadFile(filepath.Join(m, "model.safetensors"))
+	if _, errs, code := ember(t, "synth", "--preset", "tiny", "--layers", "2", "--out", m); code == 0 ||
+		!strings.Contains(errs, "ember: --out "+m+" already holds a model (config.json); pass --force to overwrite it, or choose another folder") {
+		t.Errorf("synth over a model: exit %d, %q", code, errs)
+	}
+	if after, _ := os.ReadFile(filepath.Join(m, "model.safetensors")); string(after) != string(before) {
+		t.Error("a refused synth changed model.safetensors")
+	}
+	mustEmber(t, "synth", "--preset", "tiny", "--layers", "2", "--out", m, "--force")
+	if after, _ := os.ReadFile(filepath.Join(m, "model.safetensors")); len(after) <= len(before) {
+		t.Errorf("--force wrote %d bytes, the 1-layer model had %d", len(after), len(before))
+	}
+
+	for name, edit := range map[string]func(map[string]any){
+		"vocab entry": func(tj map[string]any) {
+			tj["model"].(map[string]any)["vocab"].(map[string]any)["zzqq"] = 5000
+		},
+		"added token": func(tj map[string]any) {
+			tj["added_tokens"] = append(tj["added_tokens"].([]any), map[string]any{"id": 1024, "content": "<|big|>", "special": true})
+		},
+	} {
+		model := hostileModel(t, `"vocab_size": 1024`, `"vocab_size": 1024`)
+		b, _ := os.ReadFile(filepath.Join(model, "tokenizer.json"))
+		var tj map[string]any
+		if err := json.Unmarshal(b, &tj); err != nil {
+			t.Fatal(err)
+		}
+		edit(tj)
+		b, _ = json.Marshal(tj)
+		os.WriteFile(filepath.Join(model, "tokenizer.json"), b, 0o644)
+		want := map[string]string{
+			"vocab entry": `tokenizer.json: token "zzqq" has id 5000, past config.json's vocab_size of 1024 (ids 0 to 1023)`,
+			"added token": `tokenizer.json: token "<|big|>" has id 1024, past config.json's vocab_size of 1024 (ids 0 to 1023)`,
+		}[name]
+		if _, errs, code := ember(t, "run", "-m", model, "-p", "Hello", "-n", "2", "--backend", "cpu"); code == 0 || !strings.Contains(errs, want) {
+			t.Errorf("%s: exit %d, %q; want %q", name, code, errs, want)
+		}
+	}
+
+	for _, tc := range []struct{ args, want string }{
+		{"--seed -1", `ember run: --seed "-1": want a whole number from 0 to 18446744073709551615 (see ember run --help)`},
+		{"--temp warm", `ember run: --temp "warm": want a number (see ember run --help)`},
+		{"-n many", `ember run: -n "many": want a whole number (see ember run --help)`},
+	} {
+		if _, errs, code := ember(t, append([]string{"run", "-p", "Hello"}, strings.Fields(tc.args)...)...); code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%s: exit %d, %q; want %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
