@@ -159,6 +159,7 @@ func TestNaNLogitsFail(t *testing.T) {
 		{"run", "-m", model, "-p", "Hello", "-n", "4", "--temp", "0", "--backend", "cpu", "-q"},
 		{"run", "-m", model, "-p", "Hello", "-n", "4", "--temp", "0.8", "--backend", "cpu", "-q"},
 		{"check", "-m", model, "-p", "Hello", "--backend", "cpu"},
+		{"profile", "-m", model, "--backend", "cpu", "--prompt-len", "8", "--decode-steps", "2", "--iters", "1", "--warmup", "0"},
 	} {
 		out, errs, code := ember(t, args...)
 		if code == 0 || !strings.Contains(errs, want) || strings.Contains(out, "\x00") {
@@ -197,6 +198,10 @@ func TestDebugNonFinite(t *testing.T) {
 		if code == 0 || !strings.Contains(errs, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, errs, tc.want)
 		}
+	}
+	want := "ember: iteration 1 of 1: the prompt's logits: logit 0 is NaN: non-finite logits; the first non-finite value came from layer 3, op MatMul with model.layers.3.mlp.down_proj.weight (that weight itself holds NaN at element 5) on cpu:0: element 0 of its output [8 128] is NaN"
+	if _, errs, code := ember(t, "profile", "-m", nan, "--backend", "cpu", "--prompt-len", "8", "--decode-steps", "2", "--iters", "1", "--warmup", "0", "--debug-nonfinite"); code == 0 || !strings.Contains(errs, want) {
+		t.Errorf("profile: exit %d, stderr %q; want %q", code, errs, want)
 	}
 }
 
