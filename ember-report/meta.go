@@ -31,30 +31,37 @@ func FolderMeta(dir string) (Meta, error) {
 }
 
 // parseMetaBlock reads the "- model: …", "- backend: …" and "- devices: …"
-// lines of the first meta block of a report markdown (before its first
-// "## " section).
+// lines of the meta block heading a report markdown: the first of each, up
+// to the block's "- command:" line or the first "## " section.
 func parseMetaBlock(data []byte) Meta {
 	var m Meta
+	seen := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, len(data)+1)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "## ") {
+		if strings.HasPrefix(line, "## ") || strings.HasPrefix(line, "- command:") {
 			break
 		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(line, "- "), ": ")
-		if !ok || !strings.HasPrefix(line, "- ") {
+		rest, ok := strings.CutPrefix(line, "- ")
+		if !ok {
 			continue
 		}
+		k, v, ok := strings.Cut(rest, ": ")
+		if !ok || seen[k] {
+			continue
+		}
+		seen[k] = true
 		if v = strings.TrimSpace(v); v == NA {
 			v = ""
 		}
 		switch k {
 		case "model":
-			m.Model = cmpOr(m.Model, v)
+			m.Model = v
 		case "backend":
-			m.Backend = cmpOr(m.Backend, v)
+			m.Backend = v
 		case "devices":
-			m.Devices = cmpOr(m.Devices, v)
+			m.Devices = v
 		}
 	}
 	return m

@@ -86,3 +86,25 @@ func TestParseMetaBlock(t *testing.T) {
 		t.Errorf("got %+v", m)
 	}
 }
+
+// FuzzParseMetaBlock: any markdown parses without a panic, and a meta block
+// Meta.Markdown wrote reads back as the model, backend and devices written
+// (single-line values that are not "n/a").
+func FuzzParseMetaBlock(f *testing.F) {
+	f.Add("Qwen/Qwen3-4B", "cuda", "0,1", "")
+	f.Add("", "cpu", "cpu:0,cpu:1", "# T\n\n- model: x\n## S\n")
+	f.Add("m: with colon", "n/a", "0", "- backend: \n- devices:")
+	f.Fuzz(func(t *testing.T, model, backend, devices, extra string) {
+		parseMetaBlock([]byte(extra))
+		for _, v := range []string{model, backend, devices} {
+			if strings.ContainsAny(v, "\r\n") || v != strings.TrimSpace(v) || v == NA {
+				return
+			}
+		}
+		md := markdownDoc("T", Meta{Model: model, Backend: backend, Devices: devices}).String() + extra
+		got := parseMetaBlock([]byte(md))
+		if got.Model != model || got.Backend != backend || got.Devices != devices {
+			t.Errorf("wrote %q %q %q, read %+v from:\n%s", model, backend, devices, got, md)
+		}
+	})
+}
