@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"golang.org/x/perf/benchmath"
 
@@ -23,6 +24,9 @@ type Reference struct {
 	// Warning says why samples beside the summary were not used (a malformed
 	// optional file); the comparison then uses the summary's means alone.
 	Warning string
+	// Meta is what the folder was measured with (model, backend, devices),
+	// from the meta block of its Ember report markdown; zero when unknown.
+	Meta Meta
 }
 
 // LoadReference reads the stage12_split_summary.csv at path and, when a
@@ -56,6 +60,10 @@ func LoadReference(path, label string) (Reference, error) {
 	for i := range ref.Samples {
 		c := &ref.Samples[i].Config
 		c.Split, c.Mode = upstreamKey(c.Split, c.Mode)
+	}
+	if ref.Meta, err = FolderMeta(filepath.Dir(path)); err != nil {
+		w := fmt.Sprintf("not naming the model, backend and devices of %s (%v)", path, err)
+		ref.Warning = strings.TrimPrefix(ref.Warning+"; "+w, "; ")
 	}
 	return ref, nil
 }
@@ -270,10 +278,21 @@ func (r DeltaRow) change(metric string) (Change, bool) {
 
 // Markdown returns the delta markdown: the plain percentage table and, where
 // samples exist, the statistical one.
+//
+// Model, backend and devices that m leaves empty are the folders': the value
+// when baseline and current agree, else both, "B (baseline) → C (current)".
 func (d Delta) Markdown(m Meta) string {
+	b, c := d.Baseline.Meta, d.Current.Meta
+	given := m.Model != "" || m.Backend != "" || m.Devices != ""
+	m.Model = cmpOr(m.Model, bothSides(b.Model, c.Model))
+	m.Backend = cmpOr(m.Backend, bothSides(b.Backend, c.Backend))
+	m.Devices = cmpOr(m.Devices, bothSides(b.Devices, c.Devices))
 	md := markdownDoc("Stage 1.2 delta vs "+d.Baseline.Label+": Ember's statistics", m)
 	if d.Baseline.Path != "" {
 		fmt.Fprintf(md, "- baseline: %s (%s)\n", d.Baseline.Label, d.Baseline.Path)
+	}
+	if given && (b.Model != "" || b.Backend != "" || b.Devices != "") && (b.Model != m.Model || b.Backend != m.Backend || b.Devices != m.Devices) {
+		fmt.Fprintf(md, "- baseline measured with: model %s, backend %s, devices %s\n", cmpOr(b.Model, NA), cmpOr(b.Backend, NA), cmpOr(b.Devices, NA))
 	}
 	md.WriteString("\nPercent deltas are (current − baseline) / baseline × 100, n/a when the baseline is 0 or missing.\n\n")
 	plain := Table{Header: []string{"split", "mode", "prompt_len", "decode_steps"}}

@@ -40,6 +40,9 @@ type Options struct {
 	// NeedTokenizer makes a missing tokenizer.json an error.
 	NeedTokenizer bool
 	Env           hub.Env
+	// DebugNonFinite traces every op's output (slow): a non-finite logit row
+	// then names the first layer and op that produced a NaN or an infinity.
+	DebugNonFinite bool
 	// Warn receives notes for the user (backend fallbacks); may be nil.
 	Warn func(string)
 }
@@ -52,6 +55,7 @@ type Engine struct {
 	Devices   []device.Device
 	Backend   string
 	EOS       []int32
+	trace     *nanTrace // set by Options.DebugNonFinite
 }
 
 // Backend makes n devices from a device list. The CPU backend is built in;
@@ -159,6 +163,10 @@ func Open(o Options) (*Engine, error) {
 		if e.Tokenizer, err = tokenizer.Load(tokPath); err != nil {
 			return nil, err
 		}
+		if n, vs := e.Tokenizer.VocabSize(), snap.Config.VocabSize; n > vs {
+			tok, _ := e.Tokenizer.Token(int32(n - 1))
+			return nil, fmt.Errorf("%s: token %q has id %d, past config.json's vocab_size of %d (ids 0 to %d): the model has no embedding or logit for it; the tokenizer is not this model's", tokPath, tok, n-1, vs, vs-1)
+		}
 	} else if o.NeedTokenizer {
 		return nil, fmt.Errorf("model %s has no tokenizer.json (needed to turn text into tokens)", res.Dir)
 	}
@@ -206,6 +214,12 @@ func Open(o Options) (*Engine, error) {
 		}
 	}
 	e.Backend = backend
+	if o.DebugNonFinite {
+		e.trace = &nanTrace{}
+		for i, d := range e.Devices {
+			e.Devices[i] = e.trace.wrap(d)
+		}
+	}
 	split := o.Split
 	if split != nil {
 		if err := qwen3.CheckSplit(snap.Config.NumHiddenLayers, len(e.Devices), split); err != nil {

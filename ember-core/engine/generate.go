@@ -37,7 +37,7 @@ func (e *Engine) Generate(s *qwen3.Session, smp *sampling.Sampler, prompt []int3
 	// on the host, and without top-k the whole vocabulary would need sorting.
 	sampleOnDevice := p.Temperature > 0 && plainGreedy(p) && p.TopK > 0 && p.TopK <= maxDeviceTopK && s.CanSampleOnDevice()
 	if err := CheckLogits(0, s.Logits()); err != nil {
-		return st, err
+		return st, e.Explain(err)
 	}
 	vocab := e.Snapshot.Config.VocabSize
 	next := sampleHost(smp, s.Logits(), history, &st.Prefill)
@@ -79,7 +79,7 @@ func (e *Engine) Generate(s *qwen3.Session, smp *sampling.Sampler, prompt []int3
 			}
 		}
 		if err != nil {
-			return st, err
+			return st, e.Explain(err)
 		}
 		addStats(&st.Decode, ds)
 		st.Steps++

@@ -17,6 +17,9 @@ type NonFiniteError struct {
 	Step  int
 	Index int     // the first non-finite logit (-1: the device's argmax said so)
 	Value float32 // that logit
+	// Origin is, under --debug-nonfinite, the first layer and op whose
+	// output held a NaN or an infinity (Engine.Explain sets it).
+	Origin string
 }
 
 func (e *NonFiniteError) Error() string {
@@ -28,7 +31,29 @@ func (e *NonFiniteError) Error() string {
 	if e.Step > 0 {
 		step = fmt.Sprintf("decode step %d", e.Step)
 	}
-	return fmt.Sprintf("%s: %s: %v (the weights or an op produced NaN or Inf; check the checkpoint, or compare backends with ember check --against cpu)", step, where, ErrNonFinite)
+	if e.Origin != "" {
+		return fmt.Sprintf("%s: %s: %v; the first non-finite value came from %s", step, where, ErrNonFinite, e.Origin)
+	}
+	return fmt.Sprintf("%s: %s: %v (the weights or an op produced NaN or Inf; check the checkpoint, rerun with --debug-nonfinite to name the first layer and op, or compare backends with ember check --against cpu)", step, where, ErrNonFinite)
+}
+
+// Explain adds to a *NonFiniteError the first layer and op that produced a
+// non-finite value, when the engine was opened with DebugNonFinite; any
+// other error is returned as it is.
+func (e *Engine) Explain(err error) error {
+	var nf *NonFiniteError
+	if e.trace == nil || !errors.As(err, &nf) {
+		return err
+	}
+	switch o, serr := e.trace.origin(); {
+	case o != "":
+		nf.Origin = o
+	case serr != nil:
+		nf.Origin = fmt.Sprintf("an op not found: tracing stopped when a download failed (%v)", serr)
+	default:
+		nf.Origin = "no op: every op's output was finite (the non-finite value arose on the host)"
+	}
+	return err
 }
 
 func (e *NonFiniteError) Unwrap() error { return ErrNonFinite }

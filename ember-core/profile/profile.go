@@ -5,11 +5,13 @@
 package profile
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/ember-infer/ember/ember-core/device"
+	"github.com/ember-infer/ember/ember-core/engine"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 	"github.com/ember-infer/ember/ember-core/sampling"
 )
@@ -108,11 +110,17 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		// The checks of the logits are outside every timed span: a NaN
+		// from the weights or an op fails the run, in the words of
+		// engine.NonFiniteError, instead of timing garbage.
+		if err := engine.CheckLogits(0, s.Logits()); err != nil {
+			return Result{}, iterErr(it, o, err)
+		}
 		// As upstream, decoding starts from the prompt's last token; the
 		// prefill row holds no sampling.
 		next := prompt[len(prompt)-1]
 		var dec Measurement
-		for range o.DecodeSteps {
+		for step := range o.DecodeSteps {
 			var st qwen3.Stats
 			if o.Sampling {
 				if st, err = s.Decode(next); err == nil {
@@ -121,12 +129,14 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 					d := time.Since(t0)
 					st.Wall += d
 					st.Stages[device.StageSampling] += d
+					err = engine.CheckLogits(step+1, s.Logits())
 				}
-			} else {
-				next, st, err = s.DecodeGreedy(next)
+			} else if next, st, err = s.DecodeGreedy(next); err == nil && (next < 0 || int(next) >= vocab) {
+				// The device's argmax of a row without a finite maximum.
+				err = &engine.NonFiniteError{Step: step + 1, Index: -1}
 			}
 			if err != nil {
-				return Result{}, err
+				return Result{}, iterErr(it, o, err)
 			}
 			dec.Wall += st.Wall
 			dec.Stages.Add(st.Stages)
@@ -141,6 +151,28 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	}
 	return r, nil
 }
+
+// iterErr says in which iteration a run failed with non-finite logits; other
+// errors (out of memory, an unavailable device) keep their own words.
+func iterErr(it int, o Options, err error) error {
+	if !errors.Is(err, engine.ErrNonFinite) {
+		return err
+	}
+	if it < o.Warmup {
+		return &iterError{fmt.Sprintf("warm-up iteration %d of %d", it+1, o.Warmup), err}
+	}
+	return &iterError{fmt.Sprintf("iteration %d of %d", it-o.Warmup+1, o.Iters), err}
+}
+
+// iterError prefixes an error with its iteration. It formats on demand, so
+// what engine.Engine.Explain adds to the wrapped error later is included.
+type iterError struct {
+	iter string
+	err  error
+}
+
+func (e *iterError) Error() string { return e.iter + ": " + e.err.Error() }
+func (e *iterError) Unwrap() error { return e.err }
 
 func (m Measurement) div(n int) Measurement {
 	out := Measurement{Wall: m.Wall / time.Duration(n)}

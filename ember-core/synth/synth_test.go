@@ -31,7 +31,7 @@ func TestBundledTinyIsCurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(a, b) {
-			t.Errorf("%s differs from a fresh synth; regenerate with: go run ./ember-cli/cmd/ember synth --preset tiny --seed 1 --out testdata/models/tiny-qwen3", f)
+			t.Errorf("%s differs from a fresh synth; regenerate with: go run ./ember-cli/cmd/ember synth --preset tiny --seed 1 --force --out testdata/models/tiny-qwen3", f)
 		}
 	}
 }

@@ -136,7 +136,7 @@ func checkAction(c *cli.Context) error {
 	w := c.App.Writer
 	last := s.Logits()
 	if err := engine.CheckLogits(0, last); err != nil {
-		return err
+		return e.Explain(err)
 	}
 	top := sampling.TopK(last, min(c.Int("top"), len(last)), nil)
 	fmt.Fprintf(w, "%d positions, vocab %d, backend %s, devices %d\n", len(ids), cfg.VocabSize, e.Backend, len(e.Devices))
@@ -166,7 +166,7 @@ func checkAction(c *cli.Context) error {
 				return err
 			}
 			if id < 0 || int(id) >= cfg.VocabSize {
-				return &engine.NonFiniteError{Step: len(greedy), Index: -1}
+				return e.Explain(&engine.NonFiniteError{Step: len(greedy), Index: -1})
 			}
 			greedy = append(greedy, id)
 		}

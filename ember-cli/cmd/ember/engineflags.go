@@ -27,6 +27,7 @@ func modelFlags() []cli.Flag {
 		&cli.StringFlag{Name: "split", Usage: "layers per device, e.g. 14,14 (default: the planner's most balanced split that fits --device-mem; even when unlimited)"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads per device", DefaultText: "all cores"},
 		&cli.StringFlag{Name: "kv-dtype", Value: "bf16", Usage: "KV cache type: f32, f16 or bf16"},
+		&cli.BoolFlag{Name: "debug-nonfinite", Usage: "check every op's output (slow) so that NaN or Inf logits name the first layer and op that produced a non-finite value"},
 	}
 }
 
@@ -59,16 +60,17 @@ func openEngine(c *cli.Context, needTokenizer bool) (*engine.Engine, error) {
 		}
 	}
 	return engine.Open(engine.Options{
-		Model:         c.String("model"),
-		Backend:       c.String("backend"),
-		Devices:       c.String("devices"),
-		DeviceMem:     mem,
-		Split:         split,
-		Threads:       c.Int("threads"),
-		Ctx:           c.Int("ctx"),
-		Chunk:         c.Int("chunk-len"),
-		NeedTokenizer: needTokenizer,
-		Warn:          func(s string) { note(c, s) },
+		Model:          c.String("model"),
+		Backend:        c.String("backend"),
+		Devices:        c.String("devices"),
+		DeviceMem:      mem,
+		Split:          split,
+		Threads:        c.Int("threads"),
+		Ctx:            c.Int("ctx"),
+		Chunk:          c.Int("chunk-len"),
+		NeedTokenizer:  needTokenizer,
+		DebugNonFinite: c.Bool("debug-nonfinite"),
+		Warn:           func(s string) { note(c, s) },
 	})
 }
 

@@ -109,6 +109,13 @@ func TestInputFilesMustBeRegular(t *testing.T) {
 // set to a BF16 NaN, so that every logit is NaN.
 func nanModel(t *testing.T) string {
 	t.Helper()
+	return poisonModel(t, "model.norm.weight", 0, -1, 0x7fc0) // BF16 quiet NaN everywhere
+}
+
+// poisonModel copies the tiny model with elements [from, to) of the BF16
+// tensor name (to -1: all) set to the BF16 bits v.
+func poisonModel(t *testing.T, name string, from, to int64, v uint16) string {
+	t.Helper()
 	dir := hostileModel(t, `"num_hidden_layers": 6`, `"num_hidden_layers": 6`)
 	p := filepath.Join(dir, "model.safetensors")
 	b, err := os.ReadFile(p)
@@ -124,12 +131,16 @@ func nanModel(t *testing.T) string {
 		DType   string   `json:"dtype"`
 		Offsets [2]int64 `json:"data_offsets"`
 	}
-	if err := json.Unmarshal(header["model.norm.weight"], &info); err != nil || info.DType != "BF16" {
-		t.Fatalf("model.norm.weight: %+v %v", info, err)
+	if err := json.Unmarshal(header[name], &info); err != nil || info.DType != "BF16" {
+		t.Fatalf("%s: %+v %v", name, info, err)
 	}
 	data := b[8+n:]
-	for i := info.Offsets[0]; i < info.Offsets[1]; i += 2 {
-		binary.LittleEndian.PutUint16(data[i:], 0x7fc0) // BF16 quiet NaN
+	end := info.Offsets[1]
+	if to >= 0 {
+		end = info.Offsets[0] + 2*to
+	}
+	for i := info.Offsets[0] + 2*from; i < end; i += 2 {
+		binary.LittleEndian.PutUint16(data[i:], v)
 	}
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
@@ -148,11 +159,49 @@ func TestNaNLogitsFail(t *testing.T) {
 		{"run", "-m", model, "-p", "Hello", "-n", "4", "--temp", "0", "--backend", "cpu", "-q"},
 		{"run", "-m", model, "-p", "Hello", "-n", "4", "--temp", "0.8", "--backend", "cpu", "-q"},
 		{"check", "-m", model, "-p", "Hello", "--backend", "cpu"},
+		{"profile", "-m", model, "--backend", "cpu", "--prompt-len", "8", "--decode-steps", "2", "--iters", "1", "--warmup", "0"},
 	} {
 		out, errs, code := ember(t, args...)
 		if code == 0 || !strings.Contains(errs, want) || strings.Contains(out, "\x00") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want a failure saying %q", args, code, out, errs, want)
 		}
+	}
+}
+
+// TestDebugNonFinite: with --debug-nonfinite, non-finite logits name the
+// first layer and op whose output held a NaN or an infinity: a NaN weight
+// (one element of layer 3's down_proj, element 5: row 0, column 5, so output
+// column 0), and a finite weight that overflows an activation (layer 1's
+// input norm, every element the largest BF16, 3.39e38). Without the flag the
+// sentence says to rerun with it. On one device and over two (the layer on
+// the second).
+func TestDebugNonFinite(t *testing.T) {
+	isolate(t)
+	nan := poisonModel(t, "model.layers.3.mlp.down_proj.weight", 5, 6, 0x7fc0)
+	inf := poisonModel(t, "model.layers.1.input_layernorm.weight", 0, -1, 0x7f7f)
+	for _, tc := range []struct {
+		model string
+		args  []string
+		want  string
+	}{
+		{nan, []string{"run", "--temp", "0"}, "the prompt's logits: logit 0 is NaN: non-finite logits (the weights or an op produced NaN or Inf; check the checkpoint, rerun with --debug-nonfinite to name the first layer and op"},
+		{nan, []string{"run", "--temp", "0", "--debug-nonfinite"}, "the prompt's logits: logit 0 is NaN: non-finite logits; the first non-finite value came from layer 3, op MatMul with model.layers.3.mlp.down_proj.weight (that weight itself holds NaN at element 5) on cpu:0: element 0 of its output [1 128] is NaN"},
+		{nan, []string{"run", "--temp", "0.8", "--debug-nonfinite", "--devices", "cpu:0,cpu:1"}, "came from layer 3, op MatMul with model.layers.3.mlp.down_proj.weight (that weight itself holds NaN at element 5) on cpu:1: element 0 of its output [1 128] is NaN"},
+		{nan, []string{"check", "--debug-nonfinite"}, "came from layer 3, op MatMul with model.layers.3.mlp.down_proj.weight"},
+		{inf, []string{"run", "--temp", "0", "--debug-nonfinite"}, "came from layer 1, op RMSNorm with model.layers.1.input_layernorm.weight on cpu:0: element 64 of its output [1 128] is +Inf"},
+	} {
+		args := append([]string{tc.args[0], "-m", tc.model, "-p", "Hello", "--backend", "cpu", "--chunk-len", "1"}, tc.args[1:]...)
+		if tc.args[0] == "run" {
+			args = append(args, "-n", "3", "-q")
+		}
+		_, errs, code := ember(t, args...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, errs, tc.want)
+		}
+	}
+	want := "ember: iteration 1 of 1: the prompt's logits: logit 0 is NaN: non-finite logits; the first non-finite value came from layer 3, op MatMul with model.layers.3.mlp.down_proj.weight (that weight itself holds NaN at element 5) on cpu:0: element 0 of its output [8 128] is NaN"
+	if _, errs, code := ember(t, "profile", "-m", nan, "--backend", "cpu", "--prompt-len", "8", "--decode-steps", "2", "--iters", "1", "--warmup", "0", "--debug-nonfinite"); code == 0 || !strings.Contains(errs, want) {
+		t.Errorf("profile: exit %d, stderr %q; want %q", code, errs, want)
 	}
 }
 
@@ -262,4 +311,70 @@ func TestRunFlagsThatMeantNothing(t *testing.T) {
 		}
 	}
 	mustEmber(t, "run", "-m", model, "-p", "Hello", "-n", "2", "--backend", "cpu", "--chat", "--system", "be brief", "-q")
+}
+
+// TestOddInputsAreSentences: the leftovers of the "silent oddities" list each
+// get one sentence naming the flag or file: a negative --layers (it wrote the
+// preset's), --out over a model (it overwrote it), a tokenizer id past the
+// config's vocab_size (it failed at the embedding, later), a negative --seed
+// ("parse error").
+func TestOddInputsAreSentences(t *testing.T) {
+	base := isolate(t)
+	m := filepath.Join(base, "m")
+	if _, errs, code := ember(t, "synth", "--preset", "tiny", "--layers", "-1", "--out", m); code == 0 ||
+		!strings.Contains(errs, "ember: --layers -1: want at least 1 layer (leave it out for the preset's 6)") {
+		t.Errorf("synth --layers -1: exit %d, %q", code, errs)
+	}
+	if _, err := os.Stat(m); err == nil {
+		t.Errorf("synth --layers -1 wrote %s", m)
+	}
+	mustEmber(t, "synth", "--preset", "tiny", "--layers", "1", "--out", m)
+	before, _ := os.ReadFile(filepath.Join(m, "model.safetensors"))
+	if _, errs, code := ember(t, "synth", "--preset", "tiny", "--layers", "2", "--out", m); code == 0 ||
+		!strings.Contains(errs, "ember: --out "+m+" already holds a model (config.json); pass --force to overwrite it, or choose another folder") {
+		t.Errorf("synth over a model: exit %d, %q", code, errs)
+	}
+	if after, _ := os.ReadFile(filepath.Join(m, "model.safetensors")); string(after) != string(before) {
+		t.Error("a refused synth changed model.safetensors")
+	}
+	mustEmber(t, "synth", "--preset", "tiny", "--layers", "2", "--out", m, "--force")
+	if after, _ := os.ReadFile(filepath.Join(m, "model.safetensors")); len(after) <= len(before) {
+		t.Errorf("--force wrote %d bytes, the 1-layer model had %d", len(after), len(before))
+	}
+
+	for name, edit := range map[string]func(map[string]any){
+		"vocab entry": func(tj map[string]any) {
+			tj["model"].(map[string]any)["vocab"].(map[string]any)["zzqq"] = 5000
+		},
+		"added token": func(tj map[string]any) {
+			tj["added_tokens"] = append(tj["added_tokens"].([]any), map[string]any{"id": 1024, "content": "<|big|>", "special": true})
+		},
+	} {
+		model := hostileModel(t, `"vocab_size": 1024`, `"vocab_size": 1024`)
+		b, _ := os.ReadFile(filepath.Join(model, "tokenizer.json"))
+		var tj map[string]any
+		if err := json.Unmarshal(b, &tj); err != nil {
+			t.Fatal(err)
+		}
+		edit(tj)
+		b, _ = json.Marshal(tj)
+		os.WriteFile(filepath.Join(model, "tokenizer.json"), b, 0o644)
+		want := map[string]string{
+			"vocab entry": `tokenizer.json: token "zzqq" has id 5000, past config.json's vocab_size of 1024 (ids 0 to 1023)`,
+			"added token": `tokenizer.json: token "<|big|>" has id 1024, past config.json's vocab_size of 1024 (ids 0 to 1023)`,
+		}[name]
+		if _, errs, code := ember(t, "run", "-m", model, "-p", "Hello", "-n", "2", "--backend", "cpu"); code == 0 || !strings.Contains(errs, want) {
+			t.Errorf("%s: exit %d, %q; want %q", name, code, errs, want)
+		}
+	}
+
+	for _, tc := range []struct{ args, want string }{
+		{"--seed -1", `ember run: --seed "-1": want a whole number from 0 to 18446744073709551615 (see ember run --help)`},
+		{"--temp warm", `ember run: --temp "warm": want a number (see ember run --help)`},
+		{"-n many", `ember run: -n "many": want a whole number (see ember run --help)`},
+	} {
+		if _, errs, code := ember(t, append([]string{"run", "-p", "Hello"}, strings.Fields(tc.args)...)...); code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%s: exit %d, %q; want %q", tc.args, code, errs, tc.want)
+		}
+	}
 }

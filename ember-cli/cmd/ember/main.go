@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -106,7 +108,46 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
 		name += " " + c.Command.Name
 	}
+	if m := badFlagValue.FindStringSubmatch(err.Error()); m != nil {
+		if want := flagWants(c, m[2]); want != "" {
+			dashes := "--"
+			if len(m[2]) == 1 {
+				dashes = "-"
+			}
+			return fmt.Errorf("%s: %s%s %s: want %s (see %s --help)", name, dashes, m[2], m[1], want, name)
+		}
+	}
 	return fmt.Errorf("%s: %v (see %s --help)", name, err, name)
+}
+
+// badFlagValue is the flag package's error for a value that does not parse.
+var badFlagValue = regexp.MustCompile(`^invalid value ("(?:[^"\\]|\\.)*") for flag -([^:]+): parse error$`)
+
+// flagWants says what the flag called name takes, by its type, or "" for a
+// flag that is not a number.
+func flagWants(c *cli.Context, name string) string {
+	var flags []cli.Flag
+	if c.Command != nil {
+		flags = c.Command.Flags
+	}
+	for _, f := range append(flags, c.App.Flags...) {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.Uint64Flag, *cli.UintFlag:
+			return fmt.Sprintf("a whole number from 0 to %d", uint64(math.MaxUint64))
+		case *cli.IntFlag, *cli.Int64Flag:
+			return "a whole number"
+		case *cli.Float64Flag:
+			return "a number"
+		case *cli.DurationFlag:
+			return "a duration such as 30s or 5m"
+		case *cli.BoolFlag:
+			return "true or false"
+		}
+	}
+	return ""
 }
 
 // run executes ember with args and returns the exit status.

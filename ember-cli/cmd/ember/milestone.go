@@ -526,10 +526,7 @@ func milestoneAction(c *cli.Context, kind string) error {
 			splitOf[o.Run.ID] = rows.SplitCell(o.Run.Split)
 		}
 	}
-	backend := c.String("backend")
-	if prefix, _, _ := engine.ParseDevices(c.String("gpus")); backend == "auto" && prefix != "" {
-		backend = prefix // cpu:0,cpu:1 runs the CPU backend whatever --backend says
-	}
+	backend := sweepBackend(c.String("backend"), c.String("gpus"), outs)
 	meta := report.Meta{Model: model, Backend: backend, Devices: c.String("gpus"), Time: now, Command: invocation(c)}
 	var files []report.File
 	var reportErr error
@@ -585,6 +582,32 @@ func milestoneAction(c *cli.Context, kind string) error {
 		return errors.New("cannot compare against llama: stage12 summary has no usable rows")
 	}
 	return reportErr
+}
+
+// sweepBackend is the backend a sweep's report names: --backend, or, for
+// auto, what the runs resolved it to (`ember profile` says which it ran on;
+// CUDA that is unavailable falls back to the CPU), so a report of GPU ids
+// never says auto. Runs that disagree are all named ("cpu, cuda"); auto that
+// no finished run resolved stays "auto (unresolved: no finished run said
+// which backend it ran on)".
+func sweepBackend(flag, devices string, outs []sweep.Outcome) string {
+	if flag != "auto" {
+		return flag
+	}
+	if prefix, _, _ := engine.ParseDevices(devices); prefix != "" {
+		return prefix // cpu:0,cpu:1 runs the CPU backend whatever --backend says
+	}
+	var seen []string
+	for _, o := range outs {
+		if o.Failure == nil && o.Backend != "" && !slices.Contains(seen, o.Backend) {
+			seen = append(seen, o.Backend)
+		}
+	}
+	if len(seen) == 0 {
+		return "auto (unresolved: no finished run said which backend it ran on)"
+	}
+	slices.Sort(seen)
+	return strings.Join(seen, ", ")
 }
 
 // unavailableWait is the pause before retrying an unavailable runtime (upstream: 2 s).

@@ -213,7 +213,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	old := isTerminal
 	isTerminal = func(io.Writer) bool { return true }
 	defer func() { isTerminal = old }()
-	_, errs = mustEmber(t, "synth", "--preset", "tiny", "--layers", "1", "--out", dir)
+	_, errs = mustEmber(t, "synth", "--preset", "tiny", "--layers", "1", "--out", dir, "--force")
 	i := strings.Index(errs, "\r\033[Kember: ")
 	j := strings.LastIndex(errs, "\r\033[Kember: done: ")
 	if i < 0 || !strings.Contains(errs, " synth: training the tokenizer, laying out the next-token table (") || !strings.Contains(errs, "\r\033[K\nember: done: ") && j < 0 {

@@ -152,7 +152,7 @@ func profileAction(c *cli.Context) error {
 	res, err := profile.Run(e.Model, opt)
 	prog.Stop()
 	if err != nil {
-		return classifyProfileError(err)
+		return classifyProfileError(e.Explain(err))
 	}
 	base := rows.Config{
 		Mode: rows.Mode(n, opt.Overlap), GPUs: rows.GPUsCell(ids), Split: rows.SplitCell(e.Model.Split),

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -251,5 +252,44 @@ func TestSweepFullDisk(t *testing.T) {
 	}
 	if s := readCSV(t, filepath.Join(out, "stage1_raw_samples.csv")); len(s) != 2 {
 		t.Errorf("%d samples, want 2 phases × 1 iteration", len(s))
+	}
+}
+
+// TestSweepAutoBackendRecorded: a --backend auto sweep on GPU ids whose runs
+// fell back to the CPU (no CUDA here) names the backend its runs used in its
+// report, never auto; `report delta` of two such folders names it too.
+func TestSweepAutoBackendRecorded(t *testing.T) {
+	base := isolate(t)
+	beEmber(t)
+	model := tinyModel(t)
+	var outs []string
+	for _, name := range []string{"a", "b"} {
+		out := filepath.Join(base, name)
+		outs = append(outs, out)
+		mustEmber(t, "milestone", "split", "-m", model, "--gpus", "0,1", "--backend", "auto", "--splits", "3,3",
+			"--prompt-len", "8", "--decode-steps", "1", "--iters", "1", "--warmup", "0", "--out-dir", out)
+	}
+	logs, _ := filepath.Glob(filepath.Join(outs[0], "logs", "*.log"))
+	logs = slices.DeleteFunc(logs, func(p string) bool { return strings.HasSuffix(p, "sweep.log") })
+	if len(logs) == 0 {
+		t.Fatal("no run logs")
+	}
+	b, _ := os.ReadFile(logs[0])
+	used := "cpu"
+	if strings.Contains(string(b), " on cuda ×") {
+		used = "cuda" // a machine with a GPU
+	}
+	md, err := os.ReadFile(filepath.Join(outs[0], "ember_stage12_report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "\n- backend: "+used+"\n") || strings.Contains(string(md), "- backend: auto") {
+		t.Errorf("report of a sweep that ran on %s:\n%s", used, md)
+	}
+	stdout, _ := mustEmber(t, "report", "delta", "--baseline", outs[0], "--current", outs[1])
+	for _, want := range []string{"\n- model: " + model + "\n", "\n- backend: " + used + "\n", "\n- devices: 0,1\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("report delta lacks %q:\n%s", want, stdout)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -27,7 +29,7 @@ model.safetensors. The weights are random, with a next-token table learnt from
 the corpus laid over them: greedy decoding (--temp 0) continues a prompt the way
 the corpus does ("Hello, my name is" → " Ember. I run Qwen3 models on one or two
 GPUs ..."). --random leaves the table out. The same flags always give the same
-bytes. Presets: tiny and those of 'ember presets'.`,
+bytes. A folder that already holds a model is refused unless --force. Presets: tiny and those of 'ember presets'.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "preset", Required: true, Usage: "tiny or a preset name (see ember presets)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write"},
@@ -35,13 +37,18 @@ bytes. Presets: tiny and those of 'ember presets'.`,
 			&cli.StringFlag{Name: "dtype", Value: "bf16", Usage: "weight type: bf16, f16 or f32"},
 			&cli.IntFlag{Name: "layers", Usage: "override the number of layers (a shallow model with real layer shapes)", DefaultText: "the preset's"},
 			&cli.BoolFlag{Name: "random", Usage: "plain random weights, without the next-token table that makes the model print text"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite a model already in --out"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, storesLMHead, err := presetConfig(c.String("preset"))
 			if err != nil {
 				return err
 			}
-			if n := c.Int("layers"); n > 0 {
+			if c.IsSet("layers") {
+				n := c.Int("layers")
+				if n < 1 {
+					return fmt.Errorf("--layers %d: want at least 1 layer (leave it out for the preset's %d)", n, cfg.NumHiddenLayers)
+				}
 				cfg.NumHiddenLayers = n
 			}
 			dt := safetensors.DType(strings.ToUpper(c.String("dtype")))
@@ -49,6 +56,11 @@ bytes. Presets: tiny and those of 'ember presets'.`,
 				return fmt.Errorf("--dtype %q: want bf16, f16 or f32", c.String("dtype"))
 			}
 			out := c.String("out")
+			if !c.Bool("force") {
+				if f := existingModelFile(out); f != "" {
+					return fmt.Errorf("--out %s already holds a model (%s); pass --force to overwrite it, or choose another folder", out, f)
+				}
+			}
 			fmt.Fprintf(c.App.ErrWriter, "ember: writing %s (%d layers, hidden %d, %s) to %s\n", c.String("preset"), cfg.NumHiddenLayers, cfg.HiddenSize, dt, out)
 			p := startProgress(c, "synth")
 			p.Set("training the tokenizer, laying out the next-token table")
@@ -66,6 +78,17 @@ bytes. Presets: tiny and those of 'ember presets'.`,
 			return nil
 		},
 	}
+}
+
+// existingModelFile is the first of the files synth writes that is already
+// in dir, or "" when there is none.
+func existingModelFile(dir string) string {
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			return f
+		}
+	}
+	return ""
 }
 
 // presetConfig returns the config of a synth preset: tiny, or a planner preset.

@@ -243,3 +243,51 @@ func alive(pid int) bool {
 	}
 	return true
 }
+
+// TestBackendRecorded: the backend a child said it ran on (what --backend
+// auto resolved to) is in the outcome, in the completion marker, and in the
+// outcome of the run reused from it, without making the marker's identity
+// differ from the run's.
+func TestBackendRecorded(t *testing.T) {
+	dir := t.TempDir()
+	f := &fakeProfile{fitChunk: 512}
+	run := func(ctx context.Context, args []string, log io.Writer) (int, error) {
+		fmt.Fprintln(log, "ember: warning: backend auto: CUDA is unavailable (no driver); using the CPU backend")
+		fmt.Fprintln(log, "ember: profiling /models/on ×2 on cpu ×1, split 6, prompt 16, decode 4, prefill chunk 512, overlap false")
+		return f.run(ctx, args, log)
+	}
+	o := Options{OutDir: dir, Base: []string{"--backend", "auto", "--devices", "0"}, Run: run, SkipExisting: true}
+	outs, err := Execute(context.Background(), o, matrix()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs[0].Backend != "cpu" {
+		t.Fatalf("backend %q, want cpu", outs[0].Backend)
+	}
+	marker, _ := os.ReadFile(MarkerPath(dir, "p16"))
+	if !strings.Contains(string(marker), "ran-on-backend\t\"cpu\"\n") {
+		t.Errorf("marker:\n%s", marker)
+	}
+	var progress strings.Builder
+	o.Progress = &progress
+	outs, err = Execute(context.Background(), o, matrix()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !outs[0].Reused || outs[0].Backend != "cpu" || len(f.calls) != 1 {
+		t.Errorf("second sweep: reused %v backend %q after %d runs:\n%s", outs[0].Reused, outs[0].Backend, len(f.calls), progress.String())
+	}
+}
+
+func TestReportedBackend(t *testing.T) {
+	for log, want := range map[string]string{
+		"$ ember profile …\nember: profiling /m on cuda ×2, split 3+3, prompt 8\nexit status 0\n": "cuda",
+		"ember: profiling /data/runs on disk ×3 on cpu ×1, split 6\n":                             "cpu",
+		"ember: out of memory\n": "",
+		"ember: profiling /m\n":  "",
+	} {
+		if got := ReportedBackend([]byte(log)); got != want {
+			t.Errorf("%q: got %q, want %q", log, got, want)
+		}
+	}
+}

@@ -17,7 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -196,7 +198,30 @@ type Outcome struct {
 	Chunk   int    // the chunk that succeeded, or the last tried
 	Reused  bool   // taken from an earlier sweep in the same folder
 	Reason  string // why a failed run failed, in words
+	// Backend is the backend the child said it ran on ("cpu", "cuda"): what
+	// --backend auto resolved to. Empty when unknown (a run of the upstream
+	// scripts, a marker from before Ember recorded it, a failed run).
+	Backend string
 }
+
+// backendKey is the completion marker's entry for Outcome.Backend. It is not
+// part of the run's identity: it is what the run found, not what it asked for.
+const backendKey = "ran-on-backend"
+
+// ReportedBackend is the backend a child `ember profile` said it ran on, in
+// its "ember: profiling DIR on BACKEND ×N, …" line, or "" when log has none.
+func ReportedBackend(log []byte) string {
+	for _, line := range strings.Split(string(log), "\n") {
+		if m := profilingLine.FindStringSubmatch(line); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// profilingLine is the line of `ember profile` that names its backend; the
+// greedy model folder takes any " on " it holds.
+var profilingLine = regexp.MustCompile(`^ember: profiling .* on (\S+) ×\d+, split `)
 
 // RunCSV is where a run's raw rows live inside the sweep folder by default.
 func RunCSV(outDir, id string) string { return filepath.Join(outDir, "runs", id+".csv") }
@@ -328,6 +353,8 @@ func reuse(o Options, r Run) (Outcome, bool) {
 	if err != nil {
 		return not(fmt.Sprintf("its completion marker %s is unreadable: %v", MarkerPath(o.OutDir, r.ID), err))
 	}
+	backend, _ := was.Get(backendKey)
+	was = slices.DeleteFunc(was, func(f Field) bool { return f.Key == backendKey })
 	if why := o.identity(r).Diff(was); why != "" {
 		return not(why)
 	}
@@ -343,7 +370,7 @@ func reuse(o Options, r Run) (Outcome, bool) {
 		return not(err.Error())
 	}
 	fmt.Fprintf(o.Progress, "reusing finished run %s (%s)\n", r.ID, csvPath)
-	return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunkOf(rs, r.ChunkLen), Reused: true}, true
+	return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunkOf(rs, r.ChunkLen), Reused: true, Backend: backend}, true
 }
 
 func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
@@ -404,7 +431,7 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("run %s: %w", r.ID, err)
 		}
 		if code == 0 {
-			return complete(o, r, chunk, logPath)
+			return complete(o, r, chunk, logPath, ReportedBackend(log.Bytes()))
 		}
 		switch code {
 		case ExitOOM:
@@ -443,7 +470,7 @@ func execOne(ctx context.Context, o Options, r Run) (Outcome, error) {
 // parse (a full disk, a killed writer) makes the run a failure, never a
 // finished run with a hole in it. A marker that cannot be written stops the
 // sweep: every later run would lose its marker the same way.
-func complete(o Options, r Run, chunk int, logPath string) (Outcome, error) {
+func complete(o Options, r Run, chunk int, logPath, backend string) (Outcome, error) {
 	csvPath := r.csvPath(o.OutDir)
 	bad := func(err error) (Outcome, error) {
 		appendLog(logPath, fmt.Sprintf("exit status 0 but the run's files are not whole: %v\n", err))
@@ -462,10 +489,14 @@ func complete(o Options, r Run, chunk int, logPath string) (Outcome, error) {
 	if err := os.MkdirAll(filepath.Dir(MarkerPath(o.OutDir, r.ID)), 0o755); err != nil {
 		return Outcome{}, fmt.Errorf("run %s finished but its completion marker's folder could not be made: %w", r.ID, err)
 	}
-	if err := o.WriteFile(MarkerPath(o.OutDir, r.ID), o.identity(r).encode()); err != nil {
+	marker := o.identity(r)
+	if backend != "" {
+		marker = append(marker, Field{Key: backendKey, Value: backend})
+	}
+	if err := o.WriteFile(MarkerPath(o.OutDir, r.ID), marker.encode()); err != nil {
 		return Outcome{}, fmt.Errorf("run %s finished but its completion marker could not be written (it will run again next time): %w", r.ID, err)
 	}
-	return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunk}, nil
+	return Outcome{Run: r, Rows: rs, Samples: samples, Chunk: chunk, Backend: backend}, nil
 }
 
 // mismatch says why rows, found in the folder under r's ID, are not a
