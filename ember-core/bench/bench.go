@@ -14,6 +14,7 @@ import (
 	"github.com/ember-infer/ember/ember-core/config"
 	"github.com/ember-infer/ember/ember-core/cpu"
 	"github.com/ember-infer/ember/ember-core/device"
+	"github.com/ember-infer/ember/ember-core/engine"
 	"github.com/ember-infer/ember/ember-core/qwen3"
 )
 
@@ -280,9 +281,14 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	t0 := time.Now()
-	for range o.DecodeSteps {
+	for step := range o.DecodeSteps {
 		if next, _, err = s.DecodeGreedy(next); err != nil {
 			return Result{}, err
+		}
+		// A row with no finite maximum comes back as an id outside the
+		// vocabulary: one compare a step, instead of timing garbage.
+		if next < 0 || int(next) >= vocab {
+			return Result{}, fmt.Errorf("bench: %w", &engine.NonFiniteError{Step: step + 1, Index: -1})
 		}
 	}
 	decode := time.Since(t0)
