@@ -45,7 +45,9 @@ static void test_load_all(void)
 		total += ptx_module_kernel_count(m);
 		ptx_unload(m);
 	}
-	EXPECT(total == 56, "%d kernels in the 9 files, want 56", total);
+	/* attention 25, elementwise 4, embedding 3, gemv 9, kvcache 3, random 3,
+	 * rmsnorm 9, rope 10, sampling 3 */
+	EXPECT(total == 69, "%d kernels in the 9 files, want 69", total);
 	/* rope's module .global table is initialised from its PTX */
 	ptx_module *m = t_load_kernel_file("rope.ptx");
 	if (m) {
@@ -234,15 +236,20 @@ static void test_rope_embedding(void)
 		int n = 3, hd = 16, heads = 2, cols = hd * heads;
 		float *x = t_alloc((size_t)n * cols * 4), *x0 = malloc((size_t)n * cols * 4);
 		int *pos = t_alloc((size_t)n * 4);
-		double *inv = t_alloc((size_t)(hd / 2) * 8);
+		double inv[8];
+		float *rev = t_alloc((size_t)(hd / 2) * 8); /* (hi, lo) f32 pairs of inv/2π */
 		for (int i = 0; i < n * cols; i++)
 			x[i] = x0[i] = frand();
 		pos[0] = 0;
 		pos[1] = 7;
 		pos[2] = 40000;
-		for (int j = 0; j < hd / 2; j++)
+		for (int j = 0; j < hd / 2; j++) {
 			inv[j] = pow(1000000.0, -2.0 * j / hd);
-		void *p[6] = {&x, &pos, &inv, &n, &cols, &hd};
+			double turns = inv[j] / (2 * M_PI);
+			rev[2 * j] = (float)turns;
+			rev[2 * j + 1] = (float)(turns - (double)rev[2 * j]);
+		}
+		void *p[6] = {&x, &pos, &rev, &n, &cols, &hd};
 		EXPECT(t_launch(ptx_kernel_find(m, "rope_neox_f32"), 1, 1, 256, 0, p, 0, 0, err, sizeof err, NULL) == 0, "%s", err);
 		int bad = 0;
 		for (int r = 0; r < n; r++)
@@ -398,15 +405,15 @@ static void test_prefill_variant(ptx_module *m, int ty, int D)
 	free(vf);
 }
 
-/* attn_decode_<ty>_d<D> then attn_decode_combine_f32: 4 splits of 16 keys
- * over 38 visible keys (the last split empty) */
+/* attn_decode_<ty>_d<D> then attn_decode_combine_f32: 4 splits share the
+ * 38 visible keys (keys [⌊s·38/4⌋, ⌊(s+1)·38/4⌋): 9, 10, 9 and 10) */
 static void test_decode_variant(ptx_module *m, int ty, int D)
 {
 	static const char *tn[] = {"f32", "bf16", "f16"};
 	char name[64], err[300];
 	snprintf(name, sizeof name, "attn_decode_%s_d%d", tn[ty], D);
 	t_reset();
-	int heads = 4, kv_heads = 2, dh = 32 * D - (D > 2 ? 16 : 0), dstart = 37, splits = 4, kps = 16, kvr = 40;
+	int heads = 4, kv_heads = 2, dh = 32 * D - (D > 2 ? 16 : 0), dstart = 37, splits = 4, kvr = 40;
 	float scale = 0.125f;
 	size_t cn = (size_t)kvr * kv_heads * dh;
 	float *dq = t_alloc((size_t)heads * dh * 4), *dout = t_alloc((size_t)heads * dh * 4);
@@ -432,7 +439,7 @@ static void test_decode_variant(ptx_module *m, int ty, int D)
 	uint64_t ic = 0;
 	ptx_env env = {t_check, NULL, 1, 5, &ic};
 	unsigned block[3] = {128, 1, 1};
-	void *dp[12] = {&pacc, &pml, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &kps, &scale};
+	void *dp[11] = {&pacc, &pml, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &scale};
 	unsigned dg[3] = {(unsigned)heads, (unsigned)splits, 1};
 	EXPECT(ptx_launch(ptx_kernel_find(m, name), dg, block, 0, dp, &env, err, sizeof err) == 0, "%s: %s", name, err);
 	void *cp[5] = {&dout, &pacc, &pml, &dh, &splits};
@@ -517,10 +524,10 @@ static void test_attention(void)
 		}
 	EXPECT(bad == 0, "attn_prefill_f32_d2: %d of %d beyond 2e-6", bad, n * heads * hd);
 
-	/* flash decoding, bf16 cache, head_dim 128: 4 splits of 16 keys over 38
-	 * visible keys (the last split is empty), then the combine kernel */
+	/* flash decoding, bf16 cache, head_dim 128: 4 splits share 38 visible
+	 * keys (9, 10, 9, 10), then the combine kernel */
 	{
-		int dh = 128, dstart = 37, splits = 4, kps = 16, kvr = 40;
+		int dh = 128, dstart = 37, splits = 4, kvr = 40;
 		float *dq = t_alloc((size_t)heads * dh * 4), *dout = t_alloc((size_t)heads * dh * 4);
 		float *pacc = t_alloc((size_t)heads * splits * dh * 4), *pml = t_alloc((size_t)heads * splits * 2 * 4);
 		uint16_t *dk = t_alloc((size_t)kvr * kv_heads * dh * 2), *dv = t_alloc((size_t)kvr * kv_heads * dh * 2);
@@ -530,7 +537,7 @@ static void test_attention(void)
 			dk[i] = bf16_ref(frand());
 			dv[i] = bf16_ref(frand());
 		}
-		void *dp[12] = {&pacc, &pml, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &kps, &scale};
+		void *dp[11] = {&pacc, &pml, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &scale};
 		unsigned dg[3] = {(unsigned)heads, (unsigned)splits, 1};
 		EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_bf16_d4"), dg, block, 0, dp, &env, err, sizeof err) == 0, "%s", err);
 		void *cp[5] = {&dout, &pacc, &pml, &dh, &splits};
