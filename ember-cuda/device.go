@@ -147,6 +147,7 @@ type Device struct {
 	errFlag     devBuf
 	errHost     hostBuf
 	attnPart    devBuf // decode attention partials
+	attnDone    devBuf // decode attention: splits done per head
 	gemmIn      devBuf // f32 activations converted for cuBLAS
 	rope        map[ropeKey]devBuf
 	decodeMM    map[mmKey]bool // true: GEMV beats cuBLAS for this shape

@@ -612,3 +612,36 @@ func TestFakeFolds(t *testing.T) {
 		}
 	}
 }
+
+// Decode attention's per-head split counts start at zero: zeroed once when
+// allocated (the kernel sets them back after each use), again only when a
+// larger head count needs a new buffer.
+func TestFakeAttentionSplitCounts(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	defer d.Close()
+	kc, _ := d.Alloc(device.BF16, 64, 2*16)
+	vc, _ := d.Alloc(device.BF16, 64, 2*16)
+	var zeroed []uint64
+	d.mu.Lock()
+	d.onLaunch = func(o *op) {
+		if o.kind == opMemset && o.dst == d.attnDone.ptr {
+			zeroed = append(zeroed, o.bytes)
+		}
+	}
+	d.mu.Unlock()
+	for _, heads := range []int{4, 4, 2, 8, 8} {
+		q, _ := d.Alloc(device.F32, 1, heads*16)
+		out, _ := d.Alloc(device.F32, 1, heads*16)
+		if err := firstErr(d.Attention(out, q, kc, vc, 10, heads, 2, 16), d.Sync()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(zeroed) != "[16 32]" {
+		t.Errorf("split counts zeroed %v (bytes), want [16 32]", zeroed)
+	}
+}

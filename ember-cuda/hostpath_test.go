@@ -196,15 +196,15 @@ func TestFakeDecodeStepStats(t *testing.T) {
 		t.Errorf("three replays: %d steps, %d kernels, host %v (want 3, %d, > 0); the driver saw %d kernels and %d graph launches (want 0, 3)",
 			steps2-steps1, k2-k1, host, 3*captured.kernels, replays.kernels, replays.graphs)
 	}
-	// A Qwen3-4B decode token: 36 layers of 9 kernels (TestFakeDecodeFolds),
+	// A Qwen3-4B decode token: 36 layers of 8 kernels (TestFakeDecodeFolds),
 	// the embedding, the first norm, lm_head and argmax.
-	if captured.kernels != 36*9+4 {
-		t.Errorf("%d kernels per decode token, want %d", captured.kernels, 36*9+4)
+	if captured.kernels != 36*8+4 {
+		t.Errorf("%d kernels per decode token, want %d", captured.kernels, 36*8+4)
 	}
 }
 
 // A Qwen3-4B decode token, with graphs and without: each layer's ops fold
-// into nine kernels.
+// into eight kernels.
 func TestFakeDecodeFolds(t *testing.T) {
 	for _, graphs := range []bool{true, false} {
 		t.Run(fmt.Sprintf("graphs=%v", graphs), func(t *testing.T) {
@@ -219,7 +219,7 @@ func TestFakeDecodeFolds(t *testing.T) {
 			if _, _, err := s.DecodeGreedy(0); err != nil {
 				t.Fatal(err)
 			}
-			layer := []string{"gemv16x3_bf16", "qk_rope_append_wbf16_kvbf16", "attn_decode_bf16_d4", "attn_decode_combine_f32",
+			layer := []string{"gemv16x3_bf16", "qk_rope_append_wbf16_kvbf16", "attn_decode_bf16_d4",
 				"gemv16_bf16", "add_rmsnorm_bf16", "gemv16_glu_bf16", "gemv16_bf16", "add_rmsnorm_bf16"}
 			want := []string{"embedding_bf16", "rmsnorm_bf16"}
 			for range 36 {

@@ -48,7 +48,6 @@ func kernelNames() map[string][]string {
 			attn = append(attn, attnDecodeName(dt, d), attnPrefillName(dt, d))
 		}
 	}
-	attn = append(attn, "attn_decode_combine_f32")
 	return map[string][]string{
 		"attention":   attn,
 		"elementwise": {"add_f32", "silu_mul_f32", "convert_f32_bf16", "convert_f32_f16"},

@@ -458,7 +458,8 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 // Attention is causal grouped-query attention of the n queries in q (F32
 // [n, heads*headDim]) at positions start … start+n-1 over cache rows
 // 0 … start+n-1 of kc and vc. One query (decode) runs split-K over the cache
-// (attn_decode + attn_decode_combine); more run the chunked prefill kernel,
+// in one attn_decode launch (the last block of each head to finish merges
+// the head's splits); more run the chunked prefill kernel,
 // which streams the cache through shared memory.
 func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, headDim int) error {
 	const op = "Attention"
@@ -507,14 +508,25 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	if err := d.scratch(&d.attnPart, int64(heads)*maxSplits*int64(headDim+2)*4, "attention partials"); err != nil {
 		return err
 	}
-	acc := d.attnPart.ptr
+	// A count per head of the splits done, which must start at 0; the
+	// kernel sets it back after each use, so it is zeroed only when new
+	// (told by the size: a buffer reallocated may come back at the same
+	// address, holding anything).
+	fresh := d.attnDone.bytes < int64(heads)*4
+	if err := d.scratch(&d.attnDone, int64(heads)*4, "attention split counts"); err != nil {
+		return err
+	}
+	if fresh {
+		if err := d.zero(d.attnDone.ptr, uint64(d.attnDone.bytes)); err != nil {
+			return err
+		}
+	}
+	acc, done := d.attnPart.ptr, d.attnDone.ptr
 	ml := acc + uint64(heads)*maxSplits*uint64(headDim)*4
 	return d.issue(true, func(s *segment) {
 		s.bucket = max(s.bucket, bkt)
 		k := s.launch(d.phys.mods.attn[0][kct.dt][dplIndex(dpl)], dim3{uint32(heads), uint32(splits), 1}, dim3{32 * decodeWarps, 1, 1}, 0)
-		k.ptr(acc).ptr(ml).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
-		c := s.launch(d.fn("attn_decode_combine_f32"), dim3{uint32(heads), 1, 1}, dim3{128, 1, 1}, 0)
-		c.tensor(ot).ptr(acc).ptr(ml).i32(headDim).i32(splits).done()
+		k.tensor(ot).ptr(acc).ptr(ml).ptr(done).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
 	})
 }
 

@@ -92,3 +92,48 @@ func TestShapeSource(t *testing.T) {
 		}
 	}
 }
+
+// A greedy divergence passes only where the CUDA run takes the CPU's
+// runner-up and the CPU's top-2 margin is below max |logit| / 256. The
+// prompt logits [0 10 -5 2] make the bound 10/256 = 0.0390625; the CPU chose
+// 1, 2, 3 with runner-ups 3, 0, 2 and margins 0.5, m, 1 at the three steps.
+func TestNearTie(t *testing.T) {
+	ref := func(m float32) *run {
+		return &run{logits: []float32{0, 10, -5, 2}, greedy: []int32{1, 2, 3}, margin: []float32{0.5, m, 1}, second: []int32{3, 0, 2}}
+	}
+	gotRun := func(g ...int32) *run { return &run{logits: []float32{0, 10, -5, 2}, greedy: g} }
+	for _, c := range []struct {
+		name   string
+		got    *run
+		margin float32
+		pass   bool
+		says   string
+	}{
+		{"identical", gotRun(1, 2, 3), 0.03, true, "3 greedy tokens identical"},
+		{"runner-up below the bound", gotRun(1, 0, 1), 0.03, true,
+			"identical for 1 steps, then a near tie: step 1 takes the CPU's runner-up 0 (CPU 2), top-2 margin 0.03 < 0.03906 (max |logit| / 256); later steps not compared"},
+		{"runner-up at the bound", gotRun(1, 0, 3), 0.0390625, false,
+			"differ from step 1: 0 (the CPU's runner-up) vs 2; the CPU's top-2 margin there was 0.03906, a near tie only below 0.03906"},
+		{"runner-up above the bound", gotRun(1, 0, 3), 0.05, false, "top-2 margin there was 0.05, a near tie only below 0.03906"},
+		{"not the runner-up", gotRun(1, 3, 3), 0.001, false, "differ from step 1: 3 (not the CPU's runner-up) vs 2"},
+		{"first step, margin 0.5", gotRun(3, 2, 3), 0.001, false, "differ from step 0: 3 (the CPU's runner-up) vs 1; the CPU's top-2 margin there was 0.5"},
+	} {
+		var out bytes.Buffer
+		rep := &report{w: &out}
+		compareRuns(rep, "m", c.got, ref(c.margin), 4)
+		// the logits line passes in every case; the greedy line decides
+		if (rep.failed == 0) != c.pass || !strings.Contains(out.String(), c.says) {
+			t.Errorf("%s: %d failed, report:\n%s\nwant it to say %q", c.name, rep.failed, out.String(), c.says)
+		}
+	}
+	// margin: top-1 minus top-2 and the top-2's index, whichever order they come in
+	for _, c := range []struct {
+		l      []float32
+		m      float32
+		second int
+	}{{[]float32{1, 3, 2}, 1, 2}, {[]float32{3, 1, 2}, 1, 2}, {[]float32{2, 1, 3}, 1, 0}, {[]float32{5, 5, 1}, 0, 1}} {
+		if m, s := margin(c.l); m != c.m || s != c.second {
+			t.Errorf("margin(%v) = %v, %d; want %v, %d", c.l, m, s, c.m, c.second)
+		}
+	}
+}

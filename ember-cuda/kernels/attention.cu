@@ -2,9 +2,9 @@
 //
 // Decode (one query) is flash-decoding: the cache is cut into splits, one
 // block per (query head, split) runs an online softmax over its keys and
-// leaves a partial (max, sum, unnormalised output), and a second kernel merges
-// the splits. A long context thus spreads over the whole GPU instead of one
-// block per head.
+// leaves a partial (max, sum, unnormalised output), and the last of a head's
+// blocks to finish merges the splits. A long context thus spreads over the
+// whole GPU instead of one block per head, in one launch.
 //
 // Prefill (a chunk of n queries at positions start..start+n-1 over cache rows
 // 0..start+n-1) streams the cache through shared memory in tiles of keys and
@@ -27,6 +27,29 @@
 // ----------------------------------------------------------------------------
 // kernels
 
+// attn_decode_combine: merges head h's split partials into out[h·hd ..
+// h·hd+hd). The partials come from other blocks of the same launch, so they
+// are read from L2 (ld.global.cg), past this SM's L1.
+__device__ void attn_decode_combine(float* out, const float* part_acc, const float* part_ml, int h, int hd, int splits) {
+    const float* ml = part_ml + 2L * h * splits;
+    float M = -INFINITY;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, __ldcg(ml + 2 * s));
+    float L = 0.0f;
+    for (int s = 0; s < splits; s++) {
+        const float m = __ldcg(ml + 2 * s);
+        if (m != -INFINITY) L += __ldcg(ml + 2 * s + 1) * expf(m - M);
+    }
+    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float o = 0.0f;
+        for (int s = 0; s < splits; s++) {
+            const float m = __ldcg(ml + 2 * s);
+            if (m != -INFINITY) o += __ldcg(part_acc + ((long)h * splits + s) * hd + d) * expf(m - M);
+        }
+        out[(long)h * hd + d] = o * inv;
+    }
+}
+
 // attn_decode: block (h, s) covers keys [⌊s·kv_len/splits⌋, ⌊(s+1)·kv_len/splits⌋)
 // of the kv_len = start+1 visible ones, so the splits share the real length
 // evenly whatever the position; each warp takes every fourth key. The grid's
@@ -35,8 +58,8 @@
 // read at run time. Only when kv_len < splits are some splits empty; they
 // leave an empty partial (max -inf, sum 0).
 template <typename T, int DPL>
-__device__ void attn_decode(float* part_acc, float* part_ml, const float* q, const T* kc, const T* vc,
-                            int heads, int kv_heads, int hd, int start, const int* start_ptr, float scale) {
+__device__ void attn_decode(float* out, float* part_acc, float* part_ml, int* done, const float* q, const T* kc,
+                            const T* vc, int heads, int kv_heads, int hd, int start, const int* start_ptr, float scale) {
     __shared__ float s_m[DECODE_WARPS], s_l[DECODE_WARPS];
     __shared__ float s_acc[DECODE_WARPS * 32 * DPL];
     const int h = blockIdx.x, s = blockIdx.y, splits = gridDim.y;
@@ -107,25 +130,19 @@ __device__ void attn_decode(float* part_acc, float* part_ml, const float* q, con
                 if (s_m[w] != -INFINITY) o += s_acc[w * 32 * DPL + 32 * i + ln] * expf(s_m[w] - M);
         part_acc[part * hd + d] = o;
     }
-}
 
-// attn_decode_combine: one block per query head merges its splits'
-// partials into out[h·hd .. h·hd+hd).
-__device__ void attn_decode_combine(float* out, const float* part_acc, const float* part_ml, int hd, int splits) {
-    const int h = blockIdx.x;
-    const float* ml = part_ml + 2L * h * splits;
-    float M = -INFINITY;
-    for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
-    float L = 0.0f;
-    for (int s = 0; s < splits; s++)
-        if (ml[2 * s] != -INFINITY) L += ml[2 * s + 1] * expf(ml[2 * s] - M);
-    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float o = 0.0f;
-        for (int s = 0; s < splits; s++)
-            if (ml[2 * s] != -INFINITY) o += part_acc[((long)h * splits + s) * hd + d] * expf(ml[2 * s] - M);
-        out[(long)h * hd + d] = o * inv;
-    }
+    // The last of the head's split blocks to finish merges the partials
+    // (done[h] counts them, and that block sets it back to 0 for the next
+    // launch, so a replayed graph finds it zeroed too).
+    __shared__ int last;
+    __threadfence(); // this block's partial is visible before it is counted
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&done[h], 1) == splits - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    attn_decode_combine(out, part_acc, part_ml, h, hd, splits);
+    if (threadIdx.x == 0) done[h] = 0;
 }
 
 // attn_prefill: block (tile, h) holds PREFILL_BQ query rows of head h, four
@@ -222,10 +239,11 @@ __device__ void attn_prefill(float* out, const float* q, const T* kc, const T* v
 // (query tile, head) block with 2·PREFILL_BK·hd floats of shared memory.
 
 #define ATTN_ENTRY(TN, T, D)                                                                                           \
-    extern "C" __global__ void attn_decode_##TN##_d##D(float* part_acc, float* part_ml, const float* q, const T* kc,  \
-                                                       const T* vc, int heads, int kv_heads, int hd, int start,       \
-                                                       const int* start_ptr, float scale) {                           \
-        attn_decode<T, D>(part_acc, part_ml, q, kc, vc, heads, kv_heads, hd, start, start_ptr, scale);                 \
+    extern "C" __global__ void attn_decode_##TN##_d##D(float* out, float* part_acc, float* part_ml, int* done,        \
+                                                       const float* q, const T* kc, const T* vc, int heads,           \
+                                                       int kv_heads, int hd, int start, const int* start_ptr,         \
+                                                       float scale) {                                                 \
+        attn_decode<T, D>(out, part_acc, part_ml, done, q, kc, vc, heads, kv_heads, hd, start, start_ptr, scale);      \
     }                                                                                                                  \
     extern "C" __global__ void attn_prefill_##TN##_d##D(float* out, const float* q, const T* kc, const T* vc, int n,  \
                                                         int heads, int kv_heads, int hd, int start,                   \
@@ -238,7 +256,3 @@ __device__ void attn_prefill(float* out, const float* q, const T* kc, const T* v
 ATTN_ENTRIES(f32, float)
 ATTN_ENTRIES(bf16, bf16)
 ATTN_ENTRIES(f16, fp16)
-
-extern "C" __global__ void attn_decode_combine_f32(float* out, const float* part_acc, const float* part_ml, int hd, int splits) {
-    attn_decode_combine(out, part_acc, part_ml, hd, splits);
-}

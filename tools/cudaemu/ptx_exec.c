@@ -888,6 +888,8 @@ static int run_thread(blk *b, thr *t)
 		[OP_SHFL] = &&L_OP_SHFL,
 		[OP_VOTE] = &&L_OP_VOTE,
 		[OP_TRAP] = &&L_OP_TRAP,
+		[OP_FENCE] = &&L_OP_NOP,
+		[OP_WSYNC] = &&L_OP_WSYNC,
 		[OP_MMA] = &&L_OP_MMA,
 		[OP_LDMATRIX] = &&L_OP_LDMATRIX,
 		[OP_CP_ASYNC] = &&L_OP_CP_ASYNC,
@@ -1180,7 +1182,7 @@ skipped:
 		L_OP_MMA: L_OP_LDMATRIX: t->st = ST_WSYNC; goto out;
 		L_OP_TRAP: fault(b, t, in->line, "trap"); goto faulted;
 		L_OP_BAR: t->st = ST_BAR; goto out;
-		L_OP_SHFL: L_OP_VOTE: t->st = ST_WSYNC; goto out;
+		L_OP_SHFL: L_OP_VOTE: L_OP_WSYNC: t->st = ST_WSYNC; goto out;
 	L_DEFAULT: __attribute__((unused));
 			fault(b, t, in->line, "internal error: op %d has no executor", in->op);
 			goto faulted;
@@ -1301,8 +1303,11 @@ static int warp_matrix(blk *b, thr *lanes, const insn *in)
 }
 
 /* resolve_wsync completes one group of lanes of warp w (lanes[0..n)) waiting
- * at a shfl/vote. Returns 1 when a group completed, 0 when none waits, -1 on
- * a fault. */
+ * at a shfl/vote/bar.warp.sync. Returns 1 when a group completed, 0 when
+ * none waits, -1 on a fault. bar.warp.sync keeps shfl's rules: every lane of
+ * the mask at the same instruction with the same mask (sm_70+ hardware also
+ * pairs different bar.warp.sync instructions; that is reported here, never
+ * passed wrongly). */
 static int resolve_wsync(blk *b, thr *lanes, int n)
 {
 	const insn *code = b->k->code;
@@ -1374,6 +1379,9 @@ static int resolve_wsync(blk *b, thr *lanes, int n)
 			res[l] = lanes[j].R[in->a].u32;
 			pres[l] = (uint32_t)p;
 		}
+	} else if (in->op == OP_WSYNC) {
+		for (int l = 0; l < 32; l++)
+			res[l] = 0; /* into the sink: bar.warp.sync only waits */
 	} else {
 		uint32_t ballot = 0;
 		for (int l = 0; l < 32; l++)
@@ -1502,173 +1510,193 @@ int ptx_launch(const ptx_kernel *k, const unsigned grid[3], const unsigned block
 	if (!rng)
 		rng = 1;
 	int rc = 0;
-	for (unsigned bz = 0; bz < grid[2] && !rc; bz++)
-		for (unsigned by = 0; by < grid[1] && !rc; by++)
-			for (unsigned bx = 0; bx < grid[0] && !rc; bx++) {
-				b.ctaid[0] = bx;
-				b.ctaid[1] = by;
-				b.ctaid[2] = bz;
-				memset(shared, 0xff, shsize);
-				if (lsz)
-					memset(local, 0xff, (size_t)nt * lsz);
-				for (int i = 0; i < nt; i++) {
-					thr *t = &th[i];
-					t->R = regs + (size_t)i * k->nslots;
-					memcpy(t->R, k->init, k->ninit * sizeof(reg_t));
-					t->tid[0] = (unsigned)i % block[0];
-					t->tid[1] = ((unsigned)i / block[0]) % block[1];
-					t->tid[2] = (unsigned)i / (block[0] * block[1]);
-					t->loc = local + (size_t)i * lsz;
-					t->pc = 0;
-					t->st = ST_RUN;
-					t->cpq = cpbytes ? cpq + (size_t)i * CP_MAX : NULL;
-					t->ncp = 0;
-					t->ngroups = 0;
-					t->backjumps = 0;
-					reg_t *R = t->R;
-					R[SLOT_TID_X].u64 = t->tid[0];
-					R[SLOT_TID_Y].u64 = t->tid[1];
-					R[SLOT_TID_Z].u64 = t->tid[2];
-					R[SLOT_NTID_X].u64 = block[0];
-					R[SLOT_NTID_Y].u64 = block[1];
-					R[SLOT_NTID_Z].u64 = block[2];
-					R[SLOT_CTAID_X].u64 = bx;
-					R[SLOT_CTAID_Y].u64 = by;
-					R[SLOT_CTAID_Z].u64 = bz;
-					R[SLOT_NCTAID_X].u64 = grid[0];
-					R[SLOT_NCTAID_Y].u64 = grid[1];
-					R[SLOT_NCTAID_Z].u64 = grid[2];
-					unsigned lane = (unsigned)i & 31;
-					R[SLOT_LANEID].u64 = lane;
-					R[SLOT_WARPID].u64 = (unsigned)i / 32;
-					R[SLOT_NWARPID].u64 = (unsigned)nwarps;
-					R[SLOT_LANEMASK_EQ].u64 = 1u << lane;
-					R[SLOT_LANEMASK_LT].u64 = (1u << lane) - 1;
-					R[SLOT_LANEMASK_LE].u64 = (uint32_t)((2ull << lane) - 1);
-					R[SLOT_LANEMASK_GT].u64 = (uint32_t)~((2ull << lane) - 1);
-					R[SLOT_LANEMASK_GE].u64 = (uint32_t)~((1u << lane) - 1);
+	/* Blocks run one after another, in x-fastest order, or under a random
+	 * schedule in the order bi = (li·stride + first) mod nblocks (stride
+	 * coprime to nblocks: every block once), so a kernel that counts its
+	 * blocks finishing does not always see the highest index last. */
+	uint64_t nblocks = (uint64_t)grid[0] * grid[1] * grid[2], first = 0, stride = 1;
+	if (env->randomize_schedule && nblocks > 1) {
+		first = rng_next(&rng) % nblocks;
+		stride = rng_next(&rng) % nblocks | 1;
+		for (;;) {
+			uint64_t x = stride, y = nblocks;
+			while (y) {
+				uint64_t r = x % y;
+				x = y;
+				y = r;
+			}
+			if (x == 1)
+				break;
+			stride = (stride + 1) % nblocks;
+		}
+	}
+	for (uint64_t li = 0; li < nblocks && !rc; li++) {
+		uint64_t bi = (uint64_t)(((unsigned __int128)li * stride + first) % nblocks);
+		unsigned bx = (unsigned)(bi % grid[0]), by = (unsigned)(bi / grid[0] % grid[1]), bz = (unsigned)(bi / grid[0] / grid[1]);
+		b.ctaid[0] = bx;
+		b.ctaid[1] = by;
+		b.ctaid[2] = bz;
+		memset(shared, 0xff, shsize);
+		if (lsz)
+			memset(local, 0xff, (size_t)nt * lsz);
+		for (int i = 0; i < nt; i++) {
+			thr *t = &th[i];
+			t->R = regs + (size_t)i * k->nslots;
+			memcpy(t->R, k->init, k->ninit * sizeof(reg_t));
+			t->tid[0] = (unsigned)i % block[0];
+			t->tid[1] = ((unsigned)i / block[0]) % block[1];
+			t->tid[2] = (unsigned)i / (block[0] * block[1]);
+			t->loc = local + (size_t)i * lsz;
+			t->pc = 0;
+			t->st = ST_RUN;
+			t->cpq = cpbytes ? cpq + (size_t)i * CP_MAX : NULL;
+			t->ncp = 0;
+			t->ngroups = 0;
+			t->backjumps = 0;
+			reg_t *R = t->R;
+			R[SLOT_TID_X].u64 = t->tid[0];
+			R[SLOT_TID_Y].u64 = t->tid[1];
+			R[SLOT_TID_Z].u64 = t->tid[2];
+			R[SLOT_NTID_X].u64 = block[0];
+			R[SLOT_NTID_Y].u64 = block[1];
+			R[SLOT_NTID_Z].u64 = block[2];
+			R[SLOT_CTAID_X].u64 = bx;
+			R[SLOT_CTAID_Y].u64 = by;
+			R[SLOT_CTAID_Z].u64 = bz;
+			R[SLOT_NCTAID_X].u64 = grid[0];
+			R[SLOT_NCTAID_Y].u64 = grid[1];
+			R[SLOT_NCTAID_Z].u64 = grid[2];
+			unsigned lane = (unsigned)i & 31;
+			R[SLOT_LANEID].u64 = lane;
+			R[SLOT_WARPID].u64 = (unsigned)i / 32;
+			R[SLOT_NWARPID].u64 = (unsigned)nwarps;
+			R[SLOT_LANEMASK_EQ].u64 = 1u << lane;
+			R[SLOT_LANEMASK_LT].u64 = (1u << lane) - 1;
+			R[SLOT_LANEMASK_LE].u64 = (uint32_t)((2ull << lane) - 1);
+			R[SLOT_LANEMASK_GT].u64 = (uint32_t)~((2ull << lane) - 1);
+			R[SLOT_LANEMASK_GE].u64 = (uint32_t)~((1u << lane) - 1);
+		}
+		/* phases between barriers */
+		for (;;) {
+			/* the order warps and lanes run in this phase */
+			for (int w = 0; w < nwarps; w++)
+				order[w] = w;
+			if (env->randomize_schedule)
+				for (int w = nwarps - 1; w > 0; w--) {
+					int j = (int)(rng_next(&rng) % (uint64_t)(w + 1));
+					int x = order[w];
+					order[w] = order[j];
+					order[j] = x;
 				}
-				/* phases between barriers */
+			for (int wi = 0; wi < nwarps && !rc; wi++) {
+				int w = order[wi];
+				thr *lanes = &th[w * 32];
+				int n = nt - w * 32 < 32 ? nt - w * 32 : 32;
+				int lo[32];
+				for (int l = 0; l < n; l++)
+					lo[l] = l;
+				if (env->randomize_schedule)
+					for (int l = n - 1; l > 0; l--) {
+						int j = (int)(rng_next(&rng) % (uint64_t)(l + 1));
+						int x = lo[l];
+						lo[l] = lo[j];
+						lo[j] = x;
+					}
 				for (;;) {
-					/* the order warps and lanes run in this phase */
-					for (int w = 0; w < nwarps; w++)
-						order[w] = w;
-					if (env->randomize_schedule)
-						for (int w = nwarps - 1; w > 0; w--) {
-							int j = (int)(rng_next(&rng) % (uint64_t)(w + 1));
-							int x = order[w];
-							order[w] = order[j];
-							order[j] = x;
-						}
-					for (int wi = 0; wi < nwarps && !rc; wi++) {
-						int w = order[wi];
-						thr *lanes = &th[w * 32];
-						int n = nt - w * 32 < 32 ? nt - w * 32 : 32;
-						int lo[32];
-						for (int l = 0; l < n; l++)
-							lo[l] = l;
-						if (env->randomize_schedule)
-							for (int l = n - 1; l > 0; l--) {
-								int j = (int)(rng_next(&rng) % (uint64_t)(l + 1));
-								int x = lo[l];
-								lo[l] = lo[j];
-								lo[j] = x;
-							}
-						for (;;) {
-							for (int li = 0; li < n; li++) {
-								thr *t = &lanes[lo[li]];
-								if (t->st == ST_RUN && run_thread(&b, t)) {
-									rc = -1;
-									break;
-								}
-							}
-							if (rc)
-								break;
-							int r = resolve_wsync(&b, lanes, n);
-							if (r < 0)
-								rc = -1;
-							if (r <= 0)
-								break;
-						}
-					}
-					if (rc)
-						break;
-					/* everyone is at a barrier or exited */
-					int waiting = 0, alive = 0;
-					unsigned bar_ids = 0;
-					int first_at[16];
-					for (int i = 0; i < 16; i++)
-						first_at[i] = -1;
-					int bad = -1;
-					for (int i = 0; i < nt; i++) {
-						if (th[i].st == ST_EXIT)
-							continue;
-						alive++;
-						if (th[i].st != ST_BAR)
-							continue;
-						waiting++;
-						const insn *in = &k->code[th[i].pc];
-						uint32_t id = th[i].R[in->a].u32;
-						if (id >= 16) {
-							bad = i;
-							continue;
-						}
-						bar_ids |= 1u << id;
-						if (first_at[id] < 0)
-							first_at[id] = i;
-					}
-					if (bad >= 0) {
-						fault(&b, &th[bad], k->code[th[bad].pc].line, "barrier id %u is not 0..15",
-						      th[bad].R[k->code[th[bad].pc].a].u32);
-						rc = -1;
-						break;
-					}
-					if (!waiting)
-						break; /* block done */
-					/* release a barrier every live thread waits at, or
-					 * one whose thread count is reached */
-					int released = 0;
-					for (int id = 0; id < 16 && !released; id++) {
-						if (!((bar_ids >> id) & 1))
-							continue;
-						int cnt = 0;
-						for (int i = 0; i < nt; i++)
-							if (th[i].st == ST_BAR && th[i].R[k->code[th[i].pc].a].u32 == (uint32_t)id)
-								cnt++;
-						const insn *fi = &k->code[th[first_at[id]].pc];
-						uint32_t want = (fi->flags & F_HASCOUNT) ? th[first_at[id]].R[fi->b].u32 : (uint32_t)alive;
-						if ((fi->flags & F_HASCOUNT) && (want % 32 || want == 0)) {
-							fault(&b, &th[first_at[id]], fi->line, "bar.sync thread count %u is not a nonzero multiple of 32", want);
+					for (int li = 0; li < n; li++) {
+						thr *t = &lanes[lo[li]];
+						if (t->st == ST_RUN && run_thread(&b, t)) {
 							rc = -1;
 							break;
 						}
-						if ((uint32_t)cnt >= want) {
-							for (int i = 0; i < nt; i++)
-								if (th[i].st == ST_BAR && th[i].R[k->code[th[i].pc].a].u32 == (uint32_t)id) {
-									th[i].st = ST_RUN;
-									th[i].pc++;
-								}
-							released = 1;
-						}
 					}
 					if (rc)
 						break;
-					if (!released) {
-						int f = -1;
-						for (int id = 0; id < 16; id++)
-							if (first_at[id] >= 0) {
-								f = first_at[id];
-								break;
-							}
-						const insn *fi = &k->code[th[f].pc];
-						fault(&b, &th[f], fi->line,
-						      "barrier deadlock: %d of %d live threads wait at barriers (barrier %u, line %d) and none can be released",
-						      waiting, alive, th[f].R[fi->a].u32, fi->line);
+					int r = resolve_wsync(&b, lanes, n);
+					if (r < 0)
 						rc = -1;
+					if (r <= 0)
 						break;
-					}
 				}
 			}
+			if (rc)
+				break;
+			/* everyone is at a barrier or exited */
+			int waiting = 0, alive = 0;
+			unsigned bar_ids = 0;
+			int first_at[16];
+			for (int i = 0; i < 16; i++)
+				first_at[i] = -1;
+			int bad = -1;
+			for (int i = 0; i < nt; i++) {
+				if (th[i].st == ST_EXIT)
+					continue;
+				alive++;
+				if (th[i].st != ST_BAR)
+					continue;
+				waiting++;
+				const insn *in = &k->code[th[i].pc];
+				uint32_t id = th[i].R[in->a].u32;
+				if (id >= 16) {
+					bad = i;
+					continue;
+				}
+				bar_ids |= 1u << id;
+				if (first_at[id] < 0)
+					first_at[id] = i;
+			}
+			if (bad >= 0) {
+				fault(&b, &th[bad], k->code[th[bad].pc].line, "barrier id %u is not 0..15",
+				      th[bad].R[k->code[th[bad].pc].a].u32);
+				rc = -1;
+				break;
+			}
+			if (!waiting)
+				break; /* block done */
+			/* release a barrier every live thread waits at, or
+			 * one whose thread count is reached */
+			int released = 0;
+			for (int id = 0; id < 16 && !released; id++) {
+				if (!((bar_ids >> id) & 1))
+					continue;
+				int cnt = 0;
+				for (int i = 0; i < nt; i++)
+					if (th[i].st == ST_BAR && th[i].R[k->code[th[i].pc].a].u32 == (uint32_t)id)
+						cnt++;
+				const insn *fi = &k->code[th[first_at[id]].pc];
+				uint32_t want = (fi->flags & F_HASCOUNT) ? th[first_at[id]].R[fi->b].u32 : (uint32_t)alive;
+				if ((fi->flags & F_HASCOUNT) && (want % 32 || want == 0)) {
+					fault(&b, &th[first_at[id]], fi->line, "bar.sync thread count %u is not a nonzero multiple of 32", want);
+					rc = -1;
+					break;
+				}
+				if ((uint32_t)cnt >= want) {
+					for (int i = 0; i < nt; i++)
+						if (th[i].st == ST_BAR && th[i].R[k->code[th[i].pc].a].u32 == (uint32_t)id) {
+							th[i].st = ST_RUN;
+							th[i].pc++;
+						}
+					released = 1;
+				}
+			}
+			if (rc)
+				break;
+			if (!released) {
+				int f = -1;
+				for (int id = 0; id < 16; id++)
+					if (first_at[id] >= 0) {
+						f = first_at[id];
+						break;
+					}
+				const insn *fi = &k->code[th[f].pc];
+				fault(&b, &th[f], fi->line,
+				      "barrier deadlock: %d of %d live threads wait at barriers (barrier %u, line %d) and none can be released",
+				      waiting, alive, th[f].R[fi->a].u32, fi->line);
+				rc = -1;
+				break;
+			}
+		}
+	}
 	if (env->instructions)
 		*env->instructions = b.icount;
 	free(pbuf);

@@ -725,7 +725,7 @@ static void enc_addr(parser *P, opnd *o, int sp, insn *in)
 enum {
 	P_D_A, P_D_AB, P_D_ABC, P_D_ABCE, P_SETP, P_SELP, P_LD, P_ST, P_ATOM,
 	P_BRA, P_NONE, P_BAR, P_SHFL, P_VOTE, P_MOV, P_CVT, P_SHIFT, P_MMA, P_LDMATRIX,
-	P_CPASYNC, P_WAITG
+	P_CPASYNC, P_WAITG, P_WSYNC
 };
 
 typedef struct opform {
@@ -1040,10 +1040,22 @@ static void build_forms(void)
 					snprintf(b, sizeof b, "ld.%s%s%s.%s", spn[sp], nc ? ".nc" : "", vs, tname(t));
 					addf(b, OP_LD_GLOBAL + sp, P_LD, t, 0, RM_RN, is_signed(t) ? F_SIGNED : 0, 0,
 					     (int)type_size(t), v, sp);
+					/* Cache operators (.cg: from L2, past L1, what __ldcg
+					 * and reads of other blocks' results use) change
+					 * nothing here: the interpreter's memory is coherent. */
+					static const char *ldcop[] = {"ca", "cg", "cs", "lu", "cv"}, *stcop[] = {"wb", "cg", "cs", "wt"};
+					for (int c = 0; c < 5 && sp == SP_GLOBAL && !nc; c++) {
+						snprintf(b, sizeof b, "ld.global.%s%s.%s", ldcop[c], vs, tname(t));
+						addf(b, OP_LD_GLOBAL, P_LD, t, 0, RM_RN, is_signed(t) ? F_SIGNED : 0, 0, (int)type_size(t), v, sp);
+					}
 					if (sp == SP_PARAM || nc)
 						continue;
 					snprintf(b, sizeof b, "st.%s%s.%s", spn[sp], vs, tname(t));
 					addf(b, OP_ST_GLOBAL + sp, P_ST, t, 0, RM_RN, 0, 0, (int)type_size(t), v, sp);
+					for (int c = 0; c < 4 && sp == SP_GLOBAL; c++) {
+						snprintf(b, sizeof b, "st.global.%s%s.%s", stcop[c], vs, tname(t));
+						addf(b, OP_ST_GLOBAL, P_ST, t, 0, RM_RN, 0, 0, (int)type_size(t), v, sp);
+					}
 				}
 	/* atomics */
 	static const struct { const char *n; int sub, t; } at[] = {
@@ -1082,6 +1094,16 @@ static void build_forms(void)
 	add1("bar.sync", OP_BAR, P_BAR, T_U32);
 	add1("barrier.sync", OP_BAR, P_BAR, T_U32);
 	add1("barrier.sync.aligned", OP_BAR, P_BAR, T_U32);
+	/* __syncwarp(mask): the member-mask rules of shfl (see resolve_wsync) */
+	add1("bar.warp.sync", OP_WSYNC, P_WSYNC, T_U32);
+	/* Memory fences (__threadfence() is membar.gl, __threadfence_block()
+	 * membar.cta). The interpreter runs one thread at a time over one
+	 * coherent memory, so every access is already ordered: a fence has
+	 * nothing left to do. */
+	static const char *fence[] = {"membar.cta", "membar.gl", "membar.sys", "fence.sc.cta", "fence.sc.gpu", "fence.sc.sys",
+	                              "fence.acq_rel.cta", "fence.acq_rel.gpu", "fence.acq_rel.sys"};
+	for (size_t i = 0; i < sizeof fence / sizeof fence[0]; i++)
+		add1(fence[i], OP_FENCE, P_NONE, 0);
 	static const char *sm[] = {"up", "down", "bfly", "idx"};
 	for (int i = 0; i < 4; i++) {
 		snprintf(b, sizeof b, "shfl.sync.%s.b32", sm[i]);
@@ -1464,6 +1486,12 @@ static void parse_insn(parser *P)
 		in->b = enc_src(P, &o[2], T_U32);
 		in->c = enc_src(P, &o[3], T_U32);
 		in->v[0] = enc_src(P, &o[4], T_U32);
+		break;
+	case P_WSYNC:
+		need(P, line, n, 1, opt);
+		if (P->failed) break;
+		in->d = SLOT_SINK;
+		in->v[0] = enc_src(P, &o[0], T_U32);
 		break;
 	case P_VOTE:
 		need(P, line, n, 3, opt);
