@@ -1278,7 +1278,7 @@ static void parse_insn(parser *P)
 		need(P, line, n, 3, opt);
 		if (P->failed) break;
 		if (o[0].kind == OK_REG && o[0].pred2 >= 0) {
-			perr(P, line, "setp with two destinations is not implemented");
+			perr(P, line, "setp with two destinations is not supported by cudaemu (refused, never run wrong)");
 			break;
 		}
 		in->d = enc_dst(P, &o[0]);
@@ -1300,7 +1300,7 @@ static void parse_insn(parser *P)
 			int dvec = o[0].kind == OK_VEC;
 			opnd *v = dvec ? &o[0] : &o[1];
 			if (v->nv != 2 || (ty != T_B32 && ty != T_B64)) {
-				perr(P, line, "mov.%s with a vector of %d is not implemented", tname(ty), v->nv);
+				perr(P, line, "mov.%s with a vector of %d is not supported by cudaemu (refused, never run wrong)", tname(ty), v->nv);
 				break;
 			}
 			int half = ty == T_B32 ? T_B16 : T_B32;
@@ -2010,7 +2010,7 @@ ptx_module *ptx_load(const char *text, char *err, size_t errlen)
 			continue;
 		}
 		if (teq(t, ".func")) {
-			perr(&P, t->line, ".func (device functions) is not implemented");
+			perr(&P, t->line, ".func (device functions) is not supported by cudaemu (refused, never run wrong)");
 			break;
 		}
 		if (teq(t, ".global") || teq(t, ".const")) {
