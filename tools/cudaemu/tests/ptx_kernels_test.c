@@ -345,6 +345,38 @@ static float dec16(uint16_t u, int ty)
 
 /* attn_prefill_<ty>_d<D> over head_dim 32·D: causal GQA over a cache of
  * start+n rows, against a double-precision softmax */
+/* prefill_mismatches counts the outputs of a causal GQA prefill (n queries
+ * at positions start.., f32 [n, heads, hd], keys and values as f32 rows of
+ * kv_heads × hd) further than tol from a double-precision softmax. At most
+ * 16 visible keys. */
+static int prefill_mismatches(const float *out, const float *q, const float *k, const float *v, int n, int heads,
+                              int kv_heads, int hd, int start, double scale, double tol)
+{
+	int bad = 0;
+	for (int r = 0; r < n; r++)
+		for (int h = 0; h < heads; h++) {
+			int kvh = h / (heads / kv_heads), nk = start + r + 1;
+			double sc[16], mx = -1e300, z = 0;
+			for (int t = 0; t < nk; t++) {
+				double d = 0;
+				for (int i = 0; i < hd; i++)
+					d += (double)q[(r * heads + h) * hd + i] * k[(t * kv_heads + kvh) * hd + i];
+				sc[t] = d * scale;
+				if (sc[t] > mx)
+					mx = sc[t];
+			}
+			for (int t = 0; t < nk; t++)
+				z += exp(sc[t] - mx);
+			for (int i = 0; i < hd; i++) {
+				double o = 0;
+				for (int t = 0; t < nk; t++)
+					o += exp(sc[t] - mx) / z * v[(t * kv_heads + kvh) * hd + i];
+				bad += fabs(out[(r * heads + h) * hd + i] - o) > tol;
+			}
+		}
+	return bad;
+}
+
 static void test_prefill_variant(ptx_module *m, int ty, int D)
 {
 	static const char *tn[] = {"f32", "bf16", "f16"};
@@ -378,28 +410,7 @@ static void test_prefill_variant(ptx_module *m, int ty, int D)
 	uint64_t ic = 0;
 	ptx_env env = {t_check, NULL, 1, 21, &ic};
 	EXPECT(ptx_launch(ptx_kernel_find(m, name), grid, block, 2 * 16 * hd * 4, p, &env, err, sizeof err) == 0, "%s: %s", name, err);
-	int bad = 0;
-	for (int r = 0; r < n; r++)
-		for (int h = 0; h < heads; h++) {
-			int kvh = h / (heads / kv_heads), nk = start + r + 1;
-			double sc[16], mx = -1e300, z = 0;
-			for (int t = 0; t < nk; t++) {
-				double d = 0;
-				for (int i = 0; i < hd; i++)
-					d += (double)q[(r * heads + h) * hd + i] * kf[(t * kv_heads + kvh) * hd + i];
-				sc[t] = d * scale;
-				if (sc[t] > mx)
-					mx = sc[t];
-			}
-			for (int t = 0; t < nk; t++)
-				z += exp(sc[t] - mx);
-			for (int i = 0; i < hd; i++) {
-				double o = 0;
-				for (int t = 0; t < nk; t++)
-					o += exp(sc[t] - mx) / z * vf[(t * kv_heads + kvh) * hd + i];
-				bad += fabs(out[(r * heads + h) * hd + i] - o) > 4e-6;
-			}
-		}
+	int bad = prefill_mismatches(out, q, kf, vf, n, heads, kv_heads, hd, start, scale, 4e-6);
 	EXPECT(bad == 0, "%s (head_dim %d): %d of %d beyond 4e-6", name, hd, bad, n * heads * hd);
 	free(kf);
 	free(vf);
@@ -511,28 +522,7 @@ static void test_attention(void)
 	ptx_env env = {t_check, NULL, 1, 21, &ic};
 	EXPECT(ptx_launch(ptx_kernel_find(m, "attn_prefill_f32_d2"), grid, block, 2 * 16 * hd * 4, p, &env, err, sizeof err) == 0,
 	       "%s", err);
-	int bad = 0;
-	for (int r = 0; r < n; r++)
-		for (int h = 0; h < heads; h++) {
-			int kvh = h / (heads / kv_heads), nk = start + r + 1;
-			double sc[16], mx = -1e300, z = 0;
-			for (int t = 0; t < nk; t++) {
-				double d = 0;
-				for (int i = 0; i < hd; i++)
-					d += (double)q[(r * heads + h) * hd + i] * kc[(t * kv_heads + kvh) * hd + i];
-				sc[t] = d * scale;
-				if (sc[t] > mx)
-					mx = sc[t];
-			}
-			for (int t = 0; t < nk; t++)
-				z += exp(sc[t] - mx);
-			for (int i = 0; i < hd; i++) {
-				double o = 0;
-				for (int t = 0; t < nk; t++)
-					o += exp(sc[t] - mx) / z * vc[(t * kv_heads + kvh) * hd + i];
-				bad += fabs(out[(r * heads + h) * hd + i] - o) > 2e-6;
-			}
-		}
+	int bad = prefill_mismatches(out, q, kc, vc, n, heads, kv_heads, hd, start, scale, 2e-6);
 	EXPECT(bad == 0, "attn_prefill_f32_d2: %d of %d beyond 2e-6", bad, n * heads * hd);
 
 	/* flash decoding, bf16 cache, head_dim 128: 4 splits share 38 visible
