@@ -52,17 +52,24 @@ clean:
 	$(MAKE) -C tools/cudaemu clean
 
 # kernels compiles ember-cuda/kernels/*.cu to the PTX the binary embeds
-# (compute_80: JIT-compiled by the driver for sm_80, 86, 89 and 90). Each file is
-# compiled from inside its directory with a relative name, so the PTX holds no
-# path or date and `.ci/run` can check that the committed PTX is current.
+# (compute_80: JIT-compiled by the driver for any GPU from sm_80 on), then
+# assembles each PTX file with ptxas for sm_80, 86, 89 and 90 into a compressed
+# fatbin beside it: the binary embeds both and loads the fatbin's SASS where it
+# holds code for the GPU, so code quality does not depend on the driver's JIT
+# (ember-cuda/module.go). Each file is compiled from inside its directory with
+# a relative name, so neither output holds a path or date and `.ci/run` can
+# check that the committed files are current.
 NVCC ?= nvcc
 NVCCFLAGS := -ptx -arch=compute_80 -O3
+SASS_ARCHS := 80 86 89 90
+FATBINFLAGS := -fatbin $(foreach a,$(SASS_ARCHS),-gencode arch=compute_80,code=sm_$(a)) -Xfatbin -compress-all
 KERNEL_DIR := ember-cuda/kernels
 
 kernels:
 	@set -e; cd $(KERNEL_DIR); for cu in *.cu; do \
 		echo "nvcc $(KERNEL_DIR)/$$cu"; \
 		$(NVCC) $(NVCCFLAGS) -o $${cu%.cu}.ptx $$cu; \
+		$(NVCC) $(FATBINFLAGS) -o $${cu%.cu}.fatbin $${cu%.cu}.ptx; \
 	done
 
 # gpu-check builds the binary and runs its GPU self-check: every CUDA op against

@@ -59,7 +59,7 @@ func acquire(ordinal int) (*physical, error) {
 	if err := check("cuDevicePrimaryCtxRetain", C.ember_primary_ctx_retain(&p.ctx, p.dev)); err != nil {
 		return nil, err
 	}
-	mods, err := loadModules(p.ctx)
+	mods, err := loadModules(p.ctx, os.Getenv("EMBER_CUDA_JIT") == "1")
 	if err != nil {
 		C.ember_primary_ctx_release(p.dev)
 		return nil, fmt.Errorf("loading Ember's kernels on GPU %d (%s): %w", ordinal, p.name, err)
@@ -373,6 +373,12 @@ func (d *Device) Ordinal() int { return d.phys.ordinal }
 
 // GPUName returns the GPU's marketing name, e.g. "NVIDIA GeForce RTX 3080 Ti".
 func (d *Device) GPUName() string { return d.phys.name }
+
+// KernelImage says where the GPU's kernels came from: ImageSASS (the embedded
+// fatbins, the normal case on sm_80, 86, 89 and 90), ImagePTX (the driver
+// JIT-compiled the embedded PTX: a newer GPU, the emulator, or
+// EMBER_CUDA_JIT=1) or ImageMix.
+func (d *Device) KernelImage() string { return d.phys.mods.image() }
 
 // Multiprocessors returns the GPU's SM count.
 func (d *Device) Multiprocessors() int { return d.phys.sms }

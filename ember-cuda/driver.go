@@ -58,6 +58,8 @@ const statusCUBLAS = 100000
 const (
 	errOutOfMemory           = 2
 	errNoDevice              = 100
+	errInvalidImage          = 200
+	errNoBinaryForGPU        = 209
 	errInvalidPTX            = 218
 	errJITCompilerNotFound   = 221
 	errUnsupportedPTXVersion = 222

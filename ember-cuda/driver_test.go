@@ -151,7 +151,8 @@ func TestOpenPTXRejected(t *testing.T) {
 		name string
 	}{{218, "CUDA_ERROR_INVALID_PTX"}, {222, "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			fakeGPUs(t, fakedriver.Options{ModuleLoadResult: tc.code})
+			// a GPU the fatbins hold no SASS for, whose driver cannot JIT the PTX
+			fakeGPUs(t, fakedriver.Options{FatbinLoadResult: 209, ModuleLoadResult: tc.code})
 			_, err := Open([]int{0}, nil)
 			if !errors.Is(err, device.ErrUnavailable) || !strings.Contains(err.Error(), tc.name) ||
 				!strings.Contains(err.Error(), "cannot compile Ember's kernels") {
@@ -162,9 +163,56 @@ func TestOpenPTXRejected(t *testing.T) {
 		})
 	}
 	// Any other module-load failure is an error of Ember's, not an unavailable backend.
-	fakeGPUs(t, fakedriver.Options{ModuleLoadResult: 2})
+	fakeGPUs(t, fakedriver.Options{FatbinLoadResult: 209, ModuleLoadResult: 2})
 	if _, err := Open([]int{0}, nil); err == nil || errors.Is(err, device.ErrUnavailable) {
 		t.Fatalf("Open with cuModuleLoadData out of memory: %v, want an error that is not ErrUnavailable", err)
+	}
+	noLeaks(t)
+}
+
+// The kernels load from the fatbins' SASS where the driver takes it, from the
+// PTX where the fatbins hold no code for the GPU (or do not parse), and from
+// the PTX alone under EMBER_CUDA_JIT=1; any other fatbin failure is an error.
+func TestKernelImage(t *testing.T) {
+	families := len(kernelNames())
+	for _, tc := range []struct {
+		name      string
+		fatbin    int
+		jit       bool
+		sass, ptx int
+		image     string
+	}{
+		{"sass", 0, false, families, 0, ImageSASS},
+		{"no binary for GPU", 209, false, 0, families, ImagePTX},
+		{"invalid image", 200, false, 0, families, ImagePTX},
+		{"EMBER_CUDA_JIT=1", 0, true, 0, families, ImagePTX},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeGPUs(t, fakedriver.Options{FatbinLoadResult: tc.fatbin})
+			if tc.jit {
+				t.Setenv("EMBER_CUDA_JIT", "1")
+			}
+			devs, err := Open([]int{0}, nil) // a fresh fake driver: its totals start at 0
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			sass, ptx := fakeCount(fakedriver.CounterFatbinLoads), fakeCount(fakedriver.CounterPTXLoads)
+			if sass != tc.sass || ptx != tc.ptx {
+				t.Errorf("%d modules from fatbins and %d from PTX, want %d and %d", sass, ptx, tc.sass, tc.ptx)
+			}
+			if got := devs[0].KernelImage(); got != tc.image {
+				t.Errorf("KernelImage() = %q, want %q", got, tc.image)
+			}
+			for _, d := range devs {
+				d.Close()
+			}
+			noLeaks(t)
+		})
+	}
+	fakeGPUs(t, fakedriver.Options{FatbinLoadResult: 2})
+	_, err := Open([]int{0}, nil)
+	if err == nil || errors.Is(err, device.ErrUnavailable) || !strings.Contains(err.Error(), ".fatbin") {
+		t.Fatalf("Open with the fatbin load out of memory: %v, want an error naming the fatbin that is not ErrUnavailable", err)
 	}
 	noLeaks(t)
 }

@@ -17,12 +17,15 @@ import (
 	"github.com/ember-infer/ember/ember-core/device"
 )
 
-// ptxFS holds the kernels compiled by `make kernels` (nvcc -ptx
-// -arch=compute_80), one PTX file per op family. The driver JIT-compiles them
-// for the GPU at hand (sm_80, 86, 89, 90) when a context loads them.
+// kernelFS holds the kernels compiled by `make kernels`, one op family per
+// file: the PTX (nvcc -ptx -arch=compute_80) and, beside it, a compressed
+// fatbin of that PTX assembled by ptxas for sm_80, 86, 89 and 90. A context
+// loads the fatbin, whose SASS the driver picks for the GPU at hand (sm_80's
+// also runs on sm_87); where it holds none (a newer GPU, the emulator) or
+// EMBER_CUDA_JIT=1 asks, the driver JIT-compiles the PTX instead.
 //
-//go:embed kernels/*.ptx
-var ptxFS embed.FS
+//go:embed kernels/*.ptx kernels/*.fatbin
+var kernelFS embed.FS
 
 // storage names the kernels' storage-type suffixes, indexed by device.DType.
 var storage = [...]string{device.F32: "f32", device.F16: "f16", device.BF16: "bf16"}
@@ -109,8 +112,24 @@ func ptxEntries(ptx string) []string {
 
 // ptxFile returns the embedded PTX of one op family, e.g. "rmsnorm".
 func ptxFile(family string) ([]byte, error) {
-	return ptxFS.ReadFile(path.Join("kernels", family+".ptx"))
+	return kernelFS.ReadFile(path.Join("kernels", family+".ptx"))
 }
+
+// fatbinFile returns the embedded SASS fatbin of one op family.
+func fatbinFile(family string) ([]byte, error) {
+	return kernelFS.ReadFile(path.Join("kernels", family+".fatbin"))
+}
+
+// sassUnusable reports whether loading a fatbin failed only because it holds
+// no code this GPU and driver can run, so that the PTX is the way.
+func sassUnusable(r int) bool { return r == errNoBinaryForGPU || r == errInvalidImage }
+
+// Kernel images, as Device.KernelImage reports them.
+const (
+	ImageSASS = "SASS"    // every module from the fatbins (ptxas 11.8)
+	ImagePTX  = "PTX JIT" // every module JIT-compiled by the driver
+	ImageMix  = "SASS and PTX JIT"
+)
 
 // modules is the kernels loaded into one context.
 type modules struct {
@@ -122,6 +141,19 @@ type modules struct {
 	typed map[string]*[len(storage)]uint64
 	attn  [2][len(storage)][len(dplVariants)]uint64
 	qk    [len(storage)][len(storage)]uint64 // qk_rope_append by [norm weight][cache] dtype
+	// sass and jit count the modules loaded from the fatbins and from PTX.
+	sass, jit int
+}
+
+// image says where the loaded modules' code came from.
+func (m *modules) image() string {
+	switch {
+	case m.jit == 0:
+		return ImageSASS
+	case m.sass == 0:
+		return ImagePTX
+	}
+	return ImageMix
 }
 
 // index fills typed and attn from fn.
@@ -163,8 +195,10 @@ func (m *modules) kernelDT(family string, dt device.DType) uint64 {
 	return 0
 }
 
-// loadModules loads every PTX file into ctx and looks up every kernel.
-func loadModules(ctx C.CUcontext) (*modules, error) {
+// loadModules loads every op family into ctx, from its fatbin's SASS where
+// the GPU has some (unless jit) and from its PTX otherwise, and looks up every
+// kernel.
+func loadModules(ctx C.CUcontext, jit bool) (*modules, error) {
 	m := &modules{fn: map[string]C.CUfunction{}}
 	names := kernelNames()
 	families := make([]string, 0, len(names))
@@ -173,23 +207,15 @@ func loadModules(ctx C.CUcontext) (*modules, error) {
 	}
 	sort.Strings(families)
 	for _, fam := range families {
-		ptx, err := ptxFile(fam)
+		mod, fromSASS, err := loadModule(ctx, fam, jit)
 		if err != nil {
 			m.unload(ctx)
-			return nil, fmt.Errorf("kernels %s: %w", fam, err)
-		}
-		image := C.CBytes(append(ptx, 0))
-		var mod C.CUmodule
-		r := C.ember_module_load(ctx, &mod, image)
-		C.free(image)
-		if err := check("cuModuleLoadData("+fam+".ptx)", r); err != nil {
-			m.unload(ctx)
-			if ptxUnusable(int(r)) {
-				// The driver cannot compile PTX ISA 7.8 at all: CUDA is
-				// unavailable here, and --backend auto moves on.
-				return nil, unavailable("the CUDA driver (%s) cannot compile Ember's kernels (%v)", DriverVersion(), err)
-			}
 			return nil, err
+		}
+		if fromSASS {
+			m.sass++
+		} else {
+			m.jit++
 		}
 		m.mods = append(m.mods, mod)
 		for _, name := range names[fam] {
@@ -206,6 +232,42 @@ func loadModules(ctx C.CUcontext) (*modules, error) {
 	}
 	m.index()
 	return m, nil
+}
+
+// loadModule loads one op family: the fatbin first (unless jit), then the PTX
+// where the fatbin holds no code for this GPU.
+func loadModule(ctx C.CUcontext, fam string, jit bool) (mod C.CUmodule, fromSASS bool, err error) {
+	if !jit {
+		bin, err := fatbinFile(fam)
+		if err != nil {
+			return nil, false, fmt.Errorf("kernels %s: %w", fam, err)
+		}
+		image := C.CBytes(bin)
+		r := C.ember_module_load(ctx, &mod, image)
+		C.free(image)
+		if r == 0 {
+			return mod, true, nil
+		}
+		if !sassUnusable(int(r)) {
+			return nil, false, check("cuModuleLoadData("+fam+".fatbin)", r)
+		}
+	}
+	ptx, err := ptxFile(fam)
+	if err != nil {
+		return nil, false, fmt.Errorf("kernels %s: %w", fam, err)
+	}
+	image := C.CBytes(append(ptx, 0))
+	r := C.ember_module_load(ctx, &mod, image)
+	C.free(image)
+	if err := check("cuModuleLoadData("+fam+".ptx)", r); err != nil {
+		if ptxUnusable(int(r)) {
+			// The driver cannot compile PTX ISA 7.8 at all: CUDA is
+			// unavailable here, and --backend auto moves on.
+			return nil, false, unavailable("the CUDA driver (%s) cannot compile Ember's kernels (%v)", DriverVersion(), err)
+		}
+		return nil, false, err
+	}
+	return mod, false, nil
 }
 
 func (m *modules) unload(ctx C.CUcontext) {

@@ -45,10 +45,12 @@ type Options struct {
 	TotalMem              int64
 	// Version is what cuDriverGetVersion reports (12040, CUDA 12.4, when 0).
 	Version int
-	// ModuleLoadResult is what cuModuleLoadData returns in a Working driver:
-	// 0, or e.g. 222 (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) for a driver that
-	// cannot compile the kernels' PTX.
-	ModuleLoadResult int
+	// ModuleLoadResult is what cuModuleLoadData returns for PTX text in a
+	// Working driver: 0, or e.g. 222 (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) for
+	// a driver that cannot compile the kernels' PTX. FatbinLoadResult is what
+	// it returns for a fatbin: 0, or e.g. 209 (CUDA_ERROR_NO_BINARY_FOR_GPU)
+	// for a GPU the fatbin holds no SASS for.
+	ModuleLoadResult, FatbinLoadResult int
 }
 
 func (o Options) version() int {
@@ -77,7 +79,13 @@ const (
 	CounterKernelLaunches
 	CounterEventRecords
 	CounterGraphLaunches
+	// Modules loaded (successfully) from fatbins and from PTX text.
+	CounterFatbinLoads
+	CounterPTXLoads
 )
+
+// numCounters is how many Counter* attributes there are.
+const numCounters = CounterPTXLoads - CounterDeviceAllocs + 1
 
 // GraphSymbols are the optional driver entry points of CUDA graphs.
 var GraphSymbols = []string{"cuEventRecordWithFlags", "cuStreamBeginCapture_v2", "cuStreamEndCapture",
@@ -209,8 +217,10 @@ typedef unsigned long long CUdeviceptr;
 #define COUNTER %d
 #define VERSION %d
 #define MODULE_LOAD_RESULT %d
+#define FATBIN_LOAD_RESULT %d
+#define NUM_COUNTERS %d
 enum { INVALID_VALUE = 1, OUT_OF_MEMORY = 2, INVALID_CONTEXT = 201 };
-static long live[11]; /* the Counter* attributes, in order */
+static long live[NUM_COUNTERS]; /* the Counter* attributes, in order */
 static int ctx_refs[DEVICES > 0 ? DEVICES : 1];
 static struct { CUdeviceptr p; size_t n; } allocs[65536];
 static unsigned long long used, next_ptr = 0x700000000000ULL;
@@ -233,7 +243,7 @@ CUresult cuDeviceGetAttribute(int* v, int attr, int d) {
     case 76: *v = 6; break;
     default:
         if (attr == COUNTER + 5) *v = ctx_refs[d];
-        else if (attr >= COUNTER && attr < COUNTER + 11) *v = (int)live[attr - COUNTER];
+        else if (attr >= COUNTER && attr < COUNTER + NUM_COUNTERS) *v = (int)live[attr - COUNTER];
         else *v = 0;
     }
     return 0;
@@ -289,10 +299,12 @@ CUresult cuEventRecord(void) { live[9]++; return 0; }
 CUresult cuEventSynchronize(void) { return 0; }
 CUresult cuEventElapsedTime(float* ms, void* a, void* b) { (void)a; (void)b; *ms = 0; return 0; }
 CUresult cuModuleLoadData(void** m, const void* image) {
-    (void)image;
-    if (MODULE_LOAD_RESULT) return MODULE_LOAD_RESULT;
+    const unsigned char* b = image;
+    int fatbin = b[0] == 0x50 && b[1] == 0xED && b[2] == 0x55 && b[3] == 0xBA;
+    if (fatbin ? FATBIN_LOAD_RESULT : MODULE_LOAD_RESULT) return fatbin ? FATBIN_LOAD_RESULT : MODULE_LOAD_RESULT;
     *m = handle();
     live[4]++;
+    live[fatbin ? 11 : 12]++;
     return 0;
 }
 CUresult cuModuleUnload(void* m) { (void)m; live[4]--; return 0; }
@@ -301,6 +313,7 @@ CUresult cuLaunchKernel(void) { live[8]++; return 0; }
 CUresult cuGetErrorName(CUresult r, const char** s) {
     switch (r) {
     case 201: *s = "CUDA_ERROR_INVALID_CONTEXT"; break;
+    case 209: *s = "CUDA_ERROR_NO_BINARY_FOR_GPU"; break;
     case 218: *s = "CUDA_ERROR_INVALID_PTX"; break;
     case 222: *s = "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"; break;
     default: *s = "CUDA_ERROR_UNKNOWN";
@@ -308,7 +321,7 @@ CUresult cuGetErrorName(CUresult r, const char** s) {
     return 0;
 }
 CUresult cuGetErrorString(CUresult r, const char** s) { (void)r; *s = "fake error"; return 0; }
-`, total, o.Devices, CounterDeviceAllocs, o.version(), o.ModuleLoadResult, o.InitResult, peer)
+`, total, o.Devices, CounterDeviceAllocs, o.version(), o.ModuleLoadResult, o.FatbinLoadResult, numCounters, o.InitResult, peer)
 	if o.Graphs {
 		b.WriteString(`CUresult cuEventRecordWithFlags(void) { live[9]++; return 0; }
 CUresult cuStreamBeginCapture_v2(void) { return 0; }

@@ -51,8 +51,8 @@ func Run(w io.Writer, o Options) error {
 	rep := &report{w: w}
 	major, minor := g.ComputeCapability()
 	total, free := g.MemInfo()
-	fmt.Fprintf(w, "%s: %s, compute capability %d.%d, %d SMs, budget %.1f GiB (%.1f GiB free); driver %s\n",
-		g.Name(), g.GPUName(), major, minor, g.Multiprocessors(), gib(total), gib(free), cuda.DriverVersion())
+	fmt.Fprintf(w, "%s: %s, compute capability %d.%d, %d SMs, budget %.1f GiB (%.1f GiB free); driver %s; kernels %s\n",
+		g.Name(), g.GPUName(), major, minor, g.Multiprocessors(), gib(total), gib(free), cuda.DriverVersion(), g.KernelImage())
 	var partners []int
 	if inv, err := cuda.ListGPUs(); err == nil {
 		fmt.Fprintf(w, "NVML: driver %s, %d GPU(s)\n", inv.Driver, len(inv.GPUs))

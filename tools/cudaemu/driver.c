@@ -83,6 +83,7 @@ static const struct {
     {101, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
     {200, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
     {201, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {209, "CUDA_ERROR_NO_BINARY_FOR_GPU", "no kernel image is available for execution on the device"},
     {217, "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED", "peer access is not supported between these two devices"},
     {218, "CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"},
     {400, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
@@ -1431,6 +1432,11 @@ EMU_API CUresult cuModuleLoadData(CUmodule *out, const void *image) {
 	const unsigned char *b = image;
 	if (b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F')
 		RETURN(emu_fail(CUDA_ERROR_INVALID_IMAGE, "cuModuleLoadData: cudaemu runs PTX text, not cubin"));
+	/* A fatbin (magic 0xBA55ED50, little-endian) holds SASS for real GPUs,
+	 * none of which the emulator is: as a driver does for a GPU the fatbin
+	 * has no code for, say so, and the caller loads PTX instead. */
+	if (b[0] == 0x50 && b[1] == 0xED && b[2] == 0x55 && b[3] == 0xBA)
+		RETURN(emu_fail(CUDA_ERROR_NO_BINARY_FOR_GPU, "cuModuleLoadData: cudaemu runs PTX text; a fatbin's SASS is for real GPUs"));
 	char err[512] = "";
 	ptx_module *pm = ptx_load((const char *)image, err, sizeof err);
 	if (!pm) RETURN(emu_fail(CUDA_ERROR_INVALID_PTX, "%s", err[0] ? err : "the PTX did not load"));

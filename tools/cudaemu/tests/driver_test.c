@@ -324,6 +324,14 @@ static void test_modules(void) {
 	CHECK(s && strstr(s, "a PTX JIT compilation failed; cudaemu: ") && strstr(s, "line 4") && strstr(s, "frobnicate"),
 	      "message %s", s);
 	CHECK_CU(cuLaunchKernel(NULL, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_ERROR_INVALID_HANDLE);
+	/* a fatbin has no code for the emulator (the caller falls back to PTX);
+	 * a cubin is refused as an invalid image */
+	const unsigned char fatbin[16] = {0x50, 0xED, 0x55, 0xBA, 1, 0, 0x10, 0};
+	CHECK_CU(cuModuleLoadData(&m, fatbin), CUDA_ERROR_NO_BINARY_FOR_GPU);
+	OK(cuGetErrorName(CUDA_ERROR_NO_BINARY_FOR_GPU, &s));
+	CHECK(s && strcmp(s, "CUDA_ERROR_NO_BINARY_FOR_GPU") == 0, "name %s", s);
+	const unsigned char cubin[16] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+	CHECK_CU(cuModuleLoadData(&m, cubin), CUDA_ERROR_INVALID_IMAGE);
 }
 
 int main(void) {
