@@ -20,6 +20,7 @@
 #       EMBER        ember binary (default: built from this tree into WORK)
 #       DTYPES       weight types (default "bf16 f16")
 #       PROMPT       prefill and decode-context tokens (512), DECODE steps (32)
+#       PYTHON       a python3 with numpy (default: the first of python3, /usr/bin/python3 that has it)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +39,16 @@ threads=("$@")
 for t in "${threads[@]}"; do
 	[[ $t =~ ^[1-9][0-9]*$ ]] || { echo "bench-vs-llama: THREADS must be positive integers, got '$t'" >&2; exit 1; }
 done
-py=$(command -v python3)
+# The converter needs numpy; take the first python3 that has it (a pyenv
+# python3 on PATH may not, while Debian's python3-numpy serves /usr/bin/python3).
+py=""
+for cand in "${PYTHON:-}" "$(command -v python3 || true)" /usr/bin/python3; do
+	if [[ -n $cand && -x $cand ]] && "$cand" -c 'import numpy' 2>/dev/null; then
+		py=$cand
+		break
+	fi
+done
+[[ -n $py ]] || { echo "bench-vs-llama: no python3 with numpy (set PYTHON, or install python3-numpy)" >&2; exit 1; }
 mkdir -p "$WORK"
 
 if [[ -z ${EMBER:-} ]]; then
