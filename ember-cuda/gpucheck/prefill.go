@@ -3,14 +3,17 @@ package gpucheck
 import (
 	"fmt"
 	"math"
+	"time"
 
+	"github.com/ember-infer/ember/ember-core/config"
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/safetensors"
 	cuda "github.com/ember-infer/ember/ember-cuda"
 )
 
 // Prefill attention on tensor cores (ember-cuda/kernels/attention_mma.cu):
-// its op checks.
+// its op checks, and the benchmark's prefill attention and prefill total
+// figures.
 
 // mmaAttention are the tensor-core prefill checks, each run over an f16 and
 // a bf16 cache: chunks of 16 (one warp's tile), 17 (a second warp with one
@@ -125,3 +128,79 @@ func checkPrefillMMA(e *opEnv, cases []att) {
 		}
 	}
 }
+
+// attentionFLOPs is the work of causal attention for chunk queries at
+// positions start.. over the keys each sees: Q·Kᵀ and P·V, 2 flops per
+// multiply-add each.
+func attentionFLOPs(cfg *config.Config, start, chunk int) float64 {
+	keys := float64(chunk)*float64(start) + float64(chunk)*float64(chunk+1)/2
+	return 4 * keys * float64(cfg.HeadDim) * float64(cfg.NumAttentionHeads)
+}
+
+// prefillFLOPs is the work of a prefill of n tokens: the layers' matmuls (2
+// flops per weight per token; the lm_head runs for the last token only) and
+// attention.
+func prefillFLOPs(cfg *config.Config, n int) float64 {
+	h, q, kv, inter := float64(cfg.HiddenSize), float64(cfg.QDim()), float64(cfg.KVDim()), float64(cfg.IntermediateSize)
+	perLayer := h*q + 2*h*kv + q*h + 3*h*inter
+	layers := float64(cfg.NumHiddenLayers)
+	return 2*perLayer*layers*float64(n) + 2*h*float64(cfg.VocabSize) + layers*attentionFLOPs(cfg, 0, n)
+}
+
+// benchPrefillAttention times one layer's prefill attention of a prompt of
+// prompt tokens in chunks of chunk over a bf16 cache (the benchmark's
+// benchPrompt and benchChunk) on tensor cores and on CUDA cores, then prints
+// the whole prefill's rate (wall, measured by the caller) against gemmRate,
+// plain cuBLAS's rate in the same run.
+func benchPrefillAttention(rep *report, d *cuda.Device, cfg *config.Config, prompt, chunk int, wall time.Duration, gemmRate float64) {
+	heads, kvh, hd := cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.HeadDim
+	kc, err1 := d.Alloc(device.BF16, prompt, kvh*hd)
+	vc, err2 := d.Alloc(device.BF16, prompt, kvh*hd)
+	q, err3 := d.Alloc(device.F32, chunk, heads*hd)
+	out, err4 := d.Alloc(device.F32, chunk, heads*hd)
+	defer func() {
+		for _, t := range []device.Tensor{kc, vc, q, out} {
+			if t != nil {
+				d.Free(t)
+			}
+		}
+	}()
+	err := firstErr(err1, err2, err3, err4)
+	if err == nil {
+		err = firstErr(d.FillUniform(kc, 4, 0, 1), d.FillUniform(vc, 5, 0, 1), d.FillUniform(q, 6, 0, 1))
+	}
+	if err != nil {
+		rep.fail("prefill attention", err)
+		return
+	}
+	chunks := func(path cuda.PrefillPath) error {
+		for start := 0; start < prompt; start += chunk {
+			if err := d.AttentionWith(out, q, kc, vc, start, heads, kvh, hd, path); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	flops := 0.0
+	for start := 0; start < prompt; start += chunk {
+		flops += attentionFLOPs(cfg, start, chunk)
+	}
+	tc, err := d.Time(benchReps, func() error { return chunks(cuda.PrefillTensorCores) })
+	var cc time.Duration
+	if err == nil {
+		cc, err = d.Time(3, func() error { return chunks(cuda.PrefillCUDACores) })
+	}
+	if err != nil {
+		rep.fail("prefill attention", err)
+		return
+	}
+	rep.info("prefill attention (%dq/%dkv×%d, %d tokens in chunks of %d, one layer): tensor cores %.3f ms (%.1f TFLOP/s), CUDA cores %.3f ms (%.2f TFLOP/s): %.1f× faster",
+		heads, kvh, hd, prompt, chunk, ms(tc), flops/tc.Seconds()/1e12, ms(cc), flops/cc.Seconds()/1e12, cc.Seconds()/tc.Seconds())
+	total := prefillFLOPs(cfg, prompt) / wall.Seconds()
+	frac := total / gemmRate
+	rep.info("prefill total: %.1f TFLOP/s over %d tokens (matmuls and attention) = %.2f of plain cuBLAS's %.1f TFLOP/s in this run (target %.2f: %s)",
+		total/1e12, prompt, frac, gemmRate/1e12, prefillTarget, verdict(frac >= prefillTarget))
+}
+
+// prefillTarget is the prefill's rate as a fraction of plain cuBLAS's.
+const prefillTarget = 0.5
