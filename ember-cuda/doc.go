@@ -14,7 +14,11 @@
 // allow it, else staged through pinned host memory, ordered with events on
 // both devices), a cuBLAS handle and a byte budget (memory.go). Prefill
 // matmuls go to cublasGemmEx; decode matmuls to a GEMV kernel or cuBLAS,
-// whichever the device measured faster for the shape (tune.go).
+// whichever the device measured faster for the shape (tune.go). Prefill
+// attention over an f16 or bf16 cache at head_dim 64 or 128 runs on tensor
+// cores (prefill.go, kernels/attention_mma.cu: mma.sync with Q and P in the
+// cache's type, f32 accumulation and softmax), chunks under 16 queries and
+// other caches on CUDA cores.
 //
 // Ops are collected in a segment (segment.go) and launched in batches; a
 // decode step's segment is captured into a CUDA graph the second time it is

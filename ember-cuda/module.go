@@ -62,6 +62,9 @@ func kernelNames() map[string][]string {
 		"rmsnorm":  append(append(per("rmsnorm", floats...), per("add_rmsnorm", floats...)...), per("head_rmsnorm", floats...)...),
 		"rope":     append([]string{"rope_neox_f32"}, qkNames()...),
 		"sampling": {"argmax_rows_f32", "topk_rows_f32", "sample_sorted_f32"},
+
+		// prefill attention on tensor cores (prefill.go)
+		"attention_mma": mmaPrefillNames(),
 	}
 }
 
@@ -141,6 +144,8 @@ type modules struct {
 	typed map[string]*[len(storage)]uint64
 	attn  [2][len(storage)][len(dplVariants)]uint64
 	qk    [len(storage)][len(storage)]uint64 // qk_rope_append by [norm weight][cache] dtype
+	// attn_prefill_mma by [cache dtype][head_dim variant]
+	mma [len(storage)][len(mmaHeadDims)]uint64
 	// sass and jit count the modules loaded from the fatbins and from PTX.
 	sass, jit int
 }
@@ -182,6 +187,11 @@ func (m *modules) index() {
 		for kv, kvs := range storage {
 			if kvs != "" {
 				m.qk[dt][kv] = m.kernel(qkName(device.DType(dt), device.DType(kv)))
+			}
+		}
+		for i, hd := range mmaHeadDims {
+			if device.DType(dt) != device.F32 {
+				m.mma[dt][i] = m.kernel(mmaPrefillName(device.DType(dt), hd))
 			}
 		}
 	}

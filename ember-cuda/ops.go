@@ -460,9 +460,13 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 // 0 … start+n-1 of kc and vc. One query (decode) runs split-K over the cache
 // in one attn_decode launch (the last block of each head to finish merges
 // the head's splits); more run the chunked prefill kernel,
-// which streams the cache through shared memory.
+// which streams the cache through shared memory (on tensor cores where
+// prefill.go's mmaPrefillOK allows).
 func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, headDim int) error {
-	const op = "Attention"
+	return d.attention("Attention", out, q, kc, vc, start, heads, kvHeads, headDim, prefillAuto)
+}
+
+func (d *Device) attention(op string, out, q, kc, vc device.Tensor, start, heads, kvHeads, headDim int, path PrefillPath) error {
 	if err := d.begin(op); err != nil {
 		return err
 	}
@@ -497,6 +501,9 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	}
 	scale := float32(1 / math.Sqrt(float64(headDim)))
 	if n > 1 {
+		if ok, err := d.prefillMMA(op, ot, qt, kct, vct, start, heads, kvHeads, headDim, scale, path); ok {
+			return err
+		}
 		grid, shmem := prefillGrid(n, heads, headDim)
 		return d.issue(false, func(s *segment) {
 			k := s.launch(d.phys.mods.attn[1][kct.dt][dplIndex(dpl)], grid, dim3{32 * prefillWarps, 1, 1}, shmem)

@@ -187,7 +187,9 @@ func benchmark(rep *report, ordinal int) {
 	rep.check(replays > 0 || failures > 0, "decode steps replay CUDA graphs (or fall back when capture fails)")
 
 	gemvVsCUBLAS(rep, d, m, cfg)
-	prefillGEMMs(rep, d, cfg)
+	if rate := prefillGEMMs(rep, d, cfg); rate > 0 {
+		benchPrefillAttention(rep, d, cfg, benchPrompt, benchChunk, st.Wall, rate)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -276,9 +278,11 @@ func gemvVsCUBLAS(rep *report, d *cuda.Device, m *qwen3.Model, cfg *config.Confi
 
 // prefillGEMMs compares the prefill matmul path (f32 activations converted to
 // bf16, then cublasGemmEx) with a plain cublasGemmEx on bf16 inputs of the
-// same shapes.
-func prefillGEMMs(rep *report, d *cuda.Device, cfg *config.Config) {
+// same shapes. It returns plain cuBLAS's rate over the four shapes (flop/s),
+// 0 when a shape failed.
+func prefillGEMMs(rep *report, d *cuda.Device, cfg *config.Config) float64 {
 	n := benchPrompt
+	var flops, plainTime float64
 	h, q, inter := cfg.HiddenSize, cfg.QDim(), cfg.IntermediateSize
 	for _, sh := range []struct {
 		name string
@@ -298,7 +302,7 @@ func prefillGEMMs(rep *report, d *cuda.Device, cfg *config.Config) {
 		if err := firstErr(err1, err2, err3, err4); err != nil {
 			free()
 			rep.fail("prefill GEMM "+sh.name, err)
-			return
+			return 0
 		}
 		err := firstErr(d.FillUniform(w, 1, 0, 0.02), d.FillUniform(x, 2, 0, 1), d.FillUniform(xb, 3, 0, 1))
 		var ours, plain time.Duration
@@ -311,11 +315,14 @@ func prefillGEMMs(rep *report, d *cuda.Device, cfg *config.Config) {
 		free()
 		if err != nil {
 			rep.fail("prefill GEMM "+sh.name, err)
-			return
+			return 0
 		}
 		ratio := plain.Seconds() / ours.Seconds()
 		tflops := 2 * float64(n) * float64(sh.o) * float64(sh.k) / ours.Seconds() / 1e12
+		flops += 2 * float64(n) * float64(sh.o) * float64(sh.k)
+		plainTime += plain.Seconds()
 		rep.info("prefill %-9s [%d×%d]·[%d×%d]ᵀ: %.3f ms (%.1f TFLOP/s), plain cuBLAS %.3f ms: %.2f of plain (target %.1f: %s)",
 			sh.name, n, sh.k, sh.o, sh.k, ms(ours), tflops, ms(plain), ratio, gemmTarget, verdict(ratio >= gemmTarget))
 	}
+	return flops / plainTime
 }

@@ -46,6 +46,7 @@ func TestOnEmulator(t *testing.T) {
 		"CopyFrom cuda:0 → cuda:0#1 (one GPU)", "(peer to peer)", "(staged through host memory)",
 		"split 0,0 overlap:", "split 0,1 overlap (peer copies)", "split 0,2 overlap (copies staged through host memory)",
 		"TopK 40 + SampleSorted", "Attention decode cache BF16", "MatMul GEMV", "MatMul cuBLAS",
+		"Attention prefill tensor cores BF16", "Attention prefill tensor cores F16",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report has no %q", want)

@@ -51,9 +51,11 @@ type modelShapes struct {
 
 var (
 	fullModels = modelShapes{prompt: promptLen, steps: greedySteps, chunk: chunk, hd128: headDim128}
-	// emulatorModels still prefills in several chunks and decodes long
-	// enough for a step to run plain, be captured, and be replayed.
-	emulatorModels = modelShapes{prompt: 20, steps: 8, chunk: 8, hd128: smallHeadDim128}
+	// emulatorModels still prefills in several chunks (16 queries on the
+	// tensor-core kernel where the model's head_dim allows, then 8 on the
+	// CUDA-core one) and decodes long enough for a step to run plain, be
+	// captured, and be replayed.
+	emulatorModels = modelShapes{prompt: 24, steps: 8, chunk: 16, hd128: smallHeadDim128}
 )
 
 type layout struct {

@@ -48,6 +48,9 @@ type shapes struct {
 	selectWidth []int // ArgMax and TopK row widths
 	sampleVocab int
 	sampleDraws int
+
+	// mmaAttention: the tensor-core prefill's checks (prefill.go)
+	mmaAttention []att
 }
 
 // att is one attention check: heads, KV heads, head_dim, queries, start.
@@ -68,6 +71,8 @@ var fullShapes = shapes{
 	selectWidth: []int{1000, 151936},
 	sampleVocab: 151936,
 	sampleDraws: 50,
+
+	mmaAttention: mmaAttention.full,
 }
 
 var emulatorShapes = shapes{
@@ -85,6 +90,8 @@ var emulatorShapes = shapes{
 	selectWidth: []int{1000, 5003},
 	sampleVocab: 4099,
 	sampleDraws: 12,
+
+	mmaAttention: mmaAttention.emulator,
 }
 
 // opEnv runs an op on a CPU device and a CUDA device on the same inputs.
@@ -351,6 +358,7 @@ func checkOps(rep *report, g *cuda.Device, seed uint64, sh shapes, partners []in
 	checkMatMul(e, sh)
 	checkRoPE(e)
 	checkKVAndAttention(e, sh)
+	checkPrefillMMA(e, sh.mmaAttention)
 	checkElementwise(e, sh)
 	checkSelect(e, sh)
 	checkCopies(e, partners)
@@ -483,7 +491,7 @@ func checkKVAndAttention(e *opEnv, sh shapes) {
 	}
 	for _, dt := range floatTypes {
 		for _, a := range sh.attention {
-			kind := "prefill"
+			kind := "prefill CUDA cores" // the tensor-core prefill: checkPrefillMMA
 			if a.n == 1 {
 				kind = "decode"
 			}
@@ -507,7 +515,9 @@ func checkKVAndAttention(e *opEnv, sh shapes) {
 					return err
 				}
 				err = both(func() error { return e.c.Attention(out.c, q.c, kc.c, vc.c, a.start, a.heads, a.kv, a.hd) },
-					func() error { return e.g.Attention(out.g, q.g, kc.g, vc.g, a.start, a.heads, a.kv, a.hd) })
+					func() error {
+						return e.g.AttentionWith(out.g, q.g, kc.g, vc.g, a.start, a.heads, a.kv, a.hd, cuda.PrefillCUDACores)
+					})
 				if err != nil {
 					return err
 				}

@@ -873,6 +873,7 @@ static int run_thread(blk *b, thr *t)
 		[OP_CVT_F32_F16] = &&L_OP_CVT_F32_F16,
 		[OP_CVT_F32_BF16] = &&L_OP_CVT_F32_BF16,
 		[OP_CVT] = &&L_OP_CVT,
+		[OP_CVT_X2] = &&L_OP_CVT_X2,
 		[OP_LD_GLOBAL] = &&L_OP_LD_GLOBAL,
 		[OP_LD_SHARED] = &&L_OP_LD_SHARED,
 		[OP_LD_LOCAL] = &&L_OP_LD_LOCAL,
@@ -1135,6 +1136,13 @@ skipped:
 		L_OP_CVT_F32_F16: WF(ptx_f16_to_f32(R[in->a].u16)); NEXT;
 		L_OP_CVT_F32_BF16: R[in->d].u64 = (uint32_t)R[in->a].u16 << 16; NEXT;
 		L_OP_CVT: do_cvt(in, R); NEXT;
+		L_OP_CVT_X2: {
+			const float hi = R[in->a].f32, lo = R[in->b].f32;
+			uint32_t h = in->ty == T_F16 ? ptx_f32_to_f16(hi, in->rm) : ptx_f32_to_bf16(hi, in->rm);
+			uint32_t l = in->ty == T_F16 ? ptx_f32_to_f16(lo, in->rm) : ptx_f32_to_bf16(lo, in->rm);
+			R[in->d].u64 = h << 16 | l;
+			NEXT;
+		}
 		L_OP_LD_GLOBAL: {
 			/* the common scalar case inline */
 			if (in->nvec == 1 && in->size == 4) {

@@ -1020,6 +1020,12 @@ static void build_forms(void)
 						}
 			}
 		}
+	/* cvt.{rn,rz}.{f16x2,bf16x2}.f32 d, a, b: a to the upper half, b to the lower */
+	for (int x = 0; x < 2; x++)
+		for (int r = 0; r < 2; r++) {
+			snprintf(b, sizeof b, "cvt.%s.%s.f32", rms[r], x ? "bf16x2" : "f16x2");
+			addf(b, OP_CVT_X2, P_CVT, x ? T_BF16 : T_F16, T_F32, r, 0, 0, 0, 1, 0);
+		}
 	/* ld / st */
 	static const char *spn[] = {"global", "shared", "local", "param"};
 	int lts[] = {T_B8, T_U8, T_S8, T_B16, T_U16, T_S16, T_F16, T_B32, T_U32, T_S32, T_F32, T_B64, T_U64, T_S64, T_F64};
@@ -1321,10 +1327,12 @@ static void parse_insn(parser *P)
 		in->a = enc_src(P, &o[1], ty);
 		break;
 	case P_CVT:
-		need(P, line, n, 2, opt);
+		need(P, line, n, f->op == OP_CVT_X2 ? 3 : 2, opt);
 		if (P->failed) break;
 		in->d = enc_dst(P, &o[0]);
 		in->a = enc_src(P, &o[1], f->ty2);
+		if (f->op == OP_CVT_X2)
+			in->b = enc_src(P, &o[2], f->ty2);
 		break;
 	case P_LD:
 	case P_ST: {

@@ -31,8 +31,9 @@ to the CPU's. Then a benchmark at Qwen3-4B shapes (weights generated on the GPU)
 prefill tok/s for 2048 tokens, decode tok/s at context 2048, the measured
 device-to-device copy bandwidth, decode as a fraction of the bandwidth bound
 (weights + KV bytes per token / bandwidth), GEMV against cuBLAS for each decode
-matmul, and the prefill matmuls against plain cuBLAS GEMMs of the same shapes.
-Exits 1 when a check fails; benchmark targets are reported, not enforced.
+matmul, the prefill matmuls against plain cuBLAS GEMMs of the same shapes, prefill
+attention on tensor cores and on CUDA cores, and the whole prefill's rate as a
+fraction of plain cuBLAS's. Exits 1 when a check fails; benchmark targets are reported, not enforced.
 
 When the machine has more GPUs, the copies and the model splits also pair the
 checked GPU with another: one with peer access and one without (staged copies).

@@ -3,8 +3,8 @@
  * reference (double precision sums, stated tolerances). */
 #include "ptx_common.h"
 
-static const char *files[] = {"attention.ptx", "elementwise.ptx", "embedding.ptx", "gemv.ptx", "kvcache.ptx",
-                              "random.ptx", "rmsnorm.ptx", "rope.ptx", "sampling.ptx"};
+static const char *files[] = {"attention.ptx", "attention_mma.ptx", "elementwise.ptx", "embedding.ptx", "gemv.ptx",
+                              "kvcache.ptx", "random.ptx", "rmsnorm.ptx", "rope.ptx", "sampling.ptx"};
 
 static uint64_t rs = 88172645463325252ull;
 static float frand(void)
@@ -45,9 +45,9 @@ static void test_load_all(void)
 		total += ptx_module_kernel_count(m);
 		ptx_unload(m);
 	}
-	/* attention 24, elementwise 4, embedding 3, gemv 9, kvcache 3, random 3,
-	 * rmsnorm 9, rope 10, sampling 3 */
-	EXPECT(total == 68, "%d kernels in the 9 files, want 68", total);
+	/* attention 24, attention_mma 4, elementwise 4, embedding 3, gemv 9,
+	 * kvcache 3, random 3, rmsnorm 9, rope 10, sampling 3 */
+	EXPECT(total == 72, "%d kernels in the 10 files, want 72", total);
 	/* rope's module .global table is initialised from its PTX */
 	ptx_module *m = t_load_kernel_file("rope.ptx");
 	if (m) {
@@ -348,7 +348,7 @@ static float dec16(uint16_t u, int ty)
 /* prefill_mismatches counts the outputs of a causal GQA prefill (n queries
  * at positions start.., f32 [n, heads, hd], keys and values as f32 rows of
  * kv_heads × hd) further than tol from a double-precision softmax. At most
- * 16 visible keys. */
+ * 128 visible keys. */
 static int prefill_mismatches(const float *out, const float *q, const float *k, const float *v, int n, int heads,
                               int kv_heads, int hd, int start, double scale, double tol)
 {
@@ -356,7 +356,7 @@ static int prefill_mismatches(const float *out, const float *q, const float *k, 
 	for (int r = 0; r < n; r++)
 		for (int h = 0; h < heads; h++) {
 			int kvh = h / (heads / kv_heads), nk = start + r + 1;
-			double sc[16], mx = -1e300, z = 0;
+			double sc[128], mx = -1e300, z = 0;
 			for (int t = 0; t < nk; t++) {
 				double d = 0;
 				for (int i = 0; i < hd; i++)
@@ -493,8 +493,58 @@ static void test_decode_variant(ptx_module *m, int ty, int D)
 	free(vf);
 }
 
+/* attn_prefill_mma_<ty>_h<hd> (tensor cores): 17 queries at position 50
+ * (keys 0..66: a full 64-key tile and 3 of the next, zero-filled past them),
+ * two query warps of which the second has one row, 4 query heads on 1 kv
+ * head, under a randomised schedule. q holds values of the cache's type, so
+ * the kernel's rounding of q is exact and only P's remains: each weight is
+ * rounded to the type for P·V while the row sum keeps it in f32, which moves
+ * an output by at most u·max|v| (u = 2^-8 bf16, 2^-11 f16; |v| < 1), plus
+ * 2^-14 for f32 sums and ex2.approx. */
+static void test_prefill_mma_variant(ptx_module *m, int ty, int hd)
+{
+	static const char *tn[] = {"f32", "bf16", "f16"};
+	char name[64], err[300];
+	snprintf(name, sizeof name, "attn_prefill_mma_%s_h%d", tn[ty], hd);
+	t_reset();
+	int n = 17, heads = 4, kv_heads = 1, start = 50, rows = start + n;
+	float scale = 1.0f / sqrtf((float)hd);
+	size_t cn = (size_t)rows * kv_heads * hd;
+	float *q = t_alloc((size_t)n * heads * hd * 4), *out = t_alloc((size_t)n * heads * hd * 4);
+	float *kf = malloc(cn * 4), *vf = malloc(cn * 4);
+	uint16_t *kc = t_alloc(cn * 2), *vc = t_alloc(cn * 2);
+	for (int i = 0; i < n * heads * hd; i++)
+		q[i] = dec16(enc16(frand() * 3, ty), ty);
+	for (size_t i = 0; i < cn; i++) {
+		kc[i] = enc16(frand(), ty);
+		vc[i] = enc16(frand(), ty);
+		kf[i] = dec16(kc[i], ty);
+		vf[i] = dec16(vc[i], ty);
+	}
+	void *nullp = NULL;
+	void *p[10] = {&out, &q, &kc, &vc, &n, &heads, &kv_heads, &start, &nullp, &scale};
+	unsigned grid[3] = {1, (unsigned)heads, 1}, block[3] = {128, 1, 1};
+	uint64_t ic = 0;
+	ptx_env env = {t_check, NULL, 1, 33, &ic};
+	EXPECT(ptx_launch(ptx_kernel_find(m, name), grid, block, 0, p, &env, err, sizeof err) == 0, "%s: %s", name, err);
+	double tol = ldexp(1, ty == 1 ? -8 : -11) + ldexp(1, -14);
+	int bad = prefill_mismatches(out, q, kf, vf, n, heads, kv_heads, hd, start, scale, tol);
+	EXPECT(bad == 0, "%s: %d of %d beyond %.2e", name, bad, n * heads * hd, tol);
+	free(kf);
+	free(vf);
+}
+
 static void test_attention(void)
 {
+	ptx_module *mma = t_load_kernel_file("attention_mma.ptx");
+	if (mma) {
+		for (int ty = 1; ty <= 2; ty++) {
+			test_prefill_mma_variant(mma, ty, 64);
+			test_prefill_mma_variant(mma, ty, 128);
+		}
+		ptx_unload(mma);
+	}
+
 	ptx_module *m = t_load_kernel_file("attention.ptx");
 	if (!m)
 		return;

@@ -237,6 +237,15 @@ static void test_cvt(void)
 	R32("cvt.rn.bf16.f32 %rs1, %f1; cvt.u32.u16 %r5, %rs1;", 0x00008000u, 0, 0, 0x0000); /* denormal tie to even */
 	R32("cvt.rn.bf16.f32 %rs1, %f1; cvt.u32.u16 %r5, %rs1;", 0x00018000u, 0, 0, 0x0002);
 	R32("cvt.rn.bf16.f32 %rs1, %f1; mov.b32 %f5, {0, %rs1}; mov.b32 %r5, %f5;", F(3.0f), 0, 0, F(3.0f));
+	/* the packed forms convert a into the upper half of d and b into the lower
+	 * (PTX ISA, cvt: ".f16x2 and .bf16x2 ... the value converted from input a
+	 * is stored in the upper half of d"), each rounded as the scalar form */
+	R32("cvt.rn.bf16x2.f32 %r5, %f1, %f2;", F(1.0f + 3 * 0x1p-8f), F(3.0f), 0, 0x3f824040u);
+	R32("cvt.rn.bf16x2.f32 %r5, %f1, %f2;", F(1.0f + 0x1p-8f), 0x7fc00001u, 0, 0x3f807fffu);
+	R32("cvt.rz.bf16x2.f32 %r5, %f1, %f2;", 0x3f81ffffu, F(-1.0f), 0, 0x3f81bf80u);
+	R32("cvt.rn.f16x2.f32 %r5, %f1, %f2;", F(1.0f + 0x1p-11f), F(-2.0f), 0, 0x3c00c000u);
+	R32("cvt.rn.f16x2.f32 %r5, %f1, %f2;", F(65520.0f), F(3 * 0x1p-25f), 0, 0x7c000002u);
+	R32("cvt.rz.f16x2.f32 %r5, %f1, %f2;", F(1.0f + 3 * 0x1p-11f), F(65520.0f), 0, 0x3c017bffu);
 	/* int <-> float */
 	R32("cvt.rn.f32.s32 %f5, %r1; mov.b32 %r5, %f5;", (uint32_t)-16777217, 0, 0, F(-16777216.0f)); /* tie to even */
 	R32("cvt.rn.f32.s32 %f5, %r1; mov.b32 %r5, %f5;", 16777219, 0, 0, F(16777220.0f));
