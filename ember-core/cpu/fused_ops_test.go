@@ -106,11 +106,11 @@ func TestFusedProjectionErrors(t *testing.T) {
 
 // TestWsum4RowsMatchesWsumRows: the four-query weighted sum gives each row
 // exactly the bits of wsumRowsF32 over that row's causal length, with
-// whichever kernels are in use, for value widths the 64-column kernel takes
-// and one it does not.
+// whichever kernels are in use, for value widths the AVX-512 kernel (64
+// columns at a time) and the AVX2 one (16) take and ones they do not.
 func TestWsum4RowsMatchesWsumRows(t *testing.T) {
 	r := newRand(7)
-	for _, cols := range []int{64, 128, 192, 48} {
+	for _, cols := range []int{64, 128, 192, 48, 24, 8} {
 		for _, ctx := range []int{0, 1, 5, 100} {
 			stride, ldo, lde := cols+3, cols+5, ctx+7
 			e := randVals(r, 4*lde, 1)

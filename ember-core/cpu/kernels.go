@@ -350,14 +350,18 @@ func gemmF32(out []float32, ldo int, a []float32, lda, n int, b []float32, m, k 
 // wsum4RowsF32 is wsumRowsF32 for four consecutive causal queries: for
 // r < 4, out[r*ldo+j] = Σ_{t < ctx+r} e[r*lde+t]·v[t*stride+j], j < cols,
 // each row with exactly wsumRowsF32's bits. With AVX-512 and cols a multiple
-// of 64 a value row is read once for the four (wsum4x512F32); otherwise the
-// rows go one at a time.
+// of 64 (wsum4x512F32), or AVX2 and a multiple of 16 (wsum4F32), a value row
+// is read once for the four; otherwise the rows go one at a time.
 func wsum4RowsF32(out []float32, ldo int, e []float32, lde int, v []float32, stride, ctx, cols int) {
 	checkRows("wsum4RowsF32 out", len(out), 4, cols, ldo)
 	checkRows("wsum4RowsF32 e", len(e), 4, ctx+3, lde)
 	checkRows("wsum4RowsF32 v", len(v), ctx+3, cols, stride)
 	if useAsm && use512 && cols > 0 && cols%64 == 0 {
 		wsum4x512F32(&out[0], ldo, &e[0], lde, &v[0], stride, ctx, cols)
+		return
+	}
+	if useAsm && !use512 && cols > 0 && cols%16 == 0 {
+		wsum4F32(&out[0], ldo, &e[0], lde, &v[0], stride, ctx, cols)
 		return
 	}
 	for r := range 4 {

@@ -35,6 +35,9 @@ func wsumBF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int
 func wsumF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int)
 
 //go:noescape
+func wsum4F32(out *float32, ldo int, e *float32, lde int, v *float32, stride int, ctx int, cols int)
+
+//go:noescape
 func widenBF16(dst *float32, src *uint16, n int)
 
 //go:noescape

@@ -558,6 +558,110 @@ TEXT ·wsumF16(SB), NOSPLIT, $0-48
 	MOVQ cols+40(FP), R11
 	WSUM(LDF16, 2, whblk8, wht8, whst8, whblk1, wht1, whst1, whdone)
 
+// func wsum4F32(out *float32, ldo int, e *float32, lde int, v *float32, stride int, ctx int, cols int)
+//
+// wsumF32 for four consecutive causal queries: out[r*ldo+j] = Σ_{t < ctx+r}
+// e[r*lde+t]·v[t*stride+j] for r < 4 and j < cols (a multiple of 16), each
+// column one FMA chain in t order, as wsumF32 sums it. Per 16 columns a value
+// row is read once for the four queries (eight accumulators), over t < ctx;
+// then rows 1…3 add their last one to three terms.
+TEXT ·wsum4F32(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), R10
+	MOVQ ldo+8(FP), R14
+	SHLQ $2, R14
+	MOVQ e+16(FP), SI
+	MOVQ lde+24(FP), R12
+	SHLQ $2, R12
+	LEAQ (R12)(R12*2), R13
+	MOVQ v+32(FP), DI
+	MOVQ stride+40(FP), R8
+	SHLQ $2, R8
+	MOVQ ctx+48(FP), R9
+	MOVQ cols+56(FP), R11
+
+w4blk:
+	CMPQ R11, $16
+	JLT  w4done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ  SI, AX
+	MOVQ  DI, BX
+	MOVQ  R9, CX
+	TESTQ CX, CX
+	JZ    w4extra
+
+w4t:
+	VMOVUPS      (BX), Y8
+	VMOVUPS      32(BX), Y9
+	VBROADCASTSS (AX), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (AX)(R12*1), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS (AX)(R12*2), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS (AX)(R13*1), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	ADDQ         $4, AX
+	ADDQ         R8, BX
+	DECQ         CX
+	JNZ          w4t
+
+w4extra:
+	// AX = e + 4·ctx, BX = v + ctx·stride: term t = ctx for rows 1…3,
+	// ctx+1 for rows 2 and 3, ctx+2 for row 3.
+	VMOVUPS      (BX), Y8
+	VMOVUPS      32(BX), Y9
+	VBROADCASTSS (AX)(R12*1), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS (AX)(R12*2), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS (AX)(R13*1), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      (BX)(R8*1), Y8
+	VMOVUPS      32(BX)(R8*1), Y9
+	VBROADCASTSS 4(AX)(R12*2), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS 4(AX)(R13*1), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      (BX)(R8*2), Y8
+	VMOVUPS      32(BX)(R8*2), Y9
+	VBROADCASTSS 8(AX)(R13*1), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	VMOVUPS      Y0, (R10)
+	VMOVUPS      Y1, 32(R10)
+	VMOVUPS      Y2, (R10)(R14*1)
+	VMOVUPS      Y3, 32(R10)(R14*1)
+	VMOVUPS      Y4, (R10)(R14*2)
+	VMOVUPS      Y5, 32(R10)(R14*2)
+	LEAQ         (R10)(R14*2), CX
+	ADDQ         R14, CX
+	VMOVUPS      Y6, (CX)
+	VMOVUPS      Y7, 32(CX)
+	ADDQ         $64, R10
+	ADDQ         $64, DI
+	SUBQ         $16, R11
+	JMP          w4blk
+
+w4done:
+	VZEROUPPER
+	RET
+
 // func widenBF16(dst *float32, src *uint16, n int)
 // Widens n (a multiple of 8) bfloat16 values; exact.
 TEXT ·widenBF16(SB), NOSPLIT, $0-24

@@ -69,6 +69,10 @@ func wsum512F32(out *float32, e *float32, v *float32, stride int, ctx int, cols 
 	panic("cpu: assembly kernels are not built")
 }
 
+func wsum4F32(out *float32, ldo int, e *float32, lde int, v *float32, stride int, ctx int, cols int) {
+	panic("cpu: assembly kernels are not built")
+}
+
 func wsum4x512F32(out *float32, ldo int, e *float32, lde int, v *float32, stride int, ctx int, cols int) {
 	panic("cpu: assembly kernels are not built")
 }

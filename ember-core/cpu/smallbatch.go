@@ -1,17 +1,26 @@
 package cpu
 
-import "github.com/ember-infer/ember/ember-core/device"
+import (
+	"sync"
+
+	"github.com/ember-infer/ember/ember-core/device"
+)
 
 // MatMul with a few rows of x (a batched decode step: one row per sequence)
 // over F16 or BF16 weights takes neither the decode nor the prefill path. The
 // prefill path widens every weight block into an f32 panel first, which at a
 // few rows costs as much as the multiplication (a bandwidth-bound decode
 // reads each weight byte once; the panel writes and rereads four); the decode
-// path would read the weights once per row. dotBatch16 widens in registers as
-// decode does, a group of three (AVX-512) or four (AVX2) weight rows at a
-// time, and multiplies each group by every row of x while it is in L1: the
-// weights come from memory once for the whole batch, and each widened vector
-// serves up to eight rows of x.
+// path would read the weights once per row. The kernels read a group of
+// weight rows from memory once and multiply it by every row of x while it is
+// in L1. With AVX-512, dotBatch16 widens a group of three rows in registers
+// and each widened vector serves up to eight rows of x. With AVX2 the
+// widening (a shift or a conversion per vector) takes the ports the FMAs
+// need, so from four rows of x on it widens each group of three weight rows
+// once into an f32 panel, during the first tile of x rows, and every tile of
+// four x rows runs twelve accumulators against it (dotBatchPanel); with two
+// or three rows of x it widens in registers, four weight rows against pairs
+// of x rows.
 //
 // Every element is summed in the decode dot loops' order, so a row of a small
 // batch has exactly the bits of that row alone (MatMul with n = 1) and of that
@@ -54,43 +63,121 @@ func dotBatch16(out []float32, ldo int, x []float32, ldx, n int, w []uint16, k, 
 		}
 		return
 	}
-	// The assembly takes groups of wg weight rows and (AVX2) of two x rows;
-	// the rows of either left over go through dotRows16, which sums in the
-	// same order.
-	var wg, nx int
 	switch {
 	case use512:
-		wg, nx = 3, n
-	case useAsm && k >= 8:
-		wg, nx = 4, n&^1
-	}
-	rowsG := 0
-	if wg > 0 {
-		rowsG = rows - rows%wg
-	}
-	if rowsG == 0 || nx == 0 {
-		dotBatch16Go(out, ldo, x, ldx, n, w, k, stride, rows, bf)
-		return
-	}
-	switch {
-	case use512 && bf:
-		bdots512BF16(&out[0], ldo, &x[0], ldx, n, &w[0], k, stride, rowsG)
-	case use512:
-		bdots512F16(&out[0], ldo, &x[0], ldx, n, &w[0], k, stride, rowsG)
-	case bf:
-		mask, perm := tailArgs(k)
-		bdotsBF16(&out[0], ldo, &x[0], ldx, nx/2, &w[0], k, stride, rowsG, mask, perm)
-	default:
-		mask, perm := tailArgs(k)
-		bdotsF16(&out[0], ldo, &x[0], ldx, nx/2, &w[0], k, stride, rowsG, mask, perm)
-	}
-	if rowsG < rows {
-		for i := range nx {
-			dotRows16(out[i*ldo+rowsG:i*ldo+rows], x[i*ldx:i*ldx+k], w[rowsG*stride:], stride, bf)
+		// Groups of three weight rows; the rows - rows%3 left over go
+		// through dotRows16, which sums in the same order.
+		rowsG := rows - rows%3
+		if rowsG > 0 && bf {
+			bdots512BF16(&out[0], ldo, &x[0], ldx, n, &w[0], k, stride, rowsG)
+		} else if rowsG > 0 {
+			bdots512F16(&out[0], ldo, &x[0], ldx, n, &w[0], k, stride, rowsG)
 		}
+		if rowsG < rows {
+			for i := range n {
+				dotRows16(out[i*ldo+rowsG:i*ldo+rows], x[i*ldx:i*ldx+k], w[rowsG*stride:], stride, bf)
+			}
+		}
+	case useAsm && n >= 4:
+		dotBatchPanel(out, ldo, x, ldx, n, w, k, stride, rows, bf)
+	case useAsm && k >= 8:
+		// Two or three rows of x: groups of four weight rows widened in
+		// registers against pairs of x rows (bdots), the rest through
+		// dotRows16, which sums in the same order.
+		nx, rowsG := n&^1, rows&^3
+		if nx == 0 {
+			rowsG = 0
+		}
+		if rowsG > 0 {
+			mask, perm := tailArgs(k)
+			if bf {
+				bdotsBF16(&out[0], ldo, &x[0], ldx, nx/2, &w[0], k, stride, rowsG, mask, perm)
+			} else {
+				bdotsF16(&out[0], ldo, &x[0], ldx, nx/2, &w[0], k, stride, rowsG, mask, perm)
+			}
+		}
+		for i := range n {
+			if i < nx && rowsG == rows {
+				continue
+			}
+			r0 := rowsG
+			if i >= nx {
+				r0 = 0
+			}
+			dotRows16(out[i*ldo+r0:i*ldo+rows], x[i*ldx:i*ldx+k], w[r0*stride:], stride, bf)
+		}
+	default:
+		dotBatch16Go(out, ldo, x, ldx, n, w, k, stride, rows, bf)
 	}
-	for i := nx; i < n; i++ {
-		dotRows16(out[i*ldo:i*ldo+rows], x[i*ldx:i*ldx+k], w, stride, bf)
+}
+
+// batchPanelRows is how many weight rows dotBatchPanel widens at a time: a
+// multiple of bgemm4x3's three.
+const batchPanelRows = 3
+
+// batchPanels holds dotBatchPanel's f32 panels (*[]float32), one per caller
+// at a time.
+var batchPanels sync.Pool
+
+// dotBatchPanel is dotBatch16 with the AVX2 kernels for n ≥ 4 rows of x.
+// Per group of batchPanelRows weight rows: bwgemm4x3 multiplies the first
+// four x rows by the group, widening its rows into an f32 panel (which stays
+// in L1) as it goes, and bgemm4x3 every further four against the panel
+// (twelve accumulators: seven loads for twelve FMAs); both prefetch the next
+// group meanwhile. Rows of x past a multiple of four and panel rows past a
+// multiple of three go through dotRowsF32 against the panel. The widening is
+// exact and every kernel sums in the dot loops' order, so the bits are
+// dotRows16's.
+func dotBatchPanel(out []float32, ldo int, x []float32, ldx, n int, w []uint16, k, stride, rows int, bf bool) {
+	pp, _ := batchPanels.Get().(*[]float32)
+	if pp == nil || cap(*pp) < batchPanelRows*k {
+		s := make([]float32, batchPanelRows*k)
+		pp = &s
+	}
+	defer batchPanels.Put(pp)
+	mask, _ := tailArgs(k)
+	k8 := k &^ 7
+	for r0 := 0; r0 < rows; r0 += batchPanelRows {
+		m := min(batchPanelRows, rows-r0)
+		m3 := m - m%3
+		panel := (*pp)[:m*k]
+		// The next group's first element, or the last one's: only
+		// prefetched.
+		pf := &w[min((r0+m)*stride, len(w)-1)]
+		i := 0
+		if stride == k && m3 > 0 {
+			// The first four rows of x widen the panel's full vectors
+			// as they go; the tails and the rows past m3 first.
+			for r := range m3 {
+				o := r*k + k8
+				decode16Go(panel[o:(r+1)*k], w[r0*k+o:], bf)
+			}
+			decode16(panel[m3*k:], w[(r0+m3)*k:(r0+m)*k], bf)
+			if bf {
+				bwgemm4x3BF16(&out[r0], ldo, &x[0], ldx, &panel[0], &w[r0*k], m3, k, mask, pf)
+			} else {
+				bwgemm4x3F16(&out[r0], ldo, &x[0], ldx, &panel[0], &w[r0*k], m3, k, mask, pf)
+			}
+			i = 4
+		} else {
+			for r := range m {
+				decode16(panel[r*k:(r+1)*k], w[(r0+r)*stride:], bf)
+			}
+		}
+		for ; i+4 <= n; i += 4 {
+			if m3 > 0 {
+				bgemm4x3(&out[i*ldo+r0], ldo, &x[i*ldx], ldx, &panel[0], k, m3, k, mask, pf)
+			}
+		}
+		for r := range n {
+			if r < n&^3 {
+				if m3 < m {
+					dotRowsF32(out[r*ldo+r0+m3:r*ldo+r0+m], x[r*ldx:r*ldx+k], panel[m3*k:], k)
+				}
+				continue
+			}
+			dotRowsF32(out[r*ldo+r0:r*ldo+r0+m], x[r*ldx:r*ldx+k], panel, k)
+		}
 	}
 }
 

@@ -1,19 +1,23 @@
 //go:build amd64 && !purego
 
-// The small-batch kernels: a few rows of x against F16/BF16 weight rows that
-// are widened in registers, so a weight block is read from memory once for
-// every row of x (smallbatch.go says when MatMul takes them and why).
+// The small-batch kernels: a few rows of x against F16/BF16 weight rows, so
+// that a weight block is read from memory once for every row of x
+// (smallbatch.go says when MatMul takes them and why).
 //
-// A group of weight rows (three for AVX-512, four for AVX2) is multiplied by
-// tiles of x rows, the weight rows re-read from L1 for every tile after the
-// first, then the next group. Each accumulator sums its (x row, weight row)
-// pair in exactly the order of the decode dot loops (kernels512_amd64.s,
-// kernels_amd64.s): lane l takes elements l, l+W, l+2W, … (W = 16 or 8 lanes)
-// with one fused multiply-add each, the tail in lanes 0…t-1, then the same
-// reduction. So a row of a small batch has the bits of that row decoded
-// alone, and of that row in a prefill GEMM. HSUM16, HSUM, TAILMASK and the
-// widening loads repeat those files' macros, which an assembly file cannot
-// share.
+// AVX-512: a group of three weight rows, widened in registers, is multiplied
+// by tiles of x rows, the weight rows re-read from L1 for every tile after the
+// first, then the next group. AVX2 with two or three x rows: the same with
+// groups of four weight rows and pairs of x rows (bdots). AVX2 with four or
+// more: the first tile of four x rows widens the group's weight rows into an
+// f32 panel as it multiplies them (bwgemm4x3), the other tiles read the panel
+// (bgemm4x3), twelve accumulators each. Each accumulator sums its (x row,
+// weight row) pair in exactly the order of the decode dot loops
+// (kernels512_amd64.s, kernels_amd64.s): lane l takes elements l, l+W, l+2W,
+// … (W = 16 or 8 lanes) with one fused multiply-add each, the tail in lanes
+// 0…t-1, then the same reduction. So a row of a small batch has the bits of
+// that row decoded alone, and of that row in a prefill GEMM. HSUM16, HSUM,
+// TAILMASK and the widening loads repeat those files' macros, which an
+// assembly file cannot share.
 
 #include "textflag.h"
 
@@ -594,6 +598,160 @@ Ldone: \
 	VZEROUPPER \
 	RET
 
+// WGEMM is the body of bwgemm4x3BF16/F16 (func(c *float32, ldc int, a
+// *float32, lda int, b *float32, w *uint16, m int, k int, mask *uint32, pf
+// *uint16)): bgemm4x3 for the first four x rows of a group, which also widens
+// the group's m weight rows w (k apart) into the panel b as it goes, each
+// vector stored once it is loaded, so that the widening overlaps the FMAs
+// instead of taking a pass of its own; the other x rows then read the panel
+// with bgemm4x3. The panel's k%8 tail elements are widened by the caller
+// first and read from it as bgemm4x3 reads them. CX is the column in bytes of
+// 16-bit elements (f32 addresses scale it by 2), R10 its end for full
+// vectors, R11 R15 R13 the three weight rows (R13 is reused as scratch in the
+// tail and the stores, so the rows are recomputed from wcur per triple).
+#define WGEMM(LD, Ltile, Lloop, Ltail, Lstore, Ldone) \
+	MOVQ a+16(FP), AX \
+	MOVQ lda+24(FP), R13 \
+	SHLQ $2, R13 \
+	LEAQ (AX)(R13*1), BX \
+	LEAQ (AX)(R13*2), DX \
+	LEAQ (BX)(R13*2), SI \
+	MOVQ b+32(FP), DI \
+	MOVQ k+56(FP), R13 \
+	SHLQ $2, R13 \
+	LEAQ (DI)(R13*1), R8 \
+	LEAQ (DI)(R13*2), R9 \
+	MOVQ w+40(FP), R13 \
+	MOVQ R13, wcur-16(SP) \
+	MOVQ m+48(FP), R13 \
+	MOVQ R13, mleft-8(SP) \
+	MOVQ k+56(FP), R10 \
+	ANDQ $-8, R10 \
+	SHLQ $1, R10 \
+	MOVQ c+0(FP), R12 \
+	MOVQ pf+72(FP), R14 \
+Ltile: \
+	CMPQ mleft-8(SP), $3 \
+	JLT  Ldone \
+	MOVQ wcur-16(SP), R11 \
+	MOVQ k+56(FP), R13 \
+	SHLQ $1, R13 \
+	LEAQ (R11)(R13*1), R15 \
+	LEAQ (R11)(R13*2), R13 \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	VXORPS Y4, Y4, Y4 \
+	VXORPS Y5, Y5, Y5 \
+	VXORPS Y6, Y6, Y6 \
+	VXORPS Y7, Y7, Y7 \
+	VXORPS Y8, Y8, Y8 \
+	VXORPS Y9, Y9, Y9 \
+	VXORPS Y10, Y10, Y10 \
+	VXORPS Y11, Y11, Y11 \
+	XORQ CX, CX \
+	CMPQ CX, R10 \
+	JAE  Ltail \
+Lloop: \
+	PREFETCHT0  (R14) \
+	ADDQ        $64, R14 \
+	LD((R11)(CX*1), Y12) \
+	LD((R15)(CX*1), Y13) \
+	LD((R13)(CX*1), Y14) \
+	VMOVUPS     Y12, (DI)(CX*2) \
+	VMOVUPS     Y13, (R8)(CX*2) \
+	VMOVUPS     Y14, (R9)(CX*2) \
+	VMOVUPS     (AX)(CX*2), Y15 \
+	VFMADD231PS Y12, Y15, Y0 \
+	VFMADD231PS Y13, Y15, Y1 \
+	VFMADD231PS Y14, Y15, Y2 \
+	VMOVUPS     (BX)(CX*2), Y15 \
+	VFMADD231PS Y12, Y15, Y3 \
+	VFMADD231PS Y13, Y15, Y4 \
+	VFMADD231PS Y14, Y15, Y5 \
+	VMOVUPS     (DX)(CX*2), Y15 \
+	VFMADD231PS Y12, Y15, Y6 \
+	VFMADD231PS Y13, Y15, Y7 \
+	VFMADD231PS Y14, Y15, Y8 \
+	VMOVUPS     (SI)(CX*2), Y15 \
+	VFMADD231PS Y12, Y15, Y9 \
+	VFMADD231PS Y13, Y15, Y10 \
+	VFMADD231PS Y14, Y15, Y11 \
+	ADDQ        $16, CX \
+	CMPQ        CX, R10 \
+	JB          Lloop \
+Ltail: \
+	MOVQ  mask+64(FP), R13 \
+	TESTQ R13, R13 \
+	JZ    Lstore \
+	VMOVDQU     (R13), Y15 \
+	VMASKMOVPS  (DI)(CX*2), Y15, Y12 \
+	VMASKMOVPS  (R8)(CX*2), Y15, Y13 \
+	VMASKMOVPS  (R9)(CX*2), Y15, Y14 \
+	VMASKMOVPS  (AX)(CX*2), Y15, Y15 \
+	VFMADD231PS Y12, Y15, Y0 \
+	VFMADD231PS Y13, Y15, Y1 \
+	VFMADD231PS Y14, Y15, Y2 \
+	VMOVDQU     (R13), Y15 \
+	VMASKMOVPS  (BX)(CX*2), Y15, Y15 \
+	VFMADD231PS Y12, Y15, Y3 \
+	VFMADD231PS Y13, Y15, Y4 \
+	VFMADD231PS Y14, Y15, Y5 \
+	VMOVDQU     (R13), Y15 \
+	VMASKMOVPS  (DX)(CX*2), Y15, Y15 \
+	VFMADD231PS Y12, Y15, Y6 \
+	VFMADD231PS Y13, Y15, Y7 \
+	VFMADD231PS Y14, Y15, Y8 \
+	VMOVDQU     (R13), Y15 \
+	VMASKMOVPS  (SI)(CX*2), Y15, Y15 \
+	VFMADD231PS Y12, Y15, Y9 \
+	VFMADD231PS Y13, Y15, Y10 \
+	VFMADD231PS Y14, Y15, Y11 \
+Lstore: \
+	MOVQ ldc+8(FP), R13 \
+	SHLQ $2, R13 \
+	LEAQ (R13)(R13*2), CX \
+	HSUM(Y0, X0, X12) \
+	HSUM(Y1, X1, X12) \
+	HSUM(Y2, X2, X12) \
+	HSUM(Y3, X3, X12) \
+	HSUM(Y4, X4, X12) \
+	HSUM(Y5, X5, X12) \
+	HSUM(Y6, X6, X12) \
+	HSUM(Y7, X7, X12) \
+	HSUM(Y8, X8, X12) \
+	HSUM(Y9, X9, X12) \
+	HSUM(Y10, X10, X12) \
+	HSUM(Y11, X11, X12) \
+	VMOVSS X0, (R12) \
+	VMOVSS X1, 4(R12) \
+	VMOVSS X2, 8(R12) \
+	VMOVSS X3, (R12)(R13*1) \
+	VMOVSS X4, 4(R12)(R13*1) \
+	VMOVSS X5, 8(R12)(R13*1) \
+	VMOVSS X6, (R12)(R13*2) \
+	VMOVSS X7, 4(R12)(R13*2) \
+	VMOVSS X8, 8(R12)(R13*2) \
+	VMOVSS X9, (R12)(CX*1) \
+	VMOVSS X10, 4(R12)(CX*1) \
+	VMOVSS X11, 8(R12)(CX*1) \
+	MOVQ k+56(FP), R13 \
+	SHLQ $2, R13 \
+	LEAQ (R9)(R13*1), DI \
+	LEAQ (DI)(R13*1), R8 \
+	LEAQ (R8)(R13*1), R9 \
+	MOVQ k+56(FP), R13 \
+	LEAQ (R13)(R13*2), R13 \
+	SHLQ $1, R13 \
+	ADDQ R13, wcur-16(SP) \
+	ADDQ $12, R12 \
+	SUBQ $3, mleft-8(SP) \
+	JMP  Ltile \
+Ldone: \
+	VZEROUPPER \
+	RET
+
 // func bdotsBF16(out *float32, ldo int, x *float32, ldx int, nxg int, w *uint16, k int, stride int, rows int, mask *uint32, perm *uint32)
 TEXT ·bdotsBF16(SB), NOSPLIT, $24-88
 	BDOTS(LD8BF16, bbwgroup, bbxgroup, bbloop, bbtail, bbsum, bbdone)
@@ -601,6 +759,157 @@ TEXT ·bdotsBF16(SB), NOSPLIT, $24-88
 // func bdotsF16(out *float32, ldo int, x *float32, ldx int, nxg int, w *uint16, k int, stride int, rows int, mask *uint32, perm *uint32)
 TEXT ·bdotsF16(SB), NOSPLIT, $24-88
 	BDOTS(LD8F16, bhwgroup, bhxgroup, bhloop, bhtail, bhsum, bhdone)
+
+// func bgemm4x3(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, m int, k int, mask *uint32, pf *uint16)
+//
+// The AVX2 small-batch tile: kernels_amd64.s's gemm4x3 (c[i*ldc+j] = Σ_p
+// a[i*lda+p]·b[j*ldb+p] for i < 4 x rows and j < m panel rows, m a multiple
+// of 3, twelve accumulators), which also prefetches one 64-byte line an
+// iteration from pf on: dotBatch16 points it at the next group of weight rows,
+// so that their reading from memory overlaps this group's multiplications (a
+// tile has more iterations than the next group has lines once n ≥ 3).
+TEXT ·bgemm4x3(SB), NOSPLIT, $0-80
+	MOVQ a+16(FP), AX
+	MOVQ lda+24(FP), R13
+	SHLQ $2, R13
+	LEAQ (AX)(R13*1), BX
+	LEAQ (AX)(R13*2), DX
+	LEAQ (BX)(R13*2), SI
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R13
+	SHLQ $2, R13
+	LEAQ (DI)(R13*1), R8
+	LEAQ (DI)(R13*2), R9
+	MOVQ k+56(FP), R10
+	ANDQ $-8, R10
+	SHLQ $2, R10 // bytes of full vectors per row
+	MOVQ m+48(FP), R11
+	MOVQ c+0(FP), R12
+	MOVQ pf+72(FP), R14
+
+btile:
+	CMPQ R11, $3
+	JLT  bdone
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ CX, CX
+	CMPQ CX, R10
+	JAE  btail
+
+bloop:
+	PREFETCHT0  (R14)
+	ADDQ        $64, R14
+	VMOVUPS     (DI)(CX*1), Y12
+	VMOVUPS     (R8)(CX*1), Y13
+	VMOVUPS     (R9)(CX*1), Y14
+	VMOVUPS     (AX)(CX*1), Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVUPS     (BX)(CX*1), Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     (DX)(CX*1), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVUPS     (SI)(CX*1), Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $32, CX
+	CMPQ        CX, R10
+	JB          bloop
+
+btail:
+	MOVQ  mask+64(FP), R13
+	TESTQ R13, R13
+	JZ    bstore
+	// The mask register is reloaded for each row of a, which then reuses it.
+	VMOVDQU     (R13), Y15
+	VMASKMOVPS  (DI)(CX*1), Y15, Y12
+	VMASKMOVPS  (R8)(CX*1), Y15, Y13
+	VMASKMOVPS  (R9)(CX*1), Y15, Y14
+	VMASKMOVPS  (AX)(CX*1), Y15, Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVDQU     (R13), Y15
+	VMASKMOVPS  (BX)(CX*1), Y15, Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVDQU     (R13), Y15
+	VMASKMOVPS  (DX)(CX*1), Y15, Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVDQU     (R13), Y15
+	VMASKMOVPS  (SI)(CX*1), Y15, Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+
+bstore:
+	MOVQ ldc+8(FP), R13
+	SHLQ $2, R13
+	LEAQ (R13)(R13*2), CX
+	HSUM(Y0, X0, X12)
+	HSUM(Y1, X1, X12)
+	HSUM(Y2, X2, X12)
+	HSUM(Y3, X3, X12)
+	HSUM(Y4, X4, X12)
+	HSUM(Y5, X5, X12)
+	HSUM(Y6, X6, X12)
+	HSUM(Y7, X7, X12)
+	HSUM(Y8, X8, X12)
+	HSUM(Y9, X9, X12)
+	HSUM(Y10, X10, X12)
+	HSUM(Y11, X11, X12)
+	VMOVSS X0, (R12)
+	VMOVSS X1, 4(R12)
+	VMOVSS X2, 8(R12)
+	VMOVSS X3, (R12)(R13*1)
+	VMOVSS X4, 4(R12)(R13*1)
+	VMOVSS X5, 8(R12)(R13*1)
+	VMOVSS X6, (R12)(R13*2)
+	VMOVSS X7, 4(R12)(R13*2)
+	VMOVSS X8, 8(R12)(R13*2)
+	VMOVSS X9, (R12)(CX*1)
+	VMOVSS X10, 4(R12)(CX*1)
+	VMOVSS X11, 8(R12)(CX*1)
+	// Next three rows of b.
+	MOVQ ldb+40(FP), R13
+	SHLQ $2, R13
+	LEAQ (R9)(R13*1), DI
+	LEAQ (DI)(R13*1), R8
+	LEAQ (R8)(R13*1), R9
+	ADDQ $12, R12
+	SUBQ $3, R11
+	JMP  btile
+
+bdone:
+	VZEROUPPER
+	RET
+
+// func bwgemm4x3BF16(c *float32, ldc int, a *float32, lda int, b *float32, w *uint16, m int, k int, mask *uint32, pf *uint16)
+TEXT ·bwgemm4x3BF16(SB), NOSPLIT, $16-80
+	WGEMM(LD8BF16, wbtile, wbloop, wbtail, wbstore, wbdone)
+
+// func bwgemm4x3F16(c *float32, ldc int, a *float32, lda int, b *float32, w *uint16, m int, k int, mask *uint32, pf *uint16)
+TEXT ·bwgemm4x3F16(SB), NOSPLIT, $16-80
+	WGEMM(LD8F16, whtile, whloop, whtail, whstore, whdone)
 
 // func bdots512BF16(out *float32, ldo int, x *float32, ldx int, n int, w *uint16, k int, stride int, rows int)
 TEXT ·bdots512BF16(SB), NOSPLIT, $32-72
