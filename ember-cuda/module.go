@@ -58,7 +58,7 @@ func kernelNames() map[string][]string {
 		"random":   per("fill_uniform", floats...),
 		"rmsnorm":  append(append(per("rmsnorm", floats...), per("add_rmsnorm", floats...)...), per("head_rmsnorm", floats...)...),
 		"rope":     append([]string{"rope_neox_f32"}, qkNames()...),
-		"sampling": {"argmax_rows_f32", "topk_rows_f32", "sample_sorted_f32"},
+		"sampling": {"argmax_rows_f32", "topk_rows_f32", "sample_sorted_f32", "logsumexp_rows_f32"},
 	}
 }
 

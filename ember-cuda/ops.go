@@ -658,6 +658,40 @@ func (d *Device) TopK(vals, idx, x device.Tensor, k int) error {
 	})
 }
 
+// LogSumExp writes log Σ_j exp(x[i][j]) of each row of x (F32 [n, d]) into
+// out (F32 with n entries), implementing device.LogSumExper: exponentials in
+// f32 relative to the row's largest number, summed in f64, as the CPU backend
+// computes them. NaN entries weigh nothing; a row of -Inf and NaN gives -Inf,
+// a row holding +Inf gives +Inf.
+func (d *Device) LogSumExp(out, x device.Tensor) error {
+	const op = "LogSumExp"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ot, err := d.operand(op, "out", out, device.OnlyF32, true)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
+	if err != nil {
+		return err
+	}
+	if ot.elems() != xt.rows {
+		return d.errorf(op, "out is %v but x %v has %d rows; out needs one value per row", ot, xt, xt.rows)
+	}
+	if device.Overlaps(ot.Operand(), xt.Operand()) {
+		return d.errorf(op, "out %v may not overlap x %v", ot, xt)
+	}
+	if xt.rows == 0 {
+		return nil
+	}
+	return d.issue(xt.rows == 1, func(s *segment) {
+		k := s.launch(d.fn("logsumexp_rows_f32"), dim3{uint32(xt.rows), 1, 1}, dim3{blockSelect, 1, 1}, 0)
+		k.tensor(ot).tensor(xt).i32(xt.cols).done()
+	})
+}
+
 // SampleSorted draws one token into out (I32 [1]) from the k candidates of
 // TopK's first row (vals F32, idx I32, best first): logits divided by temp,
 // then top-p (0 or 1: off) and min-p (0: off) as the host sampler applies

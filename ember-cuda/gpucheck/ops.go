@@ -353,6 +353,7 @@ func checkOps(rep *report, g *cuda.Device, seed uint64, sh shapes, partners []in
 	checkKVAndAttention(e, sh)
 	checkElementwise(e, sh)
 	checkSelect(e, sh)
+	checkBatchSelect(e, sh)
 	checkCopies(e, partners)
 }
 
