@@ -179,7 +179,10 @@ type Device struct {
 	times device.Timings
 }
 
-var _ device.Device = (*Device)(nil)
+var (
+	_ device.Device      = (*Device)(nil)
+	_ device.LogSumExper = (*Device)(nil)
+)
 
 var serials atomic.Int64
 

@@ -13,8 +13,10 @@
 // run in issue order, a copy stream for CopyFrom (peer to peer where the GPUs
 // allow it, else staged through pinned host memory, ordered with events on
 // both devices), a cuBLAS handle and a byte budget (memory.go). Prefill
-// matmuls go to cublasGemmEx; decode matmuls to a GEMV kernel or cuBLAS,
-// whichever the device measured faster for the shape (tune.go). Prefill
+// matmuls go to cublasGemmEx; decode matmuls (one row, or up to 16 rows of a
+// batched step, each weight row read once for all of them) to a GEMV kernel
+// or cuBLAS, whichever the device measured faster for the shape and
+// batch-size bucket (tune.go). Prefill
 // attention over an f16 or bf16 cache at head_dim 64 or 128 runs on tensor
 // cores (prefill.go, kernels/attention_mma.cu: mma.sync with Q and P in the
 // cache's type, f32 accumulation and softmax), chunks under 16 queries and
@@ -22,7 +24,9 @@
 //
 // Ops are collected in a segment (segment.go) and launched in batches; a
 // decode step's segment is captured into a CUDA graph the second time it is
-// seen and replayed from then on, one graph per context bucket (graph.go). A
+// seen and replayed from then on, one graph per context bucket (graph.go);
+// a batched step of B sequences is one graph too, keyed by B and the
+// sequences, each row's position read from the params buffer. A
 // step whose launches equal the last replayed one's, positions aside, replays
 // that graph without computing its key. While a step collects, its ops fold
 // into fewer kernels (fuse.go): the residual add into the next RMSNorm, q/k/v

@@ -96,7 +96,7 @@ func apart(a, b *tensor) bool { return a.ptr >= b.ptr+b.size() || b.ptr >= a.ptr
 // from x, and out either r itself or apart from both.
 func (d *Device) foldAdd(out, x *tensor) *tensor {
 	t := d.seg.last(1)
-	if t == nil || t[0].kind != fuseAdd || d.wouldMark(x.rows == 1) {
+	if t == nil || t[0].kind != fuseAdd || d.wouldMark(stepRows(x.rows)) {
 		return nil
 	}
 	f := t[0]
@@ -118,7 +118,7 @@ func gemvFused(xt, wt *tensor) bool {
 // together; nil leaves it.
 func (d *Device) foldGEMV(out, x, w *tensor) *fusable {
 	t := d.seg.last(1)
-	if t == nil || t[0].kind != fuseGEMV || t[0].sets == 3 || d.wouldMark(x.rows == 1) || !gemvFused(x, w) {
+	if t == nil || t[0].kind != fuseGEMV || t[0].sets == 3 || d.wouldMark(stepRows(x.rows)) || !gemvFused(x, w) {
 		return nil
 	}
 	f := t[0]
@@ -141,7 +141,7 @@ func (d *Device) foldGEMV(out, x, w *tensor) *fusable {
 // follows them, and returns them; nil leaves them.
 func (d *Device) foldGLU(out, gate, up *tensor) *fusable {
 	t := d.seg.last(1)
-	if t == nil || t[0].kind != fuseGEMV || t[0].sets != 2 || d.wouldMark(gate.rows == 1) {
+	if t == nil || t[0].kind != fuseGEMV || t[0].sets != 2 || d.wouldMark(stepRows(gate.rows)) {
 		return nil
 	}
 	f := t[0]

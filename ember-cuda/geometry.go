@@ -15,8 +15,8 @@ const (
 	prefillBQ    = 16 // PREFILL_BQ: query rows per prefill block
 	prefillBK    = 16 // PREFILL_BK: keys per shared-memory tile
 
-	gemvWarps   = 4 // GEMV_WARPS: output rows per block
-	gemvMaxRows = 4 // GEMV_MAX_ROWS: most input rows one GEMV launch takes
+	gemvWarps   = 4  // GEMV_WARPS: output rows per block
+	gemvMaxRows = 16 // GEMV_MAX_ROWS: most input rows one GEMV launch takes
 
 	// maxSplits bounds the decode attention splits per head; the partials
 	// scratch is sized for it.
@@ -94,6 +94,39 @@ func dplIndex(dpl int) int {
 // per (tile of prefillBQ queries, head), with a key and a value tile of f32.
 func prefillGrid(n, heads, headDim int) (dim3, uint32) {
 	return dim3{uint32((n + prefillBQ - 1) / prefillBQ), uint32(heads), 1}, uint32(2 * prefillBK * headDim * 4)
+}
+
+// GEMVMaxRows is the most rows of x the GEMV path takes (MatMulWith with
+// PathGEMV); the automatic path sends more to cuBLAS.
+const GEMVMaxRows = gemvMaxRows
+
+// stepRows reports whether an op of n rows is shaped like a decode step: one
+// token, or one token of each of up to gemvMaxRows sequences (a batched
+// step). Such ops collect in the segment, may fold (fuse.go) and may be
+// captured into a graph; anything larger launches at once.
+func stepRows(n int) bool { return n >= 1 && n <= gemvMaxRows }
+
+// rowBucket returns the batch-size bucket of a decode matmul of n ≤
+// gemvMaxRows rows: 1, 2, 4, 8 or 16, the next power of two. The tuner
+// measures each bucket at its largest n and uses the choice for all of it.
+func rowBucket(n int) int {
+	b := 1
+	for b < n {
+		b <<= 1
+	}
+	return b
+}
+
+// gemvNarrowRows is the most rows the 16-byte GEMV kernels' narrow entry
+// points take; the wide ones (family + "w") take the rest up to gemvMaxRows.
+const gemvNarrowRows = 4
+
+// gemvWide returns the 16-byte GEMV kernel family for n rows of x.
+func gemvWide(family string, n int) string {
+	if n > gemvNarrowRows {
+		return family + "w"
+	}
+	return family
 }
 
 // gemvGrid returns the grid of a GEMV over o output rows.

@@ -126,3 +126,28 @@ func TestRoPETurns(t *testing.T) {
 		t.Errorf("j = 0: %v", tab)
 	}
 }
+
+// The tuner's batch-size buckets and the rows a decode-shaped op may have.
+func TestRowBuckets(t *testing.T) {
+	for _, c := range []struct{ n, bucket int }{{1, 1}, {2, 2}, {3, 4}, {4, 4}, {5, 8}, {8, 8}, {9, 16}, {16, 16}} {
+		if got := rowBucket(c.n); got != c.bucket {
+			t.Errorf("rowBucket(%d) = %d, want %d", c.n, got, c.bucket)
+		}
+		if !stepRows(c.n) {
+			t.Errorf("stepRows(%d) = false, want true", c.n)
+		}
+	}
+	for _, n := range []int{0, 17, 512} {
+		if stepRows(n) {
+			t.Errorf("stepRows(%d) = true, want false", n)
+		}
+	}
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{1, "gemv16"}, {4, "gemv16"}, {5, "gemv16w"}, {16, "gemv16w"}} {
+		if got := gemvWide("gemv16", c.n); got != c.want {
+			t.Errorf("gemvWide(gemv16, %d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}

@@ -56,12 +56,13 @@ func kernelNames() map[string][]string {
 		"elementwise": {"add_f32", "silu_mul_f32", "convert_f32_bf16", "convert_f32_f16"},
 		"embedding":   per("embedding", floats...),
 		"gemv": append(per("gemv", floats...), "gemv16_bf16", "gemv16_f16", "gemv16x3_bf16", "gemv16x3_f16",
-			"gemv16_glu_bf16", "gemv16_glu_f16"),
+			"gemv16_glu_bf16", "gemv16_glu_f16", "gemv16w_bf16", "gemv16w_f16", "gemv16x3w_bf16", "gemv16x3w_f16",
+			"gemv16_gluw_bf16", "gemv16_gluw_f16"),
 		"kvcache":  per("kv_append", floats...),
 		"random":   per("fill_uniform", floats...),
 		"rmsnorm":  append(append(per("rmsnorm", floats...), per("add_rmsnorm", floats...)...), per("head_rmsnorm", floats...)...),
 		"rope":     append([]string{"rope_neox_f32"}, qkNames()...),
-		"sampling": {"argmax_rows_f32", "topk_rows_f32", "sample_sorted_f32"},
+		"sampling": {"argmax_rows_f32", "topk_rows_f32", "sample_sorted_f32", "logsumexp_rows_f32"},
 
 		// prefill attention on tensor cores (prefill.go)
 		"attention_mma": mmaPrefillNames(),

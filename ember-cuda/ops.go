@@ -56,7 +56,7 @@ func (d *Device) Embedding(out, table, ids device.Tensor) error {
 	if n == 0 || hidden == 0 {
 		return nil
 	}
-	return d.issue(n == 1, func(s *segment) {
+	return d.issue(stepRows(n), func(s *segment) {
 		k := s.launch(d.fnDT("embedding", tt.dt), dim3{uint32(n), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(tt).tensor(it).i32(hidden).i32(tt.rows).ptr(d.errFlag.ptr).done()
 	})
@@ -78,12 +78,12 @@ func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
 		return nil
 	}
 	if rt := d.foldAdd(ot, xt); rt != nil { // the residual add just issued, folded in
-		return d.issue(xt.rows == 1, func(s *segment) {
+		return d.issue(stepRows(xt.rows), func(s *segment) {
 			k := s.launch(d.fnDT("add_rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 			k.tensor(ot).tensor(xt).tensor(rt).tensor(wt).i32(xt.cols).f32(eps).done()
 		})
 	}
-	return d.issue(xt.rows == 1, func(s *segment) {
+	return d.issue(stepRows(xt.rows), func(s *segment) {
 		k := s.launch(d.fnDT("rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(xt).tensor(wt).i32(xt.cols).f32(eps).done()
 	})
@@ -135,7 +135,7 @@ func (d *Device) AddRMSNorm(out, x, r, w device.Tensor, eps float32) error {
 	if xt.rows == 0 || xt.cols == 0 {
 		return nil
 	}
-	return d.issue(xt.rows == 1, func(s *segment) {
+	return d.issue(stepRows(xt.rows), func(s *segment) {
 		k := s.launch(d.fnDT("add_rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(xt).tensor(rt).tensor(wt).i32(xt.cols).f32(eps).done()
 	})
@@ -164,7 +164,7 @@ func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error
 	if slices == 0 {
 		return nil
 	}
-	return d.issue(xt.rows == 1, func(s *segment) {
+	return d.issue(stepRows(xt.rows), func(s *segment) {
 		grid := dim3{uint32((slices + warpsHeadNorm - 1) / warpsHeadNorm), 1, 1}
 		k := s.launch(d.fnDT("head_rmsnorm", wt.dt), grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
 		k.tensor(xt).tensor(wt).i64(int64(slices)).i32(headDim).f32(eps).done()
@@ -189,7 +189,7 @@ type MatMulPath int
 // The matmul paths.
 const (
 	pathAuto   MatMulPath = iota
-	PathGEMV              // the GEMV kernel (at most 4 rows)
+	PathGEMV              // the GEMV kernel (at most GEMVMaxRows rows)
 	PathCUBLAS            // cublasGemmEx
 )
 
@@ -223,7 +223,7 @@ func (d *Device) matMul(op string, out, x, w device.Tensor, path MatMulPath) err
 		return nil
 	}
 	if k == 0 {
-		return d.issue(n == 1, func(s *segment) { s.add(opZero(ct)) })
+		return d.issue(stepRows(n), func(s *segment) { s.add(opZero(ct)) })
 	}
 	if path == PathGEMV && n > gemvMaxRows {
 		return d.errorf(op, "the GEMV path takes at most %d rows, not %d", gemvMaxRows, n)
@@ -238,11 +238,11 @@ func (d *Device) matMul(op string, out, x, w device.Tensor, path MatMulPath) err
 	}
 	if path == PathGEMV {
 		if f := d.foldGEMV(ct, xt, wt); f != nil {
-			return d.issue(n == 1, func(s *segment) { d.gemvSets(s, f) })
+			return d.issue(stepRows(n), func(s *segment) { d.gemvSets(s, f) })
 		}
-		return d.issue(n == 1, func(s *segment) { d.gemv(s, ct, xt, wt) })
+		return d.issue(stepRows(n), func(s *segment) { d.gemv(s, ct, xt, wt) })
 	}
-	return d.gemm(ct, xt, wt, n == 1)
+	return d.gemm(ct, xt, wt, stepRows(n))
 }
 
 func opZero(t *tensor) op { return op{kind: opMemset, dst: t.ptr, bytes: t.size()} }
@@ -251,7 +251,7 @@ func (d *Device) gemv(s *segment, ct, xt, wt *tensor) {
 	n, k, o := xt.rows, xt.cols, wt.rows
 	fn := d.fnDT("gemv", wt.dt)
 	if gemv16OK(k, wt.ptr, xt.ptr, wt.dt != device.F32) {
-		fn = d.fnDT("gemv16", wt.dt)
+		fn = d.fnDT(gemvWide("gemv16", n), wt.dt)
 	}
 	kk := s.launch(fn, gemvGrid(o), dim3{32 * gemvWarps, 1, 1}, 0)
 	kk.tensor(ct).tensor(xt).tensor(wt).i32(n).i32(o).i32(k).done()
@@ -266,7 +266,7 @@ func (d *Device) gemvSets(s *segment, f *fusable) {
 	for i := range f.sets {
 		blocks += gemvGrid(f.ws[i].rows)[0]
 	}
-	kk := s.launch(d.fnDT("gemv16x3", f.ws[0].dt), dim3{blocks, 1, 1}, dim3{32 * gemvWarps, 1, 1}, 0)
+	kk := s.launch(d.fnDT(gemvWide("gemv16x3", f.x.rows), f.ws[0].dt), dim3{blocks, 1, 1}, dim3{32 * gemvWarps, 1, 1}, 0)
 	for i := range 3 {
 		if i < f.sets {
 			kk.tensor(f.outs[i]).tensor(f.ws[i]).i32(f.ws[i].rows)
@@ -279,7 +279,7 @@ func (d *Device) gemvSets(s *segment, f *fusable) {
 }
 
 // gemm issues out = x · wᵀ through cuBLAS.
-func (d *Device) gemm(ct, xt, wt *tensor, oneToken bool) error {
+func (d *Device) gemm(ct, xt, wt *tensor, step bool) error {
 	n, k, o := xt.rows, xt.cols, wt.rows
 	b := xt.ptr
 	if wt.dt != device.F32 {
@@ -289,7 +289,7 @@ func (d *Device) gemm(ct, xt, wt *tensor, oneToken bool) error {
 		}
 		b = d.gemmIn.ptr
 	}
-	return d.issue(oneToken, func(s *segment) {
+	return d.issue(step, func(s *segment) {
 		if wt.dt != device.F32 {
 			cnt := int64(n) * int64(k)
 			kk := s.launch(d.fnDT("convert_f32", wt.dt), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
@@ -355,7 +355,7 @@ func (d *Device) RoPE(x device.Tensor, headDim int, pos device.Tensor, theta flo
 		return err
 	}
 	total := int64(xt.rows) * int64(xt.cols/2)
-	return d.issue(xt.rows == 1, func(s *segment) {
+	return d.issue(stepRows(xt.rows), func(s *segment) {
 		k := s.launch(d.fn("rope_neox_f32"), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(xt).tensor(pt).ptr(inv).i32(xt.rows).i32(xt.cols).i32(headDim).done()
 		if xt.rows == 1 && pt.elems() >= 1 {
@@ -563,8 +563,8 @@ func (d *Device) SiLUMul(out, gate, up device.Tensor) error {
 // gemv16_glu.
 func (d *Device) glu(out *tensor, f *fusable) error {
 	x, wg, wu := f.x, f.ws[0], f.ws[1]
-	return d.issue(x.rows == 1, func(s *segment) {
-		k := s.launch(d.fnDT("gemv16_glu", wg.dt), gemvGrid(wg.rows), dim3{32 * gemvWarps, 1, 1}, 0)
+	return d.issue(stepRows(x.rows), func(s *segment) {
+		k := s.launch(d.fnDT(gemvWide("gemv16_glu", x.rows), wg.dt), gemvGrid(wg.rows), dim3{32 * gemvWarps, 1, 1}, 0)
 		k.tensor(out).tensor(f.outs[0]).tensor(f.outs[1]).tensor(wg).tensor(wu).tensor(x).i32(x.rows).i32(wg.rows).i32(x.cols).done()
 	})
 }
@@ -592,10 +592,10 @@ func (d *Device) binary(op, kernel string, out, a, b device.Tensor, an, bn strin
 			return d.glu(ot, f)
 		}
 	}
-	return d.issue(ot.rows <= 1, func(s *segment) {
+	return d.issue(stepRows(ot.rows), func(s *segment) {
 		k := s.launch(d.fn(kernel), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(ot).tensor(at).tensor(bt).i64(n).done()
-		if kernel == "add_f32" && ot.rows <= 1 {
+		if kernel == "add_f32" && stepRows(ot.rows) {
 			s.describe(k.op, fusable{kind: fuseAdd, out: ot, a: at, b: bt})
 		}
 	})
@@ -624,7 +624,7 @@ func (d *Device) ArgMax(out, x device.Tensor) error {
 	if xt.rows == 0 {
 		return nil
 	}
-	return d.issue(xt.rows == 1, func(s *segment) {
+	return d.issue(stepRows(xt.rows), func(s *segment) {
 		k := s.launch(d.fn("argmax_rows_f32"), dim3{uint32(xt.rows), 1, 1}, dim3{blockSelect, 1, 1}, 0)
 		k.tensor(ot).tensor(xt).i32(xt.cols).done()
 	})
@@ -659,9 +659,43 @@ func (d *Device) TopK(vals, idx, x device.Tensor, k int) error {
 	if n == 0 {
 		return nil
 	}
-	return d.issue(n == 1, func(s *segment) {
+	return d.issue(stepRows(n), func(s *segment) {
 		kk := s.launch(d.fn("topk_rows_f32"), dim3{uint32(n), 1, 1}, dim3{blockSelect, 1, 1}, 0)
 		kk.tensor(vt).tensor(it).tensor(xt).i32(c).i32(k).done()
+	})
+}
+
+// LogSumExp writes log Σ_j exp(x[i][j]) of each row of x (F32 [n, d]) into
+// out (F32 with n entries), implementing device.LogSumExper: exponentials in
+// f32 relative to the row's largest number, summed in f64, as the CPU backend
+// computes them. NaN entries weigh nothing; a row of -Inf and NaN gives -Inf,
+// a row holding +Inf gives +Inf.
+func (d *Device) LogSumExp(out, x device.Tensor) error {
+	const op = "LogSumExp"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	ot, err := d.operand(op, "out", out, device.OnlyF32, true)
+	if err != nil {
+		return err
+	}
+	xt, err := d.operand(op, "x", x, device.OnlyF32, false)
+	if err != nil {
+		return err
+	}
+	if ot.elems() != xt.rows {
+		return d.errorf(op, "out is %v but x %v has %d rows; out needs one value per row", ot, xt, xt.rows)
+	}
+	if device.Overlaps(ot.Operand(), xt.Operand()) {
+		return d.errorf(op, "out %v may not overlap x %v", ot, xt)
+	}
+	if xt.rows == 0 {
+		return nil
+	}
+	return d.issue(stepRows(xt.rows), func(s *segment) {
+		k := s.launch(d.fn("logsumexp_rows_f32"), dim3{uint32(xt.rows), 1, 1}, dim3{blockSelect, 1, 1}, 0)
+		k.tensor(ot).tensor(xt).i32(xt.cols).done()
 	})
 }
 

@@ -65,7 +65,8 @@ type dynRef struct {
 
 // segment is the work a device has issued but not yet launched: kernels,
 // timing marks and GEMMs, in stream order, with their packed arguments. A
-// segment whose every op is one-token-shaped (a decode step) may be captured
+// segment whose every op is decode-shaped (a decode step of one or of up to
+// 16 sequences, stepRows) may be captured
 // into a CUDA graph when it repeats (graph.go); any other is launched as soon
 // as each op is added.
 type segment struct {

@@ -126,21 +126,21 @@ func (d *Device) markOp(stage int8) (op, bool, error) {
 }
 
 // issue adds one op's launches (built by add) to the segment, after a mark
-// when the stage changed. oneToken says the op works on a single token, as a
-// decode step's ops do; any other op ends the hope of capturing the segment
-// and everything is launched at once.
+// when the stage changed. step says the op is decode-shaped (stepRows: one
+// token, or one token of each sequence of a batched step); any other op ends
+// the hope of capturing the segment and everything is launched at once.
 //
 // Decode-shaped work gets timing marks only while stage timing is on
 // (SetStageTiming): a mark is an event node in every replay of the step's
 // graph, four per layer.
-func (d *Device) issue(oneToken bool, add func(s *segment)) error {
+func (d *Device) issue(step bool, add func(s *segment)) error {
 	if d.seg.empty() {
 		d.seg.started = time.Now()
-		if oneToken {
+		if step {
 			d.openStage = -1 // a segment that may become a graph opens with its own mark
 		}
 	}
-	if oneToken && d.seg.capturable && !d.stageTiming {
+	if step && d.seg.capturable && !d.stageTiming {
 		d.openStage = -1 // the next marked op opens its stage afresh
 	} else {
 		m, ok, err := d.markOp(int8(d.stage.Load()))
@@ -157,7 +157,7 @@ func (d *Device) issue(oneToken bool, add func(s *segment)) error {
 	if d.seg.described == n { // the op did not describe itself: nothing before it folds into what follows
 		d.seg.tail = d.seg.tail[:0]
 	}
-	if !oneToken {
+	if !step {
 		d.seg.capturable = false
 	}
 	// Without graphs a decode step's ops launch as they come, but ops that a
@@ -169,13 +169,13 @@ func (d *Device) issue(oneToken bool, add func(s *segment)) error {
 	return nil
 }
 
-// wouldMark reports whether issuing a oneToken op now would put a timing
+// wouldMark reports whether issuing a decode-shaped op now would put a timing
 // mark before it.
-func (d *Device) wouldMark(oneToken bool) bool {
-	if oneToken && (d.seg.empty() || d.seg.capturable) && !d.stageTiming {
+func (d *Device) wouldMark(step bool) bool {
+	if step && (d.seg.empty() || d.seg.capturable) && !d.stageTiming {
 		return false
 	}
-	return d.seg.empty() && oneToken || d.openStage != int8(d.stage.Load())
+	return d.seg.empty() && step || d.openStage != int8(d.stage.Load())
 }
 
 // maxSegmentOps flushes a runaway segment: a decode step of a 40-layer model

@@ -22,9 +22,10 @@ func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 const tuneReps = 5
 
 // decodePath returns the faster path for a matmul of n ≤ gemvMaxRows rows
-// with w [o, k]: measured once per shape and GPU model (the idle time of the
-// measurement counts towards no stage) and kept (tunecache.go), unless
-// EMBER_DECODE_GEMM forces one.
+// with w [o, k]: measured once per shape, batch-size bucket (rowBucket: 1, 2,
+// 4, 8, 16 rows, timed at the bucket's largest n) and GPU model (the idle
+// time of the measurement counts towards no stage) and kept (tunecache.go),
+// unless EMBER_DECODE_GEMM forces one.
 func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
 	switch d.gemmOverride {
 	case "gemv":
@@ -32,7 +33,7 @@ func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
 	case "cublas":
 		return PathCUBLAS, nil
 	}
-	key := mmKey{o: o, k: k, n: n, dt: wt.dt}
+	key := mmKey{o: o, k: k, n: rowBucket(n), dt: wt.dt}
 	if g, ok := d.decodeMM[key]; ok {
 		if g {
 			return PathGEMV, nil
@@ -42,7 +43,7 @@ func (d *Device) decodePath(wt *tensor, o, k, n int) (MatMulPath, error) {
 	name := d.tuneKey(key)
 	g, kept := cachedChoice(name)
 	if !kept {
-		tg, tc, err := d.timeDecodePaths(wt, o, k, n)
+		tg, tc, err := d.timeDecodePaths(wt, o, k, key.n)
 		if err != nil {
 			return 0, err
 		}

@@ -47,6 +47,8 @@ func TestOnEmulator(t *testing.T) {
 		"split 0,0 overlap:", "split 0,1 overlap (peer copies)", "split 0,2 overlap (copies staged through host memory)",
 		"TopK 40 + SampleSorted", "Attention decode cache BF16", "MatMul GEMV", "MatMul cuBLAS",
 		"Attention prefill tensor cores BF16", "Attention prefill tensor cores F16",
+		"LogSumExp [8 5003]", "MatMul GEMV batch w BF16", "MatMul GEMV gate/up + SiLU·mul fused w BF16 2×[256 512] x [16 512]",
+		"batched decode of 4 sequences: batched steps replayed from graphs", "B=8 / B=1", "cached / uncached",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report has no %q", want)

@@ -74,6 +74,7 @@ func Run(w io.Writer, o Options) error {
 			return err
 		}
 		checkModels(rep, o.GPU, o.Seed, tmp, ms, partners)
+		checkBatchModel(rep, o.GPU, o.Seed, tmp, ms, o.Emulator)
 		clean()
 	}
 	if !o.NoBench && o.Emulator {
@@ -83,6 +84,13 @@ func Run(w io.Writer, o Options) error {
 		rep.section("benchmark")
 		g.Close() // the benchmark wants the whole GPU
 		benchmark(rep, o.GPU)
+		rep.section("batched decode and prefix cache")
+		batchFigures(rep, o.GPU, fullFigures, false)
+	}
+	if o.Emulator && !o.NoModel {
+		// The figures' code paths, at reduced shapes; not a benchmark.
+		rep.section("batched decode and prefix cache (emulator: reduced shapes, not speed figures)")
+		batchFigures(rep, o.GPU, emulatorFigures, true)
 	}
 	fmt.Fprintf(w, "\ngpu-check: %d checks, %d failed\n", rep.checks, rep.failed)
 	if rep.failed > 0 {

@@ -43,6 +43,7 @@ var floatTypes = []device.DType{device.F32, device.BF16, device.F16}
 type shapes struct {
 	matmul      [][3]int // n, o, k
 	autoMatMul  [3]int   // the automatic path on a decode shape
+	batchMatMul [2]int   // o, k of the batched-step GEMV checks (batchops.go)
 	attention   []att
 	elementwise []int
 	selectWidth []int // ArgMax and TopK row widths
@@ -61,7 +62,8 @@ var fullShapes = shapes{
 		{1, 2560, 2560}, {1, 1024, 9728}, {1, 151936, 1024}, {2, 300, 256}, {4, 77, 100},
 		{7, 300, 256}, {64, 1024, 2560}, {3, 100, 100}, {512, 2560, 9728},
 	},
-	autoMatMul: [3]int{1, 4096, 2560},
+	autoMatMul:  [3]int{1, 4096, 2560},
+	batchMatMul: [2]int{2560, 2560},
 	attention: []att{
 		{4, 2, 32, 1, 0}, {4, 2, 32, 40, 0}, {4, 2, 32, 7, 100},
 		{32, 8, 128, 1, 2047}, {32, 8, 128, 1, 5000}, {32, 8, 128, 33, 1000}, {32, 8, 128, 512, 0},
@@ -80,7 +82,8 @@ var emulatorShapes = shapes{
 		{1, 640, 2560}, {1, 256, 9728}, {1, 2053, 1024}, {2, 300, 256}, {4, 77, 100},
 		{7, 300, 256}, {64, 256, 512}, {3, 100, 100}, {96, 320, 1024},
 	},
-	autoMatMul: [3]int{1, 1024, 2560},
+	autoMatMul:  [3]int{1, 1024, 2560},
+	batchMatMul: [2]int{256, 512},
 	attention: []att{
 		{4, 2, 32, 1, 0}, {4, 2, 32, 40, 0}, {4, 2, 32, 7, 100},
 		{8, 2, 128, 1, 2047}, {8, 2, 128, 1, 1200}, {8, 4, 128, 33, 300}, {8, 4, 128, 48, 0},
@@ -356,11 +359,13 @@ func checkOps(rep *report, g *cuda.Device, seed uint64, sh shapes, partners []in
 	}
 
 	checkMatMul(e, sh)
+	checkBatchMatMul(e, sh)
 	checkRoPE(e)
 	checkKVAndAttention(e, sh)
 	checkPrefillMMA(e, sh.mmaAttention)
 	checkElementwise(e, sh)
 	checkSelect(e, sh)
+	checkBatchSelect(e, sh)
 	checkCopies(e, partners)
 }
 
@@ -369,7 +374,7 @@ func checkMatMul(e *opEnv, shs shapes) {
 		for _, sh := range shs.matmul {
 			n, o, k := sh[0], sh[1], sh[2]
 			paths := []cuda.MatMulPath{cuda.PathCUBLAS}
-			if n <= 4 {
+			if n <= cuda.GEMVMaxRows {
 				paths = append(paths, cuda.PathGEMV)
 			}
 			for _, path := range paths {

@@ -1,6 +1,7 @@
 // sampling.cu: choosing tokens on the device so that decode copies back a
-// token id instead of a row of logits: argmax (greedy), top-k, and the draw
-// from the top-k candidates after temperature, top-p and min-p.
+// token id instead of a row of logits: argmax (greedy), top-k, the draw
+// from the top-k candidates after temperature, top-p and min-p, and each
+// row's log-sum-exp (the normalizer of token log-probabilities).
 //
 // Ranking follows the CPU reference: larger value first, NaN below every
 // number (-Inf included), lower index first among equals.
@@ -177,9 +178,46 @@ __device__ void sample_sorted(int* out, const float* vals, const int* idx, int k
     out[0] = pick;
 }
 
+// logsumexp_rows: one block per row, out = log Σ exp(x) in two passes over
+// the row: the largest number m (NaN never compares greater), then Σ
+// exp(x - m) with the exponentials in f32 and the sum in f64, as the CPU
+// backend computes it, so the result is within a few f32 ulps of the exact
+// value. NaN entries weigh nothing; a row with nothing above -Inf gives -Inf
+// and a row holding +Inf gives +Inf (m itself, uniform over the block).
+__device__ void logsumexp_rows(float* out, const float* x, int d) {
+    __shared__ float sm[32];
+    __shared__ double sd[32];
+    const float* row = x + (long)blockIdx.x * d;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        const float v = row[j];
+        if (v > m) m = v;
+    }
+    m = warp_max(m);
+    if (lane == 0) sm[warp] = m;
+    __syncthreads();
+    m = warp_max(lane < warps ? sm[lane] : -INFINITY);
+    if (!(m > -INFINITY) || m == INFINITY) {
+        if (threadIdx.x == 0) out[blockIdx.x] = m;
+        return;
+    }
+    double s = 0.0;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        const float v = row[j];
+        if (v == v) s += (double)expf(v - m); // -Inf gives 0
+    }
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0) sd[warp] = s;
+    __syncthreads();
+    s = lane < warps ? sd[lane] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (threadIdx.x == 0) out[blockIdx.x] = (float)((double)m + log(s));
+}
+
 // ----------------------------------------------------------------------------
 // entry points; geometry.go launches one 1024-thread block per row (argmax,
-// topk) and a single thread for the draw.
+// topk, logsumexp) and a single thread for the draw.
 
 extern "C" __global__ void argmax_rows_f32(int* out, const float* x, int d) { argmax_rows(out, x, d); }
 extern "C" __global__ void topk_rows_f32(float* vals, int* idx, const float* x, int d, int k) {
@@ -191,3 +229,4 @@ extern "C" __global__ void topk_rows_f32(float* vals, int* idx, const float* x, 
 extern "C" __global__ void sample_sorted_f32(int* out, const float* vals, const int* idx, int k, float temp, float top_p, float min_p, double u) {
     sample_sorted(out, vals, idx, k, temp, top_p, min_p, u);
 }
+extern "C" __global__ void logsumexp_rows_f32(float* out, const float* x, int d) { logsumexp_rows(out, x, d); }

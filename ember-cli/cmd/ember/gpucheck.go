@@ -27,19 +27,24 @@ tiny model (the bundled model's config, synthesised with --seed) and a synthetic
 head_dim-128 model on one GPU and as a layer
 split over the same GPU twice (0,0), with and without overlap: prompt logits
 against the CPU backend within the bf16 tolerance, then 32 greedy tokens identical
-to the CPU's. Then a benchmark at Qwen3-4B shapes (weights generated on the GPU):
+to the CPU's; a batched session of 4 prompts of different lengths against 4 CPU
+sessions (greedy tokens, logits, top-k and log-sum-exp). Then a benchmark at
+Qwen3-4B shapes (weights generated on the GPU):
 prefill tok/s for 2048 tokens, decode tok/s at context 2048, the measured
 device-to-device copy bandwidth, decode as a fraction of the bandwidth bound
 (weights + KV bytes per token / bandwidth), GEMV against cuBLAS for each decode
 matmul, the prefill matmuls against plain cuBLAS GEMMs of the same shapes, prefill
 attention on tensor cores and on CUDA cores, and the whole prefill's rate as a
-fraction of plain cuBLAS's. Exits 1 when a check fails; benchmark targets are reported, not enforced.
+fraction of plain cuBLAS's; then batched decode throughput B=8 over B=1, and a
+2048-token prefill with a cached 1024-token prefix over the same prefill uncached.
+Exits 1 when a check fails; benchmark targets are reported, not enforced.
 
 When the machine has more GPUs, the copies and the model splits also pair the
 checked GPU with another: one with peer access and one without (staged copies).
 
 --emulator runs every op and model check at reduced shapes (small vocabulary,
-short prompts, narrow models) and no benchmark, for the CUDA emulator of
+short prompts, narrow models) and no benchmark (the batched and prefix-cache
+figures run at toy shapes, their numbers the emulator's), for the CUDA emulator of
 tools/cudaemu (make cudaemu). With EMBER_CUDAEMU_DIR set to its build directory,
 EMBER_LIBCUDA, EMBER_CUBLAS and EMBER_LIBNVML default to the libraries there.`,
 		Flags: []cli.Flag{
