@@ -146,9 +146,10 @@ type Device struct {
 	params      devBuf   // positions read by captured graphs
 	errFlag     devBuf
 	errHost     hostBuf
-	attnPart    devBuf // decode attention partials
-	attnDone    devBuf // decode attention: splits done per head
-	gemmIn      devBuf // f32 activations converted for cuBLAS
+	attnPart    devBuf            // decode attention partials
+	attnDone    devBuf            // decode attention: splits done per head
+	rowTables   map[string]devBuf // BatchAttention cache tables by content
+	gemmIn      devBuf            // f32 activations converted for cuBLAS
 	rope        map[ropeKey]devBuf
 	decodeMM    map[mmKey]bool // true: GEMV beats cuBLAS for this shape
 	small       ring           // pinned staging for small uploads

@@ -251,7 +251,8 @@ func TestFakeKernelIndex(t *testing.T) {
 	}
 	for _, dt := range []device.DType{device.F32, device.F16, device.BF16} {
 		for i, dpl := range dplVariants {
-			if m.attn[0][dt][i] != m.kernel(attnDecodeName(dt, dpl)) || m.attn[1][dt][i] != m.kernel(attnPrefillName(dt, dpl)) || m.attn[0][dt][i] == 0 {
+			if m.attn[0][dt][i] != m.kernel(attnDecodeName(dt, dpl)) || m.attn[1][dt][i] != m.kernel(attnPrefillName(dt, dpl)) ||
+				m.attn[2][dt][i] != m.kernel(attnDecodeRowsName(dt, dpl)) || m.attn[0][dt][i] == 0 || m.attn[2][dt][i] == 0 {
 				t.Errorf("attention table for %v, %d dims per lane", dt, dpl)
 			}
 		}

@@ -10,7 +10,8 @@ const (
 	blockSelect      = 1024 // argmax, topk: one block per row
 	warpsHeadNorm    = 4    // head_rmsnorm: one warp per head slice
 
-	decodeWarps  = 4  // DECODE_WARPS
+	decodeWarps  = 8  // warps a decode attention block aims for (decodeBlock)
+	maxGroup     = 32 // most query heads per KV head decode attention packs
 	prefillWarps = 4  // PREFILL_WARPS
 	prefillBQ    = 16 // PREFILL_BQ: query rows per prefill block
 	prefillBK    = 16 // PREFILL_BK: keys per shared-memory tile
@@ -67,6 +68,25 @@ func attnSplits(bkt, heads, sms int) int {
 // covers for kvLen visible keys, as attn_decode computes it.
 func splitRange(kvLen, s, splits int) (t0, t1 int) {
 	return s * kvLen / splits, (s + 1) * kvLen / splits
+}
+
+// decodeBlock returns the warps of an attn_decode block for g query heads
+// per KV head: R = max(1, decodeWarps/g) warps per head, g·R in all.
+func decodeBlock(g int) int { return g * max(1, decodeWarps/g) }
+
+// decodeTileKeys is decode_tile_keys of attention.cu: the keys of one
+// shared-memory tile.
+func decodeTileKeys(headDim int) int {
+	if headDim > 128 {
+		return 4096 / headDim
+	}
+	return 32
+}
+
+// decodeShmem returns attn_decode's dynamic shared memory: a K and a V tile
+// of f32, which the end of the kernel reuses for the warps' partials.
+func decodeShmem(headDim, warps, dpl int) uint32 {
+	return uint32(4 * max(2*decodeTileKeys(headDim)*headDim, warps*(2+32*dpl)))
 }
 
 // dimsPerLane returns the attention kernels' DPL for a head size: the

@@ -48,7 +48,7 @@ func kernelNames() map[string][]string {
 	var attn []string
 	for _, dt := range floats {
 		for _, d := range dplVariants {
-			attn = append(attn, attnDecodeName(dt, d), attnPrefillName(dt, d))
+			attn = append(attn, attnDecodeName(dt, d), attnPrefillName(dt, d), attnDecodeRowsName(dt, d))
 		}
 	}
 	return map[string][]string{
@@ -87,6 +87,10 @@ func qkNames() []string {
 
 func attnDecodeName(dt device.DType, dpl int) string {
 	return fmt.Sprintf("attn_decode_%s_d%d", storage[dt], dpl)
+}
+
+func attnDecodeRowsName(dt device.DType, dpl int) string {
+	return fmt.Sprintf("attn_decode_rows_%s_d%d", storage[dt], dpl)
 }
 
 func attnPrefillName(dt device.DType, dpl int) string {
@@ -140,10 +144,10 @@ type modules struct {
 	mods []C.CUmodule
 	fn   map[string]C.CUfunction
 	// typed finds foo_<storage> by "foo" and dtype, and attn the attention
-	// kernels by [prefill?][dtype][dims-per-lane variant], so that issuing an
-	// op builds no kernel name.
+	// kernels by [decode, prefill, batched decode][dtype][dims-per-lane
+	// variant], so that issuing an op builds no kernel name.
 	typed map[string]*[len(storage)]uint64
-	attn  [2][len(storage)][len(dplVariants)]uint64
+	attn  [3][len(storage)][len(dplVariants)]uint64
 	qk    [len(storage)][len(storage)]uint64 // qk_rope_append by [norm weight][cache] dtype
 	// attn_prefill_mma by [cache dtype][head_dim variant]
 	mma [len(storage)][len(mmaHeadDims)]uint64
@@ -184,6 +188,7 @@ func (m *modules) index() {
 		for i, dpl := range dplVariants {
 			m.attn[0][dt][i] = m.kernel(attnDecodeName(device.DType(dt), dpl))
 			m.attn[1][dt][i] = m.kernel(attnPrefillName(device.DType(dt), dpl))
+			m.attn[2][dt][i] = m.kernel(attnDecodeRowsName(device.DType(dt), dpl))
 		}
 		for kv, kvs := range storage {
 			if kvs != "" {

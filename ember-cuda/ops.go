@@ -458,8 +458,9 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 // Attention is causal grouped-query attention of the n queries in q (F32
 // [n, heads*headDim]) at positions start … start+n-1 over cache rows
 // 0 … start+n-1 of kc and vc. One query (decode) runs split-K over the cache
-// in one attn_decode launch (the last block of each head to finish merges
-// the head's splits); more run the chunked prefill kernel,
+// in one attn_decode launch, a block per (KV head, split) serving all the
+// group's query heads (the last block of each group to finish merges the
+// group's splits); more run the chunked prefill kernel,
 // which streams the cache through shared memory (on tensor cores where
 // prefill.go's mmaPrefillOK allows).
 func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, headDim int) error {
@@ -510,8 +511,13 @@ func (d *Device) attention(op string, out, q, kc, vc device.Tensor, start, heads
 			k.tensor(ot).tensor(qt).tensor(kct).tensor(vct).i32(n).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
 		})
 	}
+	g := heads / kvHeads
+	if g > maxGroup {
+		return d.errorf(op, "%d query heads per KV head is more than the %d decode attention packs in a block", g, maxGroup)
+	}
+	warps := decodeBlock(g)
 	bkt := bucket(start + 1)
-	splits := attnSplits(bkt, heads, d.phys.sms)
+	splits := attnSplits(bkt, kvHeads, d.phys.sms)
 	if err := d.scratch(&d.attnPart, int64(heads)*maxSplits*int64(headDim+2)*4, "attention partials"); err != nil {
 		return err
 	}
@@ -532,7 +538,7 @@ func (d *Device) attention(op string, out, q, kc, vc device.Tensor, start, heads
 	ml := acc + uint64(heads)*maxSplits*uint64(headDim)*4
 	return d.issue(true, func(s *segment) {
 		s.bucket = max(s.bucket, bkt)
-		k := s.launch(d.phys.mods.attn[0][kct.dt][dplIndex(dpl)], dim3{uint32(heads), uint32(splits), 1}, dim3{32 * decodeWarps, 1, 1}, 0)
+		k := s.launch(d.phys.mods.attn[0][kct.dt][dplIndex(dpl)], dim3{uint32(kvHeads), uint32(splits), 1}, dim3{uint32(32 * warps), 1, 1}, decodeShmem(headDim, warps, dpl))
 		k.tensor(ot).ptr(acc).ptr(ml).ptr(done).tensor(qt).tensor(kct).tensor(vct).i32(heads).i32(kvHeads).i32(headDim).start(start).f32(scale).done()
 	})
 }

@@ -232,3 +232,35 @@ func panel(dst []float32, c *tensor, off, rows, hd int) {
 		}
 	}
 }
+
+// BatchAttention runs Attention for each row of q over its own caches (see
+// device.BatchAttender): row by row on one-row views, so each row has
+// Attention's bits. The CPU reads the positions from starts, not pos.
+func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tensor, starts []int, heads, kvHeads, headDim int) error {
+	const op = "BatchAttention"
+	qt, err := d.operand(op, "q", q, device.OnlyF32, false)
+	if err != nil {
+		return err
+	}
+	pt, err := d.operand(op, "pos", pos, device.OnlyI32, false)
+	if err != nil {
+		return err
+	}
+	if err := device.CheckBatchAttention(qt.Operand(), pt.Operand(), len(kc), len(vc), len(starts)); err != nil {
+		return d.fail(op, err)
+	}
+	for i := range qt.rows {
+		o, err := d.View(out, i, 1)
+		if err != nil {
+			return err
+		}
+		qi, err := d.View(q, i, 1)
+		if err != nil {
+			return err
+		}
+		if err := d.Attention(o, qi, kc[i], vc[i], starts[i], heads, kvHeads, headDim); err != nil {
+			return err
+		}
+	}
+	return nil
+}

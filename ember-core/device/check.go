@@ -361,3 +361,25 @@ func CheckMatMulSwiGLU(out, x, gate, up Operand) error {
 	}
 	return CheckMatMul(out, x, up)
 }
+
+// CheckBatchAttention checks what BatchAttention adds to Attention's checks,
+// which each row then makes: one cache pair and one start per row of q, and
+// pos an I32 entry per row.
+func CheckBatchAttention(q, pos Operand, nk, nv, nstarts int) error {
+	if nk != q.Rows || nv != q.Rows || nstarts != q.Rows {
+		return fmt.Errorf("q is %v but there are %d K caches, %d V caches and %d starts; each row needs one of each", q, nk, nv, nstarts)
+	}
+	if pos.DType != I32 || pos.Rows*pos.Cols != q.Rows {
+		return fmt.Errorf("pos is %v but q is %v; pos must be I32 with one entry per row", pos, q)
+	}
+	return nil
+}
+
+// Row returns row i of o (a matrix of o.Rows rows) as a one-row operand,
+// for checking an op that treats each row on its own.
+func (o Operand) Row(i int) Operand {
+	step := uint64(o.Cols * o.DType.Size())
+	lo := o.Lo + uint64(i)*step
+	return Operand{DType: o.DType, Shape: []int{1, o.Cols}, Rows: 1, Cols: o.Cols, Lo: lo, Hi: lo + step,
+		Freed: o.Freed, ReadOnly: o.ReadOnly, Name: o.Name}
+}

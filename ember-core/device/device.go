@@ -320,3 +320,17 @@ type QKVProjector interface {
 type SwiGLUProjector interface {
 	MatMulSwiGLU(out, x, gate, up Tensor) error
 }
+
+// BatchAttender is offered by devices that run decode attention for several
+// sequences in one op, as a batched decode step needs: row i of q (F32
+// [B, heads·headDim]) is one query at position starts[i] over rows
+// 0 … starts[i] of its own caches kc[i] and vc[i], and its result goes to row
+// i of out (F32, shaped as q, apart from every input). pos (I32 [B], on the
+// device) must hold starts: a device may read the positions there, so that a
+// replayed graph sees each step's. Row i gets exactly the bits Attention(out
+// row i, q row i, kc[i], vc[i], starts[i], …) gives it. The model uses it on
+// batched steps where a device offers it and falls back to one Attention per
+// row elsewhere.
+type BatchAttender interface {
+	BatchAttention(out, q, pos Tensor, kc, vc []Tensor, starts []int, heads, kvHeads, headDim int) error
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/ember-infer/ember/ember-core/cpu"
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/sampling"
 )
@@ -273,5 +274,72 @@ func TestDecodeBatchRefuses(t *testing.T) {
 	}
 	if _, err := s.DecodeBatch([]int{1, 0}, []int32{1, 1}, 0); err == nil {
 		t.Error("a step past sequence 0's context limit was accepted")
+	}
+}
+
+// perRowAttention is a CPU device without device.BatchAttender: the embedded
+// hideBatchAttention's field and *cpu.Device's method of the same name are at
+// one depth, so neither is promoted and the model takes its per-row loop.
+type perRowAttention struct {
+	*cpu.Device
+	hideBatchAttention
+}
+
+type hideBatchAttention struct{ BatchAttention struct{} }
+
+// TestBatchAttentionSameBits: batched decode steps give the same logits, bit
+// for bit, whether the device runs all rows' attention in one BatchAttention
+// or the model runs one Attention per row, on one device and across a split.
+func TestBatchAttentionSameBits(t *testing.T) {
+	tm := load(t, "head128")
+	V, L := tm.cfg.VocabSize, tm.cfg.NumHiddenLayers
+	if _, ok := devices(1, 0)[0].(device.BatchAttender); !ok {
+		t.Fatal("the CPU device does not offer BatchAttention")
+	}
+	if _, ok := any(perRowAttention{}).(device.BatchAttender); ok {
+		t.Fatal("perRowAttention still offers BatchAttention")
+	}
+	prompts := [][]int32{prompt(5, V), prompt(9, V)[2:], prompt(1, V)}
+	for _, split := range [][]int{{L}, {1, L - 1}} {
+		run := func(wrap bool) [][]float32 {
+			devs := devices(len(split), 0)
+			if wrap {
+				for i, d := range devs {
+					devs[i] = perRowAttention{Device: d.(*cpu.Device)}
+				}
+			}
+			_, s := openSession(t, tm, devs, split, SessionOptions{Ctx: 24, KVDType: device.BF16, Batch: len(prompts)})
+			ids := make([]int32, len(prompts))
+			seqs := make([]int, len(prompts))
+			for b, p := range prompts {
+				if err := s.Select(b); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Prefill(p); err != nil {
+					t.Fatal(err)
+				}
+				ids[b], seqs[b] = argmax(s.Logits()), b
+			}
+			var out [][]float32
+			for range 4 {
+				if _, err := s.DecodeBatch(seqs, ids, 0); err != nil {
+					t.Fatal(err)
+				}
+				lg := append([]float32(nil), s.BatchLogits()...)
+				out = append(out, lg)
+				for i := range seqs {
+					ids[i] = argmax(lg[i*V : (i+1)*V])
+				}
+			}
+			return out
+		}
+		batched, perRow := run(false), run(true)
+		for step := range batched {
+			for i := range batched[step] {
+				if math.Float32bits(batched[step][i]) != math.Float32bits(perRow[step][i]) {
+					t.Fatalf("split %v step %d: logit %d is %g with BatchAttention, %g row by row", split, step, i, batched[step][i], perRow[step][i])
+				}
+			}
+		}
 	}
 }

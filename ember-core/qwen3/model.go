@@ -204,7 +204,8 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 
 // appendAttend appends the chunk's k and v to its cache at start and attends
 // over it. On a batched decode step (kv.rows) every row is a sequence of its
-// own: row i appends to and attends over kv.rows[i] at w.rowPos[i].
+// own: row i appends to and attends over kv.rows[i] at w.rowPos[i], all rows
+// in one BatchAttention where the device offers it.
 func (m *Model) appendAttend(d device.Device, w *rows, kv *layerCache, start int) error {
 	c := m.Config
 	heads, kvHeads, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
@@ -217,16 +218,26 @@ func (m *Model) appendAttend(d device.Device, w *rows, kv *layerCache, start int
 	if err := w.rowViews(d); err != nil {
 		return err
 	}
+	ba, batched := d.(device.BatchAttender)
 	for i, seq := range kv.rows {
 		p := w.rowPos[i]
-		if err := firstErr(
-			d.KVAppend(seq.k, seq.v, w.kRow[i], w.vRow[i], p),
-			d.Attention(w.attnRow[i], w.qRow[i], seq.k, seq.v, p, heads, kvHeads, hd),
-		); err != nil {
+		if err := d.KVAppend(seq.k, seq.v, w.kRow[i], w.vRow[i], p); err != nil {
 			return err
 		}
+		if !batched {
+			if err := d.Attention(w.attnRow[i], w.qRow[i], seq.k, seq.v, p, heads, kvHeads, hd); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	if !batched {
+		return nil
+	}
+	w.kcRow, w.vcRow = w.kcRow[:0], w.vcRow[:0]
+	for _, seq := range kv.rows {
+		w.kcRow, w.vcRow = append(w.kcRow, seq.k), append(w.vcRow, seq.v)
+	}
+	return ba.BatchAttention(w.attn, w.q, w.pos, w.kcRow, w.vcRow, w.rowPos, heads, kvHeads, hd)
 }
 
 // addNorm is x += r; out = RMSNorm(x)·w, fused where the device can.

@@ -142,6 +142,7 @@ type rows struct {
 	// per-sequence append and attention.
 	rowPos                    []int
 	qRow, kRow, vRow, attnRow []device.Tensor
+	kcRow, vcRow              []device.Tensor // BatchAttention's caches, one per row
 }
 
 // NewSession allocates KV caches and workspaces on every device of m. When a

@@ -363,6 +363,8 @@ func checkOps(rep *report, g *cuda.Device, seed uint64, sh shapes, partners []in
 	checkRoPE(e)
 	checkKVAndAttention(e, sh)
 	checkPrefillMMA(e, sh.mmaAttention)
+	checkDecodeAttention(e)
+	checkBatchAttention(e)
 	checkElementwise(e, sh)
 	checkSelect(e, sh)
 	checkBatchSelect(e, sh)

@@ -45,9 +45,9 @@ static void test_load_all(void)
 		total += ptx_module_kernel_count(m);
 		ptx_unload(m);
 	}
-	/* attention 24, attention_mma 4, elementwise 4, embedding 3, gemv 9,
-	 * kvcache 3, random 3, rmsnorm 9, rope 10, sampling 3 */
-	EXPECT(total == 72, "%d kernels in the 10 files, want 72", total);
+	/* attention 36, attention_mma 4, elementwise 4, embedding 3, gemv 15,
+	 * kvcache 3, random 3, rmsnorm 9, rope 10, sampling 4 */
+	EXPECT(total == 91, "%d kernels in the 10 files, want 91", total);
 	/* rope's module .global table is initialised from its PTX */
 	ptx_module *m = t_load_kernel_file("rope.ptx");
 	if (m) {
@@ -416,17 +416,29 @@ static void test_prefill_variant(ptx_module *m, int ty, int D)
 	free(vf);
 }
 
-/* attn_decode_<ty>_d<D>: 4 splits share the 38 visible keys (keys
- * [⌊s·38/4⌋, ⌊(s+1)·38/4⌋): 9, 10, 9 and 10), the last block of each head
- * to finish merges them; then again at position 2 (3 keys: split 0 empty),
- * with the per-head counts the first launch left (they must be back at 0). */
-static void test_decode_variant(ptx_module *m, int ty, int D)
+/* The launch geometry.go gives attn_decode for g query heads per KV head:
+ * g·max(1, 8/g) warps, and a K and a V tile of f32 (32 keys up to head_dim
+ * 128) or the warps' partials, whichever is larger, of shared memory. */
+static unsigned decode_warps(int g) { return (unsigned)(g * (8 / g > 1 ? 8 / g : 1)); }
+static unsigned decode_shmem(int hd, unsigned warps, int dpl)
+{
+	int tk = hd > 128 ? 4096 / hd : 32;
+	long a = 2L * tk * hd, b = (long)warps * (2 + 32 * dpl);
+	return (unsigned)(4 * (a > b ? a : b));
+}
+
+/* attn_decode_<ty>_d<D>: a block per (KV head, split) serves the group's
+ * query heads; 4 splits share the 38 visible keys (keys [⌊s·38/4⌋,
+ * ⌊(s+1)·38/4⌋): 9, 10, 9 and 10), the last block of each group to finish
+ * merges them; then again at position 2 (3 keys: split 0 empty), with the
+ * per-group counts the first launch left (they must be back at 0). */
+static void test_decode_variant(ptx_module *m, int ty, int D, int heads, int kv_heads)
 {
 	static const char *tn[] = {"f32", "bf16", "f16"};
 	char name[64], err[300];
 	snprintf(name, sizeof name, "attn_decode_%s_d%d", tn[ty], D);
 	t_reset();
-	int heads = 4, kv_heads = 2, dh = 32 * D - (D > 2 ? 16 : 0), dstart = 37, splits = 4, kvr = 40;
+	int dh = 32 * D - (D > 2 ? 16 : 0), dstart = 37, splits = 4, kvr = 40;
 	float scale = 0.125f;
 	size_t cn = (size_t)kvr * kv_heads * dh;
 	float *dq = t_alloc((size_t)heads * dh * 4), *dout = t_alloc((size_t)heads * dh * 4);
@@ -451,21 +463,23 @@ static void test_decode_variant(ptx_module *m, int ty, int D)
 	void *nullp = NULL;
 	uint64_t ic = 0;
 	ptx_env env = {t_check, NULL, 1, 5, &ic};
-	unsigned block[3] = {128, 1, 1};
-	int *done = t_alloc((size_t)heads * 4);
-	memset(done, 0, (size_t)heads * 4);
+	unsigned warps = decode_warps(heads / kv_heads), block[3] = {32 * warps, 1, 1};
+	unsigned shmem = decode_shmem(dh, warps, D);
+	int *done = t_alloc((size_t)kv_heads * 4);
+	memset(done, 0, (size_t)kv_heads * 4);
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass)
 			dstart = 2;
 		memset(dout, 0xff, (size_t)heads * dh * 4);
 		void *dp[13] = {&dout, &pacc, &pml, &done, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &scale};
-		unsigned dg[3] = {(unsigned)heads, (unsigned)splits, 1};
+		unsigned dg[3] = {(unsigned)kv_heads, (unsigned)splits, 1};
 		env.seed = 5 + (uint64_t)pass;
-		EXPECT(ptx_launch(ptx_kernel_find(m, name), dg, block, 0, dp, &env, err, sizeof err) == 0, "%s: %s", name, err);
+		EXPECT(ptx_launch(ptx_kernel_find(m, name), dg, block, shmem, dp, &env, err, sizeof err) == 0, "%s (%d/%d heads): %s",
+		       name, heads, kv_heads, err);
 		int left = 0;
-		for (int h = 0; h < heads; h++)
+		for (int h = 0; h < kv_heads; h++)
 			left += done[h] != 0;
-		EXPECT(left == 0, "%s: %d heads' split counts not set back to 0", name, left);
+		EXPECT(left == 0, "%s: %d groups' split counts not set back to 0", name, left);
 		int bad = 0;
 		for (int h = 0; h < heads; h++) {
 			int kvh = h / (heads / kv_heads), nk = dstart + 1;
@@ -487,7 +501,8 @@ static void test_decode_variant(ptx_module *m, int ty, int D)
 				bad += fabs(dout[h * dh + i] - o) > 4e-6;
 			}
 		}
-		EXPECT(bad == 0, "%s (head_dim %d, %d keys): %d of %d beyond 4e-6", name, dh, dstart + 1, bad, heads * dh);
+		EXPECT(bad == 0, "%s (head_dim %d, %d/%d heads, %d keys): %d of %d beyond 4e-6", name, dh, heads, kv_heads, dstart + 1,
+		       bad, heads * dh);
 	}
 	free(kf);
 	free(vf);
@@ -551,8 +566,12 @@ static void test_attention(void)
 	for (int ty = 0; ty < 3; ty++)
 		for (int D = 1; D <= 8; D *= 2) {
 			test_prefill_variant(m, ty, D);
-			test_decode_variant(m, ty, D);
+			test_decode_variant(m, ty, D, 4, 2);
 		}
+	/* one query head per KV head (8 warps on one head), and 16 per KV head
+	 * (16 warps, one per head) */
+	test_decode_variant(m, 1, 4, 4, 4);
+	test_decode_variant(m, 1, 4, 16, 1);
 	char err[300];
 	t_reset();
 	int n = 5, heads = 4, kv_heads = 2, hd = 64, start = 3, rows = start + n;
@@ -576,7 +595,7 @@ static void test_attention(void)
 	EXPECT(bad == 0, "attn_prefill_f32_d2: %d of %d beyond 2e-6", bad, n * heads * hd);
 
 	/* flash decoding, bf16 cache, head_dim 128: 4 splits share 38 visible
-	 * keys (9, 10, 9, 10), merged by the last block of each head */
+	 * keys (9, 10, 9, 10), merged by the last block of each group */
 	{
 		int dh = 128, dstart = 37, splits = 4, kvr = 40;
 		float *dq = t_alloc((size_t)heads * dh * 4), *dout = t_alloc((size_t)heads * dh * 4);
@@ -588,11 +607,14 @@ static void test_attention(void)
 			dk[i] = bf16_ref(frand());
 			dv[i] = bf16_ref(frand());
 		}
-		int *done = t_alloc((size_t)heads * 4);
-		memset(done, 0, (size_t)heads * 4);
+		int *done = t_alloc((size_t)kv_heads * 4);
+		memset(done, 0, (size_t)kv_heads * 4);
 		void *dp[13] = {&dout, &pacc, &pml, &done, &dq, &dk, &dv, &heads, &kv_heads, &dh, &dstart, &nullp, &scale};
-		unsigned dg[3] = {(unsigned)heads, (unsigned)splits, 1};
-		EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_bf16_d4"), dg, block, 0, dp, &env, err, sizeof err) == 0, "%s", err);
+		unsigned dg[3] = {(unsigned)kv_heads, (unsigned)splits, 1};
+		unsigned warps = decode_warps(heads / kv_heads), dblock[3] = {32 * warps, 1, 1};
+		EXPECT(ptx_launch(ptx_kernel_find(m, "attn_decode_bf16_d4"), dg, dblock, decode_shmem(dh, warps, 4), dp, &env, err,
+		                  sizeof err) == 0,
+		       "%s", err);
 		bad = 0;
 		for (int h = 0; h < heads; h++) {
 			int kvh = h / (heads / kv_heads), nk = dstart + 1;
