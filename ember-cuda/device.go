@@ -8,6 +8,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,10 +172,13 @@ type Device struct {
 	onLaunch func(*op)
 	// gemmOverride is EMBER_DECODE_GEMM when the device opened.
 	gemmOverride string
-	openStage    int8 // stage of the last mark on the compute stream; -1 none
-	timeline     []mark
-	p2p          []p2pSpan // copy intervals into this device, resolved at Sync
-	cops         []C.ember_op
+	// tuneCopies caps the weight copies the decode matmul tuner rotates over
+	// (EMBER_CUDA_TUNE_COPIES when the device opened; maxTuneCopies without).
+	tuneCopies int
+	openStage  int8 // stage of the last mark on the compute stream; -1 none
+	timeline   []mark
+	p2p        []p2pSpan // copy intervals into this device, resolved at Sync
+	cops       []C.ember_op
 
 	stage atomic.Uint32
 	times device.Timings
@@ -298,6 +302,10 @@ func newDevice(p *physical, name string, budget int64, sharers int) (*Device, er
 			d.Close()
 		}
 	}()
+	var err error
+	if d.tuneCopies, err = tuneCopiesCap(); err != nil {
+		return nil, err
+	}
 	if err := check("cuStreamCreate", C.ember_stream_create(p.ctx, &d.compute)); err != nil {
 		return nil, err
 	}
@@ -613,3 +621,19 @@ func (d *Device) Time(reps int, fn func() error) (time.Duration, error) {
 // or "cublas" forces the decode matmul path; anything else lets the device
 // time both per shape.
 func decodeGEMMOverride() string { return os.Getenv("EMBER_DECODE_GEMM") }
+
+// tuneCopiesCap is EMBER_CUDA_TUNE_COPIES, read when a device opens: the
+// most weight copies the decode matmul tuner rotates over (1 to
+// maxTuneCopies; maxTuneCopies when unset). The copies keep a timed weight
+// out of L2; the CUDA emulator has no cache, so gpu-check --emulator sets 1.
+func tuneCopiesCap() (int, error) {
+	v := os.Getenv("EMBER_CUDA_TUNE_COPIES")
+	if v == "" {
+		return maxTuneCopies, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxTuneCopies {
+		return 0, fmt.Errorf("EMBER_CUDA_TUNE_COPIES=%q: want a whole number from 1 to %d", v, maxTuneCopies)
+	}
+	return n, nil
+}

@@ -425,8 +425,57 @@ func TestTuneCopies(t *testing.T) {
 		w    int64
 		want int
 	}{{5 << 20, 3}, {12 << 20, 1}, {50 << 20, 1}, {1 << 20, 12}, {4 << 10, maxTuneCopies}, {0, 1}} {
-		if got := tuneCopies(tc.w, l2); got != tc.want {
+		if got := tuneCopies(tc.w, l2, maxTuneCopies); got != tc.want {
 			t.Errorf("tuneCopies(%d, %d) = %d, want %d", tc.w, l2, got, tc.want)
+		}
+	}
+	// EMBER_CUDA_TUNE_COPIES caps them.
+	if got := tuneCopies(1<<20, l2, 5); got != 5 {
+		t.Errorf("tuneCopies(1 MiB, 6 MiB, at most 5) = %d, want 5", got)
+	}
+	if got := tuneCopies(5<<20, l2, 5); got != 3 {
+		t.Errorf("tuneCopies(5 MiB, 6 MiB, at most 5) = %d, want 3", got)
+	}
+}
+
+// EMBER_CUDA_TUNE_COPIES=2: the tuner times each path over the weight and one
+// copy (the 12 copies a 1 MiB weight would take are capped); a value out of
+// range refuses the device with a sentence naming the variable.
+func TestFakeTunerCopiesCap(t *testing.T) {
+	fakeGPUs(t, fakedriver.Options{})
+	t.Setenv("EMBER_CUDA_TUNE_COPIES", "2")
+	devs, err := Open([]int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := devs[0]
+	w, _ := d.Alloc(device.BF16, 512, 1024)
+	x, _ := d.Alloc(device.F32, 1, 1024)
+	out, _ := d.Alloc(device.F32, 1, 512)
+	got := recordKernels(d)
+	if err := firstErr(d.MatMul(out, x, w), d.Sync()); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, k := range *got {
+		if k == "gemv16_bf16" {
+			n++
+		}
+	}
+	if want := 2*(1+tuneReps) + 1; n != want {
+		t.Errorf("tuning launched gemv16_bf16 %d times, want %d", n, want)
+	}
+	d.Close()
+	for _, bad := range []string{"0", "33", "two"} {
+		t.Setenv("EMBER_CUDA_TUNE_COPIES", bad)
+		devs, err := Open([]int{0}, nil)
+		if err == nil {
+			devs[0].Close()
+			t.Errorf("EMBER_CUDA_TUNE_COPIES=%s: Open succeeded", bad)
+			continue
+		}
+		if want := `EMBER_CUDA_TUNE_COPIES="` + bad + `": want a whole number from 1 to 32`; !strings.Contains(err.Error(), want) {
+			t.Errorf("EMBER_CUDA_TUNE_COPIES=%s: %v; want it to say %q", bad, err, want)
 		}
 	}
 }

@@ -84,13 +84,14 @@ const attrL2CacheSize = 38
 const maxTuneCopies = 32
 
 // tuneCopies returns how many copies of a weight of wBytes the tuner times
-// in turn so that they span at least twice the L2 cache: timed on one small
-// weight, both paths would read it from L2, not from memory as decode does.
-func tuneCopies(wBytes, l2 int64) int {
+// in turn so that they span at least twice the L2 cache (at most most):
+// timed on one small weight, both paths would read it from L2, not from
+// memory as decode does.
+func tuneCopies(wBytes, l2 int64, most int) int {
 	if wBytes <= 0 {
 		return 1
 	}
-	return int(min(maxTuneCopies, max(1, (2*l2+wBytes-1)/wBytes)))
+	return int(min(int64(most), max(1, (2*l2+wBytes-1)/wBytes)))
 }
 
 // DecodeChoices reports the decode matmul shapes the device has measured and
@@ -160,7 +161,7 @@ func (d *Device) timeDecodePaths(wt *tensor, o, k, n int) (gemv, blas time.Durat
 	// taken in turn; fewer copies when the budget has no room for them.
 	ws := []*tensor{wt}
 	wb := int64(wt.size())
-	for range tuneCopies(wb, d.l2Bytes()) - 1 {
+	for range tuneCopies(wb, d.l2Bytes(), d.tuneCopies) - 1 {
 		p, err := d.devAlloc(wb, "matmul tuning weights")
 		if err != nil {
 			break

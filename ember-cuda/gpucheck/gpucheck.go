@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/ember-infer/ember/ember-core/device"
@@ -38,6 +39,12 @@ var ErrFailed = errors.New("gpu-check failed")
 // Run runs the checks and prints one line per check to w. Without a GPU (no
 // driver, no device) it prints "no GPU" and the reason, and returns nil.
 func Run(w io.Writer, o Options) error {
+	if o.Emulator && os.Getenv("EMBER_CUDA_TUNE_COPIES") == "" {
+		// The decode matmul tuner's weight copies keep a timed weight out
+		// of a GPU's L2; the emulator has none, and interpreting up to 32
+		// copies for every shape and batch bucket took most of the run.
+		os.Setenv("EMBER_CUDA_TUNE_COPIES", "1")
+	}
 	devs, err := cuda.Open([]int{o.GPU}, nil)
 	if err != nil {
 		if errors.Is(err, device.ErrUnavailable) {
