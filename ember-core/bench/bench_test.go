@@ -214,3 +214,35 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 		t.Errorf("a decode step allocates %v times", allocs)
 	}
 }
+
+// TestDecodeBatchAllocatesNothing: after its first step (which makes the
+// session's views for the batch size), a batched decode step of four
+// sequences with top-k on the device allocates nothing either.
+func TestDecodeBatchAllocatesNothing(t *testing.T) {
+	m := benchModel(t)
+	s, err := m.NewSession(qwen3.SessionOptions{Ctx: 64, KVDType: device.BF16, Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Prefill([]int32{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	seqs, toks := []int{0, 1, 2, 3}, []int32{4, 5, 6, 7}
+	for i := 1; i < 4; i++ {
+		if _, err := s.CopyPrefix(i, 0, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DecodeBatch(seqs, toks, 2); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := s.DecodeBatch(seqs, toks, 2); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a batched decode step allocates %v times", allocs)
+	}
+}

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -97,22 +98,40 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	if err := device.CheckAttention(ot.Operand(), qt.Operand(), kct.Operand(), vct.Operand(), start, heads, kvHeads, headDim, false); err != nil {
 		return d.fail(op, err)
 	}
-	n := qt.rows
+	d.attend(ot.f32, qt.f32, kct, vct, qt.rows, start, heads, kvHeads, headDim)
+	return nil
+}
+
+// rowOperand is o.Row(i) with its shape in the device's rowShape, so that
+// checking a batch's rows allocates nothing (ops run one at a time, and a
+// row operand is only checked, never kept).
+func (d *Device) rowOperand(o device.Operand, i int) device.Operand {
+	r := o
+	step := uint64(o.Cols * o.DType.Size())
+	r.Lo = o.Lo + uint64(i)*step
+	r.Hi = r.Lo + step
+	r.Rows = 1
+	d.rowShape = append(d.rowShape[:0], 1, o.Cols)
+	r.Shape = d.rowShape
+	return r
+}
+
+// attend runs Attention's job on checked operands: out and q hold n rows.
+func (d *Device) attend(out, q []float32, kct, vct *tensor, n, start, heads, kvHeads, headDim int) {
 	if n == 0 {
-		return nil
+		return
 	}
 	tasks := heads // decode: one task per head
 	if n > 1 {
 		tasks = (n + attnBlock - 1) / attnBlock * kvHeads
 	}
 	d.jobs.attn = attnJob{
-		d: d, q: qt.f32, out: ot.f32, kc: kct, vc: vct,
+		d: d, q: q, out: out, kc: kct, vc: vct,
 		n: n, start: start, heads: heads, group: heads / kvHeads, headDim: headDim,
 		scale: float32(1 / math.Sqrt(float64(headDim))),
 	}
 	d.pool.run(tasks, &d.jobs.attn)
 	d.jobs.attn = attnJob{}
-	return nil
 }
 
 // attnBlock is the most queries that a prefill task takes: for each query
@@ -238,6 +257,12 @@ func panel(dst []float32, c *tensor, off, rows, hd int) {
 // Attention's bits. The CPU reads the positions from starts, not pos.
 func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tensor, starts []int, heads, kvHeads, headDim int) error {
 	const op = "BatchAttention"
+	s := d.begin()
+	defer d.end(s, time.Now())
+	ot, err := d.operand(op, "out", out, device.OnlyF32, true)
+	if err != nil {
+		return err
+	}
 	qt, err := d.operand(op, "q", q, device.OnlyF32, false)
 	if err != nil {
 		return err
@@ -246,21 +271,29 @@ func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tenso
 	if err != nil {
 		return err
 	}
-	if err := device.CheckBatchAttention(qt.Operand(), pt.Operand(), len(kc), len(vc), len(starts)); err != nil {
+	qo, oo := qt.Operand(), ot.Operand()
+	if err := device.CheckBatchAttention(qo, pt.Operand(), len(kc), len(vc), len(starts)); err != nil {
 		return d.fail(op, err)
 	}
+	if oo.Rows != qo.Rows || oo.Cols != qo.Cols {
+		return d.fail(op, fmt.Errorf("out is %v but q is %v; they must be the same shape", oo, qo))
+	}
+	// Each row is Attention of its one query over its own caches (same
+	// checks, same job), without making row views.
+	cols := qt.cols
 	for i := range qt.rows {
-		o, err := d.View(out, i, 1)
+		kct, err := d.operand(op, "kc", kc[i], device.AnyFloat, false)
 		if err != nil {
 			return err
 		}
-		qi, err := d.View(q, i, 1)
+		vct, err := d.operand(op, "vc", vc[i], device.AnyFloat, false)
 		if err != nil {
 			return err
 		}
-		if err := d.Attention(o, qi, kc[i], vc[i], starts[i], heads, kvHeads, headDim); err != nil {
-			return err
+		if err := device.CheckAttention(d.rowOperand(oo, i), d.rowOperand(qo, i), kct.Operand(), vct.Operand(), starts[i], heads, kvHeads, headDim, false); err != nil {
+			return d.fail(op, fmt.Errorf("row %d: %w", i, err))
 		}
+		d.attend(ot.f32[i*cols:(i+1)*cols], qt.f32[i*cols:(i+1)*cols], kct, vct, 1, starts[i], heads, kvHeads, headDim)
 	}
 	return nil
 }

@@ -62,6 +62,8 @@ type Device struct {
 	rope    ropeCache
 	rj      rangeJob
 	jobs    opJobs
+	// rowShape is BatchAttention's [1, cols] for its row operands (rowOperand).
+	rowShape []int
 
 	stage atomic.Uint32
 	times [device.NumStages]atomic.Int64
@@ -329,6 +331,7 @@ type opJobs struct {
 	norm   normJob
 	rope   ropeJob
 	sel    selectJob
+	lse    lseJob
 }
 
 // ParallelRegions returns how many ops' work this device has handed to its

@@ -27,8 +27,9 @@ func (d *Device) LogSumExp(out, x device.Tensor) error {
 	if ot.elems() != xt.rows {
 		return d.errorf(op, "out is %v but x %v has %d rows; out needs one value per row", ot, xt, xt.rows)
 	}
-	j := &lseJob{d: d, x: xt.f32, out: ot.f32, cols: xt.cols}
-	d.forRanges(xt.rows, xt.cols, j)
+	d.jobs.lse = lseJob{d: d, x: xt.f32, out: ot.f32, cols: xt.cols}
+	d.forRanges(xt.rows, xt.cols, &d.jobs.lse)
+	d.jobs.lse = lseJob{}
 	return nil
 }
 

@@ -24,6 +24,10 @@ type batchState struct {
 	idx    []int32   // [rows, topK]
 	lse    []float32 // [rows]: log Σ exp of each row's logits
 	n      int       // rows of the last step
+	// vals[:n·topK], idx[:n·topK] and lse[:n] as the values Download
+	// takes, boxed once per (n, topK) so that a step allocates nothing.
+	dlVals, dlIdx, dlLse any
+	dlN, dlK             int
 }
 
 // Sequences is how many sequences the session holds.
@@ -189,7 +193,8 @@ func (s *Session) DecodeBatch(seqs []int, ids []int32, topK int) (Stats, error) 
 		st.dev.ResetTimings()
 	}
 	b.topK, b.n = topK, n
-	s.job = job{s: s, ids: ids, chunks: []span{{0, n}}, pick: pickLogits, rowPos: b.pos}
+	s.oneSpan[0] = span{0, n}
+	s.job = job{s: s, ids: ids, chunks: s.oneSpan[:], pick: pickLogits, rowPos: b.pos}
 	t0 := time.Now()
 	err := s.job.sequential()
 	if err == nil {
@@ -264,10 +269,14 @@ func (j *job) batchHead(st *stageState, w *rows) error {
 	m := s.m
 	b := &s.batch
 	n, vocab := w.n, m.Config.VocabSize
-	logits, err := d.View(st.logits, 0, n)
-	if err != nil {
-		return err
+	if w.logitsN == nil {
+		v, err := d.View(st.logits, 0, n)
+		if err != nil {
+			return err
+		}
+		w.logitsN = v
 	}
+	logits := w.logitsN
 	if err := firstErr(
 		stage(d, device.StageRMSNorm),
 		d.RMSNorm(w.h, w.x, m.Norm, m.eps),
@@ -288,29 +297,41 @@ func (j *job) batchHead(st *stageState, w *rows) error {
 	}
 	if cap(b.vals) < s.opt.Batch*k {
 		b.vals, b.idx = make([]float32, s.opt.Batch*k), make([]int32, s.opt.Batch*k)
+		b.dlN = 0
 	}
 	if cap(b.lse) < s.opt.Batch {
 		b.lse = make([]float32, s.opt.Batch)
+		b.dlN = 0
 	}
-	vals, err := d.View(st.topVals, 0, n)
-	if err != nil {
-		return err
+	if b.dlN != n || b.dlK != k {
+		b.dlVals, b.dlIdx, b.dlLse = b.vals[:n*k], b.idx[:n*k], b.lse[:n]
+		b.dlN, b.dlK = n, k
 	}
-	idx, err := d.View(st.topIdx, 0, n)
-	if err != nil {
-		return err
+	if w.topOf != st.topVals {
+		var err error
+		view := func(t device.Tensor) device.Tensor {
+			if err != nil {
+				return nil
+			}
+			var v device.Tensor
+			v, err = d.View(t, 0, n)
+			return v
+		}
+		w.topVals, w.topIdx, w.topZ = view(st.topVals), view(st.topIdx), view(st.topZ)
+		if err != nil {
+			w.topOf = nil
+			return err
+		}
+		w.topOf = st.topVals
 	}
-	lse, err := d.View(st.topZ, 0, n)
-	if err != nil {
-		return err
-	}
+	vals, idx, lse := w.topVals, w.topIdx, w.topZ
 	return firstErr(
 		stage(d, device.StageSampling),
 		d.TopK(vals, idx, logits, k),
 		d.(device.LogSumExper).LogSumExp(lse, logits),
-		d.Download(b.vals[:n*k], vals),
-		d.Download(b.idx[:n*k], idx),
-		d.Download(b.lse[:n], lse),
+		d.Download(b.dlVals, vals),
+		d.Download(b.dlIdx, idx),
+		d.Download(b.dlLse, lse),
 	)
 }
 

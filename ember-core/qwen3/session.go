@@ -143,6 +143,10 @@ type rows struct {
 	rowPos                    []int
 	qRow, kRow, vRow, attnRow []device.Tensor
 	kcRow, vcRow              []device.Tensor // BatchAttention's caches, one per row
+	// batchHead's views (made on first use): the logits' n rows, and those
+	// of the top-k buffers, remade when the buffers are (topOf is the
+	// topVals they were made of).
+	logitsN, topVals, topIdx, topZ, topOf device.Tensor
 }
 
 // NewSession allocates KV caches and workspaces on every device of m. When a
