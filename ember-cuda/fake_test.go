@@ -246,6 +246,19 @@ func TestFakeKernelIndex(t *testing.T) {
 			}
 		}
 	}
+	// Every family the ops launch by index has kernels, and the same ones.
+	for f, name := range familyNames {
+		tt := m.typed[name]
+		if tt == nil {
+			t.Errorf("family %s has no kernels", name)
+			continue
+		}
+		for dt := range storage {
+			if got := m.hotDT(family(f), device.DType(dt)); got != tt[dt] {
+				t.Errorf("hotDT(%s, %v) = %#x, kernelDT says %#x", name, device.DType(dt), got, tt[dt])
+			}
+		}
+	}
 	if n < 20 {
 		t.Errorf("only %d typed kernels checked", n)
 	}
@@ -282,7 +295,7 @@ func TestFakeAddFoldsIntoRMSNorm(t *testing.T) {
 			both, _ := d.Alloc(device.F32, 2, 64)
 			lo, _ := d.View(both, 0, 1)
 			hi, _ := d.View(both, 1, 1)
-			addNorm, rmsNorm, add := d.fnDT("add_rmsnorm", device.BF16), d.fnDT("rmsnorm", device.BF16), d.fn("add_f32")
+			addNorm, rmsNorm, add := d.fnDT(famAddRMSNorm, device.BF16), d.fnDT(famRMSNorm, device.BF16), d.fn("add_f32")
 			for _, tc := range []struct {
 				name string
 				ops  func() error

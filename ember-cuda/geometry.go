@@ -142,11 +142,19 @@ func rowBucket(n int) int {
 const gemvNarrowRows = 4
 
 // gemvWide returns the 16-byte GEMV kernel family for n rows of x.
-func gemvWide(family string, n int) string {
-	if n > gemvNarrowRows {
-		return family + "w"
+func gemvWide(f family, n int) family {
+	if n <= gemvNarrowRows {
+		return f
 	}
-	return family
+	switch f {
+	case famGEMV16:
+		return famGEMV16W
+	case famGEMV16x3:
+		return famGEMV16x3W
+	case famGEMV16GLU:
+		return famGEMV16GLUW
+	}
+	return f
 }
 
 // gemvGrid returns the grid of a GEMV over o output rows.

@@ -146,8 +146,14 @@ func TestRowBuckets(t *testing.T) {
 		n    int
 		want string
 	}{{1, "gemv16"}, {4, "gemv16"}, {5, "gemv16w"}, {16, "gemv16w"}} {
-		if got := gemvWide("gemv16", c.n); got != c.want {
+		if got := gemvWide(famGEMV16, c.n).String(); got != c.want {
 			t.Errorf("gemvWide(gemv16, %d) = %q, want %q", c.n, got, c.want)
 		}
+	}
+	if a, b := gemvWide(famGEMV16x3, 5), gemvWide(famGEMV16GLU, 16); a.String() != "gemv16x3w" || b.String() != "gemv16_gluw" {
+		t.Errorf("gemvWide(gemv16x3, 5) = %s, gemvWide(gemv16_glu, 16) = %s", a, b)
+	}
+	if f := gemvWide(famGEMV16GLU, 4); f != famGEMV16GLU {
+		t.Errorf("gemvWide(gemv16_glu, 4) = %s", f)
 	}
 }

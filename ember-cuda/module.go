@@ -139,6 +139,39 @@ const (
 	ImageMix  = "SASS and PTX JIT"
 )
 
+// family is a kernel family the per-step ops launch by dtype (family_<storage
+// of dt>), looked up in modules.hot by index: a decode step issues a few
+// hundred launches, and a string-keyed map lookup for each cost about a tenth
+// of the step's host time.
+type family uint8
+
+const (
+	famEmbedding family = iota
+	famRMSNorm
+	famAddRMSNorm
+	famHeadRMSNorm
+	famGEMV
+	famGEMV16
+	famGEMV16W
+	famGEMV16x3
+	famGEMV16x3W
+	famGEMV16GLU
+	famGEMV16GLUW
+	famConvertF32
+	famKVAppend
+	famFillUniform
+	numFamilies
+)
+
+var familyNames = [numFamilies]string{
+	famEmbedding: "embedding", famRMSNorm: "rmsnorm", famAddRMSNorm: "add_rmsnorm", famHeadRMSNorm: "head_rmsnorm",
+	famGEMV: "gemv", famGEMV16: "gemv16", famGEMV16W: "gemv16w", famGEMV16x3: "gemv16x3", famGEMV16x3W: "gemv16x3w",
+	famGEMV16GLU: "gemv16_glu", famGEMV16GLUW: "gemv16_gluw", famConvertF32: "convert_f32", famKVAppend: "kv_append",
+	famFillUniform: "fill_uniform",
+}
+
+func (f family) String() string { return familyNames[f] }
+
 // modules is the kernels loaded into one context.
 type modules struct {
 	mods []C.CUmodule
@@ -147,6 +180,7 @@ type modules struct {
 	// kernels by [decode, prefill, batched decode][dtype][dims-per-lane
 	// variant], so that issuing an op builds no kernel name.
 	typed map[string]*[len(storage)]uint64
+	hot   [numFamilies][len(storage)]uint64 // typed's entries for the families
 	attn  [3][len(storage)][len(dplVariants)]uint64
 	qk    [len(storage)][len(storage)]uint64 // qk_rope_append by [norm weight][cache] dtype
 	// attn_prefill_mma by [cache dtype][head_dim variant]
@@ -181,6 +215,11 @@ func (m *modules) index() {
 			}
 		}
 	}
+	for f, name := range familyNames {
+		if t := m.typed[name]; t != nil {
+			m.hot[f] = *t
+		}
+	}
 	for dt, suf := range storage {
 		if suf == "" {
 			continue
@@ -201,6 +240,14 @@ func (m *modules) index() {
 			}
 		}
 	}
+}
+
+// hotDT returns kernel f_<storage of dt>, 0 when there is none.
+func (m *modules) hotDT(f family, dt device.DType) uint64 {
+	if int(dt) < len(storage) {
+		return m.hot[f][dt]
+	}
+	return 0
 }
 
 // kernelDT returns kernel family_<storage of dt>, 0 when there is none.

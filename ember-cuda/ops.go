@@ -24,8 +24,8 @@ func (d *Device) begin(op string) error {
 
 func (d *Device) fn(name string) uint64 { return d.phys.mods.kernel(name) }
 
-// fnDT returns kernel family_<storage of dt>, e.g. rmsnorm_bf16.
-func (d *Device) fnDT(family string, dt device.DType) uint64 { return d.phys.mods.kernelDT(family, dt) }
+// fnDT returns kernel f_<storage of dt>, e.g. rmsnorm_bf16 for famRMSNorm.
+func (d *Device) fnDT(f family, dt device.DType) uint64 { return d.phys.mods.hotDT(f, dt) }
 
 // Embedding gathers out[i] = table[ids[i]] for table [vocab, hidden] of any
 // float dtype, ids I32 with n entries and out F32 [n, hidden]. The ids live on
@@ -57,7 +57,7 @@ func (d *Device) Embedding(out, table, ids device.Tensor) error {
 		return nil
 	}
 	return d.issue(stepRows(n), func(s *segment) {
-		k := s.launch(d.fnDT("embedding", tt.dt), dim3{uint32(n), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k := s.launch(d.fnDT(famEmbedding, tt.dt), dim3{uint32(n), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(tt).tensor(it).i32(hidden).i32(tt.rows).ptr(d.errFlag.ptr).done()
 	})
 }
@@ -79,12 +79,12 @@ func (d *Device) RMSNorm(out, x, w device.Tensor, eps float32) error {
 	}
 	if rt := d.foldAdd(ot, xt); rt != nil { // the residual add just issued, folded in
 		return d.issue(stepRows(xt.rows), func(s *segment) {
-			k := s.launch(d.fnDT("add_rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+			k := s.launch(d.fnDT(famAddRMSNorm, wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 			k.tensor(ot).tensor(xt).tensor(rt).tensor(wt).i32(xt.cols).f32(eps).done()
 		})
 	}
 	return d.issue(stepRows(xt.rows), func(s *segment) {
-		k := s.launch(d.fnDT("rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k := s.launch(d.fnDT(famRMSNorm, wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(xt).tensor(wt).i32(xt.cols).f32(eps).done()
 	})
 }
@@ -136,7 +136,7 @@ func (d *Device) AddRMSNorm(out, x, r, w device.Tensor, eps float32) error {
 		return nil
 	}
 	return d.issue(stepRows(xt.rows), func(s *segment) {
-		k := s.launch(d.fnDT("add_rmsnorm", wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
+		k := s.launch(d.fnDT(famAddRMSNorm, wt.dt), dim3{uint32(xt.rows), 1, 1}, dim3{blockRow, 1, 1}, 0)
 		k.tensor(ot).tensor(xt).tensor(rt).tensor(wt).i32(xt.cols).f32(eps).done()
 	})
 }
@@ -166,7 +166,7 @@ func (d *Device) HeadRMSNorm(x, w device.Tensor, headDim int, eps float32) error
 	}
 	return d.issue(stepRows(xt.rows), func(s *segment) {
 		grid := dim3{uint32((slices + warpsHeadNorm - 1) / warpsHeadNorm), 1, 1}
-		k := s.launch(d.fnDT("head_rmsnorm", wt.dt), grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
+		k := s.launch(d.fnDT(famHeadRMSNorm, wt.dt), grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
 		k.tensor(xt).tensor(wt).i64(int64(slices)).i32(headDim).f32(eps).done()
 		if xt.rows == 1 {
 			s.describe(k.op, fusable{kind: fuseHeadNorm, a: xt, b: wt, hd: headDim, eps: eps})
@@ -249,9 +249,9 @@ func opZero(t *tensor) op { return op{kind: opMemset, dst: t.ptr, bytes: t.size(
 
 func (d *Device) gemv(s *segment, ct, xt, wt *tensor) {
 	n, k, o := xt.rows, xt.cols, wt.rows
-	fn := d.fnDT("gemv", wt.dt)
+	fn := d.fnDT(famGEMV, wt.dt)
 	if gemv16OK(k, wt.ptr, xt.ptr, wt.dt != device.F32) {
-		fn = d.fnDT(gemvWide("gemv16", n), wt.dt)
+		fn = d.fnDT(gemvWide(famGEMV16, n), wt.dt)
 	}
 	kk := s.launch(fn, gemvGrid(o), dim3{32 * gemvWarps, 1, 1}, 0)
 	kk.tensor(ct).tensor(xt).tensor(wt).i32(n).i32(o).i32(k).done()
@@ -266,7 +266,7 @@ func (d *Device) gemvSets(s *segment, f *fusable) {
 	for i := range f.sets {
 		blocks += gemvGrid(f.ws[i].rows)[0]
 	}
-	kk := s.launch(d.fnDT(gemvWide("gemv16x3", f.x.rows), f.ws[0].dt), dim3{blocks, 1, 1}, dim3{32 * gemvWarps, 1, 1}, 0)
+	kk := s.launch(d.fnDT(gemvWide(famGEMV16x3, f.x.rows), f.ws[0].dt), dim3{blocks, 1, 1}, dim3{32 * gemvWarps, 1, 1}, 0)
 	for i := range 3 {
 		if i < f.sets {
 			kk.tensor(f.outs[i]).tensor(f.ws[i]).i32(f.ws[i].rows)
@@ -292,7 +292,7 @@ func (d *Device) gemm(ct, xt, wt *tensor, step bool) error {
 	return d.issue(step, func(s *segment) {
 		if wt.dt != device.F32 {
 			cnt := int64(n) * int64(k)
-			kk := s.launch(d.fnDT("convert_f32", wt.dt), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+			kk := s.launch(d.fnDT(famConvertF32, wt.dt), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 			kk.ptr(b).tensor(xt).i64(cnt).done()
 		}
 		s.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(n, o, k), wt.ptr, b, ct.ptr, wt.dt))
@@ -450,7 +450,7 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 		})
 	}
 	return d.issue(n == 1, func(s *segment) {
-		kk := s.launch(d.fnDT("kv_append", kct.dt), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		kk := s.launch(d.fnDT(famKVAppend, kct.dt), gridFor(total, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		kk.tensor(kct).tensor(vct).tensor(kt).tensor(vt).i32(n).i32(kvDim).start(start).done()
 	})
 }
@@ -570,7 +570,7 @@ func (d *Device) SiLUMul(out, gate, up device.Tensor) error {
 func (d *Device) glu(out *tensor, f *fusable) error {
 	x, wg, wu := f.x, f.ws[0], f.ws[1]
 	return d.issue(stepRows(x.rows), func(s *segment) {
-		k := s.launch(d.fnDT(gemvWide("gemv16_glu", x.rows), wg.dt), gemvGrid(wg.rows), dim3{32 * gemvWarps, 1, 1}, 0)
+		k := s.launch(d.fnDT(gemvWide(famGEMV16GLU, x.rows), wg.dt), gemvGrid(wg.rows), dim3{32 * gemvWarps, 1, 1}, 0)
 		k.tensor(out).tensor(f.outs[0]).tensor(f.outs[1]).tensor(wg).tensor(wu).tensor(x).i32(x.rows).i32(wg.rows).i32(x.cols).done()
 	})
 }
@@ -766,7 +766,7 @@ func (d *Device) FillUniform(t device.Tensor, seed uint64, offset, scale float32
 		return nil
 	}
 	return d.issue(false, func(s *segment) {
-		k := s.launch(d.fnDT("fill_uniform", tt.dt), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+		k := s.launch(d.fnDT(famFillUniform, tt.dt), gridFor(n, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 		k.tensor(tt).i64(n).u64(seed).f32(offset).f32(scale).done()
 	})
 }

@@ -113,7 +113,8 @@ func (s *segment) launch(fn uint64, grid, block dim3, shmem uint32) kargs {
 // aligned to align, and returns that offset relative to the launch's start.
 func (k *kargs) put(align int, v uint64, size int) uint32 {
 	s := k.s
-	for (len(s.blob)-int(k.op.argsOff))%align != 0 {
+	// align is 4 or 8, and the launch starts 8-aligned.
+	for len(s.blob)&(align-1) != 0 {
 		s.blob = append(s.blob, 0)
 	}
 	off := uint32(len(s.blob)) - k.op.argsOff

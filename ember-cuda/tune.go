@@ -185,7 +185,7 @@ func (d *Device) timeDecodePaths(wt *tensor, o, k, n int) (gemv, blas time.Durat
 		d.gemv(&gs, ot, xt, w)
 		if wt.dt != device.F32 {
 			cnt := int64(n * k)
-			kk := bs.launch(d.fnDT("convert_f32", wt.dt), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
+			kk := bs.launch(d.fnDT(famConvertF32, wt.dt), gridFor(cnt, blockElementwise), dim3{blockElementwise, 1, 1}, 0)
 			kk.ptr(b).ptr(xp).i64(cnt).done()
 		}
 		bs.add(gemmOp(uint64(uintptrOfHandle(d.blas)), rowMajorXWt(n, o, k), w.ptr, b, op_, wt.dt))
