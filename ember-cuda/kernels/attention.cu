@@ -51,32 +51,6 @@ __device__ void attn_decode_combine(float* out, const float* part_acc, const flo
     }
 }
 
-// Sixteen bytes of cache (8 bf16/fp16 or 4 f32 values) widened to f32.
-__device__ __forceinline__ void widen16(const uint4& u, const float*, float* f) {
-    f[0] = __uint_as_float(u.x);
-    f[1] = __uint_as_float(u.y);
-    f[2] = __uint_as_float(u.z);
-    f[3] = __uint_as_float(u.w);
-}
-__device__ __forceinline__ void widen16(const uint4& u, const bf16*, float* f) {
-    const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const float2 v = __bfloat1622float2(p[i]);
-        f[2 * i] = v.x;
-        f[2 * i + 1] = v.y;
-    }
-}
-__device__ __forceinline__ void widen16(const uint4& u, const fp16*, float* f) {
-    const __half2* p = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const float2 v = __half22float2(p[i]);
-        f[2 * i] = v.x;
-        f[2 * i + 1] = v.y;
-    }
-}
-
 // ldg reads one cache element through the read-only path as a global load:
 // batched decode takes its cache pointers from a table in memory, which the
 // compiler cannot prove global, and would otherwise emit generic loads.

@@ -63,3 +63,30 @@ __device__ __forceinline__ float block_sum(float v, float* shared) {
 __device__ __forceinline__ int start_of(int start, const int* start_ptr) {
     return start_ptr ? *start_ptr : start;
 }
+
+// widen16 widens sixteen bytes from one 16-byte load (8 bf16/fp16 or 4 f32
+// values) to f32: the GEMV's weights, decode attention's cache rows.
+__device__ __forceinline__ void widen16(const uint4& u, const float*, float* f) {
+    f[0] = __uint_as_float(u.x);
+    f[1] = __uint_as_float(u.y);
+    f[2] = __uint_as_float(u.z);
+    f[3] = __uint_as_float(u.w);
+}
+__device__ __forceinline__ void widen16(const uint4& u, const bf16*, float* f) {
+    const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 v = __bfloat1622float2(p[i]);
+        f[2 * i] = v.x;
+        f[2 * i + 1] = v.y;
+    }
+}
+__device__ __forceinline__ void widen16(const uint4& u, const fp16*, float* f) {
+    const __half2* p = reinterpret_cast<const __half2*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 v = __half22float2(p[i]);
+        f[2 * i] = v.x;
+        f[2 * i + 1] = v.y;
+    }
+}

@@ -20,26 +20,6 @@
 // ----------------------------------------------------------------------------
 // kernels
 
-// Eight 16-bit values from one 16-byte load, widened.
-__device__ __forceinline__ void widen8(const uint4& u, const bf16*, float* f) {
-    const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const float2 v = __bfloat1622float2(p[i]);
-        f[2 * i] = v.x;
-        f[2 * i + 1] = v.y;
-    }
-}
-__device__ __forceinline__ void widen8(const uint4& u, const fp16*, float* f) {
-    const __half2* p = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const float2 v = __half22float2(p[i]);
-        f[2 * i] = v.x;
-        f[2 * i + 1] = v.y;
-    }
-}
-
 // gemv16_row: the dot products of weight row wr with the n ≤ NR ≤
 // GEMV_MAX_ROWS rows of x, one warp's partial sums per lane in acc (summed by
 // the caller). NR is a template parameter, not a run-time bound: a
@@ -61,7 +41,7 @@ __device__ __forceinline__ void gemv16_row(float* acc, const float* x, const T* 
 #pragma unroll
         for (int j = 0; j < GEMV_UNROLL; j++) {
             float f[8];
-            widen8(u[j], w, f);
+            widen16(u[j], w, f);
             const int base = (c + 32 * j) << 3;
 #pragma unroll
             for (int r = 0; r < NR; r++) {
@@ -74,7 +54,7 @@ __device__ __forceinline__ void gemv16_row(float* acc, const float* x, const T* 
     }
     for (; c < chunks; c += 32) {
         float f[8];
-        widen8(__ldg(wr + c), w, f);
+        widen16(__ldg(wr + c), w, f);
         const int base = c << 3;
 #pragma unroll
         for (int r = 0; r < NR; r++) {
