@@ -67,6 +67,60 @@ CONST4(expC13, $1.6059043836821613e-10)
 	VPSLLQ       $52, Y1, Y1 \
 	VMULPD       Y1, Y3, Y0
 
+// EXPPD2 is EXPPD on Y0 and on Y4 at once, the two chains interleaved so that
+// one's latency hides behind the other's (an iteration of EXPPD alone is a
+// chain of 21 dependent operations); clobbers Y1-Y3 and Y5-Y7. Each lane gets
+// exactly EXPPD's operations.
+#define EXPPD2 \
+	VMINPD       Y0, Y15, Y0 \
+	VMINPD       Y4, Y15, Y4 \
+	VMAXPD       Y0, Y14, Y0 \
+	VMAXPD       Y4, Y14, Y4 \
+	VMOVAPD      Y0, Y1 \
+	VMOVAPD      Y4, Y5 \
+	VFMADD213PD  expMagic<>(SB), Y13, Y1 \
+	VFMADD213PD  expMagic<>(SB), Y13, Y5 \
+	VSUBPD       expMagic<>(SB), Y1, Y2 \
+	VSUBPD       expMagic<>(SB), Y5, Y6 \
+	VFNMADD231PD expLn2Hi<>(SB), Y2, Y0 \
+	VFNMADD231PD expLn2Hi<>(SB), Y6, Y4 \
+	VFNMADD231PD expLn2Lo<>(SB), Y2, Y0 \
+	VFNMADD231PD expLn2Lo<>(SB), Y6, Y4 \
+	VMOVUPD      expC13<>(SB), Y3 \
+	VMOVUPD      expC13<>(SB), Y7 \
+	VFMADD213PD  expC12<>(SB), Y0, Y3 \
+	VFMADD213PD  expC12<>(SB), Y4, Y7 \
+	VFMADD213PD  expC11<>(SB), Y0, Y3 \
+	VFMADD213PD  expC11<>(SB), Y4, Y7 \
+	VFMADD213PD  expC10<>(SB), Y0, Y3 \
+	VFMADD213PD  expC10<>(SB), Y4, Y7 \
+	VFMADD213PD  expC9<>(SB), Y0, Y3 \
+	VFMADD213PD  expC9<>(SB), Y4, Y7 \
+	VFMADD213PD  expC8<>(SB), Y0, Y3 \
+	VFMADD213PD  expC8<>(SB), Y4, Y7 \
+	VFMADD213PD  expC7<>(SB), Y0, Y3 \
+	VFMADD213PD  expC7<>(SB), Y4, Y7 \
+	VFMADD213PD  expC6<>(SB), Y0, Y3 \
+	VFMADD213PD  expC6<>(SB), Y4, Y7 \
+	VFMADD213PD  expC5<>(SB), Y0, Y3 \
+	VFMADD213PD  expC5<>(SB), Y4, Y7 \
+	VFMADD213PD  expC4<>(SB), Y0, Y3 \
+	VFMADD213PD  expC4<>(SB), Y4, Y7 \
+	VFMADD213PD  expC3<>(SB), Y0, Y3 \
+	VFMADD213PD  expC3<>(SB), Y4, Y7 \
+	VFMADD213PD  expC2<>(SB), Y0, Y3 \
+	VFMADD213PD  expC2<>(SB), Y4, Y7 \
+	VFMADD213PD  Y12, Y0, Y3 \
+	VFMADD213PD  Y12, Y4, Y7 \
+	VFMADD213PD  Y12, Y0, Y3 \
+	VFMADD213PD  Y12, Y4, Y7 \
+	VPADDQ       expBias<>(SB), Y1, Y1 \
+	VPADDQ       expBias<>(SB), Y5, Y5 \
+	VPSLLQ       $52, Y1, Y1 \
+	VPSLLQ       $52, Y5, Y5 \
+	VMULPD       Y1, Y3, Y0 \
+	VMULPD       Y5, Y7, Y4
+
 #define EXPCONSTS \
 	VMOVUPD expMax<>(SB), Y15 \
 	VMOVUPD expMin<>(SB), Y14 \
@@ -84,7 +138,27 @@ TEXT ·expShift(SB), NOSPLIT, $0-24
 	JZ           esdone
 	EXPCONSTS
 
+es2loop:
+	CMPQ      CX, $2
+	JLT       esloop
+	VMOVUPS   (DI), X0
+	VMOVUPS   16(DI), X4
+	VSUBPS    X11, X0, X0
+	VSUBPS    X11, X4, X4
+	VCVTPS2PD X0, Y0
+	VCVTPS2PD X4, Y4
+	EXPPD2
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y4, X4
+	VMOVUPS   X0, (DI)
+	VMOVUPS   X4, 16(DI)
+	ADDQ      $32, DI
+	SUBQ      $2, CX
+	JMP       es2loop
+
 esloop:
+	TESTQ     CX, CX
+	JZ        esdone
 	VMOVUPS   (DI), X0
 	VSUBPS    X11, X0, X0
 	VCVTPS2PD X0, Y0
@@ -93,7 +167,7 @@ esloop:
 	VMOVUPS   X0, (DI)
 	ADDQ      $16, DI
 	DECQ      CX
-	JNZ       esloop
+	JMP       esloop
 
 esdone:
 	VZEROUPPER
