@@ -253,8 +253,10 @@ func panel(dst []float32, c *tensor, off, rows, hd int) {
 }
 
 // BatchAttention runs Attention for each row of q over its own caches (see
-// device.BatchAttender): row by row on one-row views, so each row has
-// Attention's bits. The CPU reads the positions from starts, not pos.
+// device.BatchAttender): row by row, each row checked as Attention checks its
+// one query and run through Attention's job on the row's slices, so each row
+// has Attention's bits and a step makes no views. The CPU reads the positions
+// from starts, not pos.
 func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tensor, starts []int, heads, kvHeads, headDim int) error {
 	const op = "BatchAttention"
 	s := d.begin()
