@@ -44,6 +44,7 @@ func Run(w io.Writer, o Options) error {
 		// of a GPU's L2; the emulator has none, and interpreting up to 32
 		// copies for every shape and batch bucket took most of the run.
 		os.Setenv("EMBER_CUDA_TUNE_COPIES", "1")
+		defer os.Unsetenv("EMBER_CUDA_TUNE_COPIES") // read when a device opens, all within Run
 	}
 	devs, err := cuda.Open([]int{o.GPU}, nil)
 	if err != nil {
