@@ -186,7 +186,33 @@ TEXT ·siluMul(SB), NOSPLIT, $0-32
 	EXPCONSTS
 	VXORPD Y11, Y11, Y11
 
+sm2loop:
+	CMPQ       CX, $2
+	JLT        smloop
+	VCVTPS2PD  (SI), Y10
+	VCVTPS2PD  16(SI), Y9
+	VSUBPD     Y10, Y11, Y0
+	VSUBPD     Y9, Y11, Y4
+	EXPPD2
+	VADDPD     Y12, Y0, Y0
+	VADDPD     Y12, Y4, Y4
+	VDIVPD     Y0, Y10, Y0
+	VDIVPD     Y4, Y9, Y4
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y4, X4
+	VMULPS     (DX), X0, X0
+	VMULPS     16(DX), X4, X4
+	VMOVUPS    X0, (DI)
+	VMOVUPS    X4, 16(DI)
+	ADDQ       $32, SI
+	ADDQ       $32, DX
+	ADDQ       $32, DI
+	SUBQ       $2, CX
+	JMP        sm2loop
+
 smloop:
+	TESTQ      CX, CX
+	JZ         smdone
 	VCVTPS2PD  (SI), Y10
 	VSUBPD     Y10, Y11, Y0
 	EXPPD
@@ -199,7 +225,7 @@ smloop:
 	ADDQ       $16, DX
 	ADDQ       $16, DI
 	DECQ       CX
-	JNZ        smloop
+	JMP        smloop
 
 smdone:
 	VZEROUPPER
