@@ -262,7 +262,7 @@ func (j *matmulJob) block(out []float32, ldo int, w *tensor, j0, j1 int, sc *scr
 		return
 	}
 	if smallBatch(j.n, w.dt) {
-		dotBatch16(out, ldo, j.x, k, j.n, w.u16[j0*k:j1*k], k, k, j1-j0, w.dt == device.BF16)
+		dotBatch16(out, ldo, j.x, k, j.n, w.u16[j0*k:j1*k], k, k, j1-j0, w.dt == device.BF16, sc)
 		return
 	}
 	var panel []float32

@@ -239,6 +239,14 @@ type scratch struct {
 	h []float32
 	i []int32
 	u []uint16
+	b []float32 // dotBatchPanel's f32 panel
+}
+
+func (s *scratch) batchPanel(n int) []float32 {
+	if cap(s.b) < n {
+		s.b = make([]float32, n)
+	}
+	return s.b[:n]
 }
 
 func (s *scratch) halves(n int) []uint16 {

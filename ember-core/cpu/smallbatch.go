@@ -1,8 +1,6 @@
 package cpu
 
 import (
-	"sync"
-
 	"github.com/ember-infer/ember/ember-core/device"
 )
 
@@ -49,8 +47,9 @@ func smallBatch(n int, dt device.DType) bool {
 
 // dotBatch16 sets out[i*ldo+r] = Σ_p x[i*ldx+p]·w[r*stride+p] over p < k, for
 // i < n and r < rows, with F16 or BF16 (bf) bits w: each element exactly as
-// dotRows16 computes it for x row i.
-func dotBatch16(out []float32, ldo int, x []float32, ldx, n int, w []uint16, k, stride, rows int, bf bool) {
+// dotRows16 computes it for x row i. sc is the calling worker's scratch (for
+// the AVX2 kernels' panel); nil makes a fresh one.
+func dotBatch16(out []float32, ldo int, x []float32, ldx, n int, w []uint16, k, stride, rows int, bf bool, sc *scratch) {
 	checkRows("dotBatch16 x", len(x), n, k, ldx)
 	checkRows("dotBatch16 w", len(w), rows, k, stride)
 	checkRows("dotBatch16 out", len(out), n, rows, ldo)
@@ -79,7 +78,10 @@ func dotBatch16(out []float32, ldo int, x []float32, ldx, n int, w []uint16, k, 
 			}
 		}
 	case useAsm && n >= 4:
-		dotBatchPanel(out, ldo, x, ldx, n, w, k, stride, rows, bf)
+		if sc == nil {
+			sc = new(scratch)
+		}
+		dotBatchPanel(out, ldo, x, ldx, n, w, k, stride, rows, bf, sc.batchPanel(batchPanelRows*k))
 	case useAsm && k >= 8:
 		// Two or three rows of x: groups of four weight rows widened in
 		// registers against pairs of x rows (bdots), the rest through
@@ -115,11 +117,8 @@ func dotBatch16(out []float32, ldo int, x []float32, ldx, n int, w []uint16, k, 
 // multiple of bgemm4x3's three.
 const batchPanelRows = 3
 
-// batchPanels holds dotBatchPanel's f32 panels (*[]float32), one per caller
-// at a time.
-var batchPanels sync.Pool
-
-// dotBatchPanel is dotBatch16 with the AVX2 kernels for n ≥ 4 rows of x.
+// dotBatchPanel is dotBatch16 with the AVX2 kernels for n ≥ 4 rows of x; buf
+// (batchPanelRows·k floats, the worker's) holds the panel.
 // Per group of batchPanelRows weight rows: bwgemm4x3 multiplies the first
 // four x rows by the group, widening its rows into an f32 panel (which stays
 // in L1) as it goes, and bgemm4x3 every further four against the panel
@@ -128,19 +127,13 @@ var batchPanels sync.Pool
 // multiple of three go through dotRowsF32 against the panel. The widening is
 // exact and every kernel sums in the dot loops' order, so the bits are
 // dotRows16's.
-func dotBatchPanel(out []float32, ldo int, x []float32, ldx, n int, w []uint16, k, stride, rows int, bf bool) {
-	pp, _ := batchPanels.Get().(*[]float32)
-	if pp == nil || cap(*pp) < batchPanelRows*k {
-		s := make([]float32, batchPanelRows*k)
-		pp = &s
-	}
-	defer batchPanels.Put(pp)
+func dotBatchPanel(out []float32, ldo int, x []float32, ldx, n int, w []uint16, k, stride, rows int, bf bool, buf []float32) {
 	mask, _ := tailArgs(k)
 	k8 := k &^ 7
 	for r0 := 0; r0 < rows; r0 += batchPanelRows {
 		m := min(batchPanelRows, rows-r0)
 		m3 := m - m%3
-		panel := (*pp)[:m*k]
+		panel := buf[:m*k]
 		// The next group's first element, or the last one's: only
 		// prefetched.
 		pf := &w[min((r0+m)*stride, len(w)-1)]

@@ -23,7 +23,7 @@ func TestDotBatch16StaysInBounds(t *testing.T) {
 					for _, lo := range []int{len(h) - nw, 0} {
 						for _, xlo := range []int{len(f) - nx, 0} {
 							for _, bf := range []bool{true, false} {
-								dotBatch16(out, rows, f[xlo:xlo+nx], k, n, h[lo:lo+nw], k, k, rows, bf)
+								dotBatch16(out, rows, f[xlo:xlo+nx], k, n, h[lo:lo+nw], k, k, rows, bf, nil)
 							}
 						}
 					}

@@ -46,9 +46,9 @@ func TestDotBatch16(t *testing.T) {
 						for i := range out {
 							out[i] = sentinel
 						}
-						dotBatch16(out, ldo, x, ldx, n, w, k, stride, rows, bf)
+						dotBatch16(out, ldo, x, ldx, n, w, k, stride, rows, bf, nil)
 						goOut := make([]float32, len(out))
-						withAsm(false, func() { dotBatch16(goOut, ldo, x, ldx, n, w, k, stride, rows, bf) })
+						withAsm(false, func() { dotBatch16(goOut, ldo, x, ldx, n, w, k, stride, rows, bf, nil) })
 						wide := make([]float32, len(w))
 						decode16Go(wide, w, bf)
 						name := fmt.Sprintf("bf%v_k%d_n%d_rows%d", bf, k, n, rows)
@@ -84,7 +84,7 @@ func TestDotBatch16(t *testing.T) {
 // TestDotBatch16KZero: no columns give zero sums.
 func TestDotBatch16KZero(t *testing.T) {
 	out := []float32{1, 2, 3, 4, 5, 6}
-	dotBatch16(out, 3, nil, 0, 2, nil, 0, 0, 2, true)
+	dotBatch16(out, 3, nil, 0, 2, nil, 0, 0, 2, true, nil)
 	checkBitwise(t, "k=0", out, []float32{0, 0, 3, 0, 0, 6})
 }
 
@@ -96,9 +96,9 @@ func TestDotBatch16Bounds(t *testing.T) {
 		name string
 		run  func()
 	}{
-		{"x", func() { dotBatch16(out, 4, x, 8, 3, w, 8, 8, 4, true) }},
-		{"w", func() { dotBatch16(out, 4, x, 8, 2, w, 8, 9, 4, true) }},
-		{"out", func() { dotBatch16(out, 5, x, 8, 2, w, 8, 8, 4, true) }},
+		{"x", func() { dotBatch16(out, 4, x, 8, 3, w, 8, 8, 4, true, nil) }},
+		{"w", func() { dotBatch16(out, 4, x, 8, 2, w, 8, 9, 4, true, nil) }},
+		{"out", func() { dotBatch16(out, 5, x, 8, 2, w, 8, 8, 4, true, nil) }},
 	} {
 		func() {
 			defer func() {
