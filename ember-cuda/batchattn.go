@@ -46,6 +46,7 @@ func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tenso
 	if ot.rows != n {
 		return d.errorf(op, "out has %d rows but q has %d", ot.rows, n)
 	}
+	oo, qo := ot.Operand(), qt.Operand()
 	table := make([]byte, 16*n)
 	var dt device.DType
 	maxStart := 0
@@ -58,7 +59,7 @@ func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tenso
 		if err != nil {
 			return err
 		}
-		if err := device.CheckAttention(ot.Operand().Row(b), qt.Operand().Row(b), kt.Operand(), vt.Operand(), starts[b], heads, kvHeads, headDim, true); err != nil {
+		if err := device.CheckAttention(oo.Row(b), qo.Row(b), kt.Operand(), vt.Operand(), starts[b], heads, kvHeads, headDim, true); err != nil {
 			return d.fail(op, err)
 		}
 		if b == 0 {

@@ -102,20 +102,6 @@ func (d *Device) Attention(out, q, kc, vc device.Tensor, start, heads, kvHeads, 
 	return nil
 }
 
-// rowOperand is o.Row(i) with its shape in the device's rowShape, so that
-// checking a batch's rows allocates nothing (ops run one at a time, and a
-// row operand is only checked, never kept).
-func (d *Device) rowOperand(o device.Operand, i int) device.Operand {
-	r := o
-	step := uint64(o.Cols * o.DType.Size())
-	r.Lo = o.Lo + uint64(i)*step
-	r.Hi = r.Lo + step
-	r.Rows = 1
-	d.rowShape = append(d.rowShape[:0], 1, o.Cols)
-	r.Shape = d.rowShape
-	return r
-}
-
 // attend runs Attention's job on checked operands: out and q hold n rows.
 func (d *Device) attend(out, q []float32, kct, vct *tensor, n, start, heads, kvHeads, headDim int) {
 	if n == 0 {
@@ -292,7 +278,7 @@ func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tenso
 		if err != nil {
 			return err
 		}
-		if err := device.CheckAttention(d.rowOperand(oo, i), d.rowOperand(qo, i), kct.Operand(), vct.Operand(), starts[i], heads, kvHeads, headDim, false); err != nil {
+		if err := device.CheckAttention(oo.RowIn(i, d.rowShape[:0]), qo.RowIn(i, d.rowShape[:0]), kct.Operand(), vct.Operand(), starts[i], heads, kvHeads, headDim, false); err != nil {
 			return d.fail(op, fmt.Errorf("row %d: %w", i, err))
 		}
 		d.attend(ot.f32[i*cols:(i+1)*cols], qt.f32[i*cols:(i+1)*cols], kct, vct, 1, starts[i], heads, kvHeads, headDim)

@@ -62,8 +62,8 @@ type Device struct {
 	rope    ropeCache
 	rj      rangeJob
 	jobs    opJobs
-	// rowShape is BatchAttention's [1, cols] for its row operands (rowOperand).
-	rowShape []int
+	// rowShape backs the shape of BatchAttention's row operands (Operand.RowIn).
+	rowShape [2]int
 
 	stage atomic.Uint32
 	times [device.NumStages]atomic.Int64

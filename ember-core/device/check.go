@@ -377,9 +377,13 @@ func CheckBatchAttention(q, pos Operand, nk, nv, nstarts int) error {
 
 // Row returns row i of o (a matrix of o.Rows rows) as a one-row operand,
 // for checking an op that treats each row on its own.
-func (o Operand) Row(i int) Operand {
+func (o Operand) Row(i int) Operand { return o.RowIn(i, make([]int, 0, 2)) }
+
+// RowIn is Row with the row's shape [1, cols] written into buf (reused from
+// its start), for a caller that checks many rows and keeps none.
+func (o Operand) RowIn(i int, buf []int) Operand {
 	step := uint64(o.Cols * o.DType.Size())
 	lo := o.Lo + uint64(i)*step
-	return Operand{DType: o.DType, Shape: []int{1, o.Cols}, Rows: 1, Cols: o.Cols, Lo: lo, Hi: lo + step,
+	return Operand{DType: o.DType, Shape: append(buf[:0], 1, o.Cols), Rows: 1, Cols: o.Cols, Lo: lo, Hi: lo + step,
 		Freed: o.Freed, ReadOnly: o.ReadOnly, Name: o.Name}
 }
