@@ -24,6 +24,16 @@ __device__ __forceinline__ void rope_sincos(int pos, float2 rev, float* s, float
     sincosf((float)a, s, c);
 }
 
+// rope_rotate: the pair (x1, x2) rotated by the angle whose cosine and sine
+// are c and s, each product rounded and then summed, as the CPU reference
+// does. The intrinsics pin the roundings: left to itself nvcc fuses one
+// product of each sum into an fma, and which one differs from kernel to
+// kernel (rope_neox and qk_rope_append once disagreed in the last bit).
+__device__ __forceinline__ void rope_rotate(float x1, float x2, float c, float s, float* y1, float* y2) {
+    *y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s));
+    *y2 = __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s));
+}
+
 // One thread per (row, head, j < hd/2), rotating the pair (j, j + hd/2).
 // rev holds theta^(-2j/hd) / 2π as (hi, lo) f32 pairs, computed once on the host.
 __device__ void rope_neox(float* x, const int* pos, const float2* rev, int n, int cols, int hd) {
@@ -38,9 +48,7 @@ __device__ void rope_neox(float* x, const int* pos, const float2* rev, int n, in
         float s, c;
         rope_sincos(pos[row], rev[j], &s, &c);
         float* p = x + row * cols + (long)h * hd;
-        const float x1 = p[j], x2 = p[j + half];
-        p[j] = x1 * c - x2 * s;
-        p[j + half] = x2 * c + x1 * s;
+        rope_rotate(p[j], p[j + half], c, s, &p[j], &p[j + half]);
     }
 }
 
@@ -79,7 +87,8 @@ __device__ void qk_rope_append(float* q, float* k, const float* v, T* kc, T* vc,
         const float x1 = (p[j] * scale) * ld(w, j), x2 = (p[j + half] * scale) * ld(w, j + half);
         float s, c;
         rope_sincos(pos[0], rev[j], &s, &c);
-        const float y1 = x1 * c - x2 * s, y2 = x2 * c + x1 * s;
+        float y1, y2;
+        rope_rotate(x1, x2, c, s, &y1, &y2);
         p[j] = y1;
         p[j + half] = y2;
         if (!is_q) {
