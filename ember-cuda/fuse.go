@@ -178,3 +178,106 @@ func (d *Device) foldQK(kc, vc, k, v *tensor) (qn, kn, rope *fusable) {
 	d.seg.dropTail(4)
 	return &d.folded[0], &d.folded[1], &d.folded[2]
 }
+
+// qkArgs are qk_rope_append's operands: one row of q, k and v, the caches,
+// the norm weights, the position and the RoPE table.
+type qkArgs struct {
+	q, k, v, kc, vc, qw, kw, pos *tensor
+	inv                          uint64
+	hd                           int
+	eps                          float32
+	start                        int
+}
+
+// qkRoPEAppend launches qk_rope_append: a warp per query head, key head and
+// value head normalizes (q, k), rotates (q, k) and stores (k, v) into the
+// caches at start, with the bits of head_rmsnorm, rope_neox and kv_append.
+func (d *Device) qkRoPEAppend(s *segment, a qkArgs) {
+	heads, kvHeads := a.q.cols/a.hd, a.k.cols/a.hd
+	grid := dim3{uint32((heads + 2*kvHeads + warpsHeadNorm - 1) / warpsHeadNorm), 1, 1}
+	k := s.launch(d.phys.mods.qk[a.qw.dt][a.kc.dt], grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
+	k.tensor(a.q).tensor(a.k).tensor(a.v).tensor(a.kc).tensor(a.vc).tensor(a.qw).tensor(a.kw).tensor(a.pos).ptr(a.inv).
+		i32(heads).i32(kvHeads).i32(a.hd).f32(a.eps).start(a.start).done()
+}
+
+// QKRoPEAppend is HeadRMSNorm of q and k, RoPE of q and k at pos, and
+// KVAppend of k and v at start (device.QKRoPEAppender): one qk_rope_append
+// launch for a single row, which is a decode step's, so the host checks and
+// packs one op where it would five. More rows, and rows the kernel cannot
+// take (aliased operands, norm weights of two dtypes), run the five ops.
+func (d *Device) QKRoPEAppend(q, k, v, qw, kw, pos, kc, vc device.Tensor, headDim int, eps float32, theta float64, start int) error {
+	const op = "QKRoPEAppend"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	fused, err := d.qkRoPEAppendLocked(op, q, k, v, qw, kw, pos, kc, vc, headDim, eps, theta, start)
+	d.mu.Unlock()
+	if fused || err != nil {
+		return err
+	}
+	return firstErr(
+		d.HeadRMSNorm(q, qw, headDim, eps),
+		d.HeadRMSNorm(k, kw, headDim, eps),
+		d.RoPE(q, headDim, pos, theta),
+		d.RoPE(k, headDim, pos, theta),
+		d.KVAppend(kc, vc, k, v, start),
+	)
+}
+
+// qkRoPEAppendLocked checks QKRoPEAppend's operands as its five ops would
+// and issues the fused launch where it can; false (and no error) leaves the
+// work to the five ops.
+func (d *Device) qkRoPEAppendLocked(op string, q, k, v, qw, kw, pos, kc, vc device.Tensor, hd int, eps float32, theta float64, start int) (bool, error) {
+	var a qkArgs
+	var err error
+	// One operand at a time: a table of destinations would move a to the heap.
+	if a.q, err = d.operand(op, "q", q, device.OnlyF32, true); err != nil {
+		return false, err
+	}
+	if a.k, err = d.operand(op, "k", k, device.OnlyF32, true); err != nil {
+		return false, err
+	}
+	if a.v, err = d.operand(op, "v", v, device.OnlyF32, false); err != nil {
+		return false, err
+	}
+	if a.qw, err = d.operand(op, "qw", qw, device.AnyFloat, false); err != nil {
+		return false, err
+	}
+	if a.kw, err = d.operand(op, "kw", kw, device.AnyFloat, false); err != nil {
+		return false, err
+	}
+	if a.pos, err = d.operand(op, "pos", pos, device.OnlyI32, false); err != nil {
+		return false, err
+	}
+	if a.kc, err = d.operand(op, "kc", kc, device.AnyFloat, true); err != nil {
+		return false, err
+	}
+	if a.vc, err = d.operand(op, "vc", vc, device.AnyFloat, true); err != nil {
+		return false, err
+	}
+	qo, ko, po := a.q.Operand(), a.k.Operand(), a.pos.Operand()
+	for _, e := range []error{
+		device.CheckHeadRMSNorm(qo, a.qw.Operand(), hd),
+		device.CheckHeadRMSNorm(ko, a.kw.Operand(), hd),
+		device.CheckRoPE(qo, po, hd, theta),
+		device.CheckRoPE(ko, po, hd, theta),
+		device.CheckKVAppend(a.kc.Operand(), a.vc.Operand(), ko, a.v.Operand(), start, true),
+	} {
+		if e != nil {
+			return false, d.fail(op, e)
+		}
+	}
+	ok := a.q.rows == 1 && a.k.rows == 1 && a.v.rows == 1 && a.q.cols > 0 && a.k.cols > 0 && a.qw.dt == a.kw.dt &&
+		apart(a.q, a.k) && apart(a.q, a.v) && apart(a.k, a.v)
+	for _, c := range []*tensor{a.kc, a.vc} {
+		ok = ok && apart(c, a.q) && apart(c, a.k) && apart(c, a.v)
+	}
+	if !ok {
+		return false, nil
+	}
+	if a.inv, err = d.ropeTable(hd, theta); err != nil {
+		return false, err
+	}
+	a.hd, a.eps, a.start = hd, eps, start
+	return true, d.issue(true, func(s *segment) { d.qkRoPEAppend(s, a) })
+}

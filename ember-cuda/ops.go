@@ -440,13 +440,9 @@ func (d *Device) KVAppend(kc, vc, k, v device.Tensor, start int) error {
 		return nil
 	}
 	if qn, kn, rope := d.foldQK(kct, vct, kt, vt); qn != nil {
-		hd := qn.hd
-		heads, kvHeads := qn.a.cols/hd, kt.cols/hd
 		return d.issue(true, func(s *segment) {
-			grid := dim3{uint32((heads + 2*kvHeads + warpsHeadNorm - 1) / warpsHeadNorm), 1, 1}
-			kk := s.launch(d.phys.mods.qk[qn.b.dt][kct.dt], grid, dim3{32 * warpsHeadNorm, 1, 1}, 0)
-			kk.tensor(qn.a).tensor(kt).tensor(vt).tensor(kct).tensor(vct).tensor(qn.b).tensor(kn.b).tensor(rope.b).ptr(rope.inv).
-				i32(heads).i32(kvHeads).i32(hd).f32(qn.eps).start(start).done()
+			d.qkRoPEAppend(s, qkArgs{q: qn.a, k: kt, v: vt, kc: kct, vc: vct, qw: qn.b, kw: kn.b, pos: rope.b,
+				inv: rope.inv, hd: qn.hd, eps: qn.eps, start: start})
 		})
 	}
 	return d.issue(n == 1, func(s *segment) {

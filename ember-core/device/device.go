@@ -321,6 +321,17 @@ type SwiGLUProjector interface {
 	MatMulSwiGLU(out, x, gate, up Tensor) error
 }
 
+// QKRoPEAppender is offered by devices that finish attention's inputs in one
+// op: HeadRMSNorm(q, qw, headDim, eps), HeadRMSNorm(k, kw, headDim, eps),
+// RoPE(q, headDim, pos, theta), RoPE(k, headDim, pos, theta), then
+// KVAppend(kc, vc, k, v, start), each operand checked as that op checks it,
+// with exactly those ops' results in q, k and the caches. A decode step's
+// host then issues one op for what takes five elsewhere. The model uses it
+// on one-sequence chunks where a device offers it.
+type QKRoPEAppender interface {
+	QKRoPEAppend(q, k, v, qw, kw, pos, kc, vc Tensor, headDim int, eps float32, theta float64, start int) error
+}
+
 // BatchAttender is offered by devices that run decode attention for several
 // sequences in one op, as a batched decode step needs: row i of q (F32
 // [B, heads·headDim]) is one query at position starts[i] over rows

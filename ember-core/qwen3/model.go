@@ -176,20 +176,14 @@ func (m *Model) Close() {
 // Reads like the math: x += O·attn(rope(norm(Q·rms(x))), rope(norm(K·rms(x))), V·rms(x));
 // x += Down·(silu(Gate·rms(x)) ⊙ Up·rms(x)).
 func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error {
-	c, d := m.Config, l.Dev
-	hd := c.HeadDim
-	theta := c.RopeTheta
+	d := l.Dev
 	return firstErr(
 		stage(d, device.StageRMSNorm),
 		d.RMSNorm(w.h, w.x, l.InputNorm, m.eps),
 
 		stage(d, device.StageAttention),
 		qkv(d, w.q, w.k, w.v, w.h, l.Q, l.K, l.V),
-		d.HeadRMSNorm(w.q, l.QNorm, hd, m.eps),
-		d.HeadRMSNorm(w.k, l.KNorm, hd, m.eps),
-		d.RoPE(w.q, hd, w.pos, theta),
-		d.RoPE(w.k, hd, w.pos, theta),
-		m.appendAttend(d, w, kv, start),
+		m.appendAttend(d, l, w, kv, start),
 		d.MatMul(w.h, w.attn, l.O),
 
 		stage(d, device.StageRMSNorm),
@@ -202,13 +196,30 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 	)
 }
 
-// appendAttend appends the chunk's k and v to its cache at start and attends
-// over it. On a batched decode step (kv.rows) every row is a sequence of its
-// own: row i appends to and attends over kv.rows[i] at w.rowPos[i], all rows
-// in one BatchAttention where the device offers it.
-func (m *Model) appendAttend(d device.Device, w *rows, kv *layerCache, start int) error {
+// appendAttend normalizes and rotates the chunk's q and k, appends its k and
+// v to its cache at start and attends over it. On a batched decode step
+// (kv.rows) every row is a sequence of its own: row i appends to and attends
+// over kv.rows[i] at w.rowPos[i], all rows in one BatchAttention where the
+// device offers it.
+func (m *Model) appendAttend(d device.Device, l *Layer, w *rows, kv *layerCache, start int) error {
 	c := m.Config
-	heads, kvHeads, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	heads, kvHeads, hd, theta := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, c.RopeTheta
+	if kv.rows == nil {
+		if f, ok := d.(device.QKRoPEAppender); ok {
+			return firstErr(
+				f.QKRoPEAppend(w.q, w.k, w.v, l.QNorm, l.KNorm, w.pos, kv.k, kv.v, hd, m.eps, theta, start),
+				d.Attention(w.attn, w.q, kv.k, kv.v, start, heads, kvHeads, hd),
+			)
+		}
+	}
+	if err := firstErr(
+		d.HeadRMSNorm(w.q, l.QNorm, hd, m.eps),
+		d.HeadRMSNorm(w.k, l.KNorm, hd, m.eps),
+		d.RoPE(w.q, hd, w.pos, theta),
+		d.RoPE(w.k, hd, w.pos, theta),
+	); err != nil {
+		return err
+	}
 	if kv.rows == nil {
 		return firstErr(
 			d.KVAppend(kv.k, kv.v, w.k, w.v, start),

@@ -361,6 +361,7 @@ func checkOps(rep *report, g *cuda.Device, seed uint64, sh shapes, partners []in
 	checkMatMul(e, sh)
 	checkBatchMatMul(e, sh)
 	checkRoPE(e)
+	checkQKRoPEAppend(e)
 	checkKVAndAttention(e, sh)
 	checkPrefillMMA(e, sh.mmaAttention)
 	checkDecodeAttention(e)
@@ -463,6 +464,97 @@ func checkRoPE(e *opEnv) {
 			})
 		}
 	}
+}
+
+// checkQKRoPEAppend checks the fused QKRoPEAppend against the CPU's five ops
+// (HeadRMSNorm of q and k, RoPE of both, KVAppend) and, bit for bit, against
+// the same five ops on the CUDA device with a Sync after each so that none
+// folds into another: one row (a decode step's, one launch) and three rows
+// (which run the five ops), in every cache dtype, at Qwen3's theta.
+func checkQKRoPEAppend(e *opEnv) {
+	const heads, kvHeads, hd, ctx, theta, eps = 4, 2, 64, 16, 1e6, 1e-6
+	for _, dt := range floatTypes {
+		for _, tc := range [][2]int{{1, 11}, {3, 2}} {
+			n, start := tc[0], tc[1]
+			name := fmt.Sprintf("QKRoPEAppend w %v cache %v, %d row(s) at %d", dt, dt, n, start)
+			e.run(name, func() error { return e.qkRoPEAppend(name, dt, n, start, heads, kvHeads, hd, ctx, theta, eps) })
+		}
+	}
+}
+
+func (e *opEnv) qkRoPEAppend(name string, dt device.DType, n, start, heads, kvHeads, hd, ctx int, theta float64, eps float32) error {
+	// Each input twice on the CUDA device: the fused op's and the five ops'.
+	var ins [2][6]pair
+	var host [6][]float32
+	shapes := [6][]int{{n, heads * hd}, {n, kvHeads * hd}, {n, kvHeads * hd}, {hd}, {hd}, {ctx, kvHeads * hd}}
+	dts := [6]device.DType{device.F32, device.F32, device.F32, dt, dt, dt}
+	for i := range 6 {
+		var err error
+		if ins[0][i], host[i], err = e.random(dts[i], 2, shapes[i]...); err != nil {
+			return err
+		}
+		if ins[1][i], err = e.tensors(dts[i], host[i], shapes[i]...); err != nil {
+			return err
+		}
+	}
+	vc, err := e.tensors(dt, host[5], ctx, kvHeads*hd)
+	if err != nil {
+		return err
+	}
+	vc2, err := e.tensors(dt, host[5], ctx, kvHeads*hd)
+	if err != nil {
+		return err
+	}
+	positions := make([]int32, n)
+	for i := range positions {
+		positions[i] = int32(start + i)
+	}
+	pos, err := e.tensors(device.I32, positions, n)
+	if err != nil {
+		return err
+	}
+	q, k, v, qw, kw, kc := ins[0][0], ins[0][1], ins[0][2], ins[0][3], ins[0][4], ins[0][5]
+	err = firstErr(e.c.HeadRMSNorm(q.c, qw.c, hd, eps), e.c.HeadRMSNorm(k.c, kw.c, hd, eps),
+		e.c.RoPE(q.c, hd, pos.c, theta), e.c.RoPE(k.c, hd, pos.c, theta), e.c.KVAppend(kc.c, vc.c, k.c, v.c, start))
+	if err != nil {
+		return err
+	}
+	kernels, err := e.launches(func() error {
+		return firstErr(e.g.QKRoPEAppend(q.g, k.g, v.g, qw.g, kw.g, pos.g, kc.g, vc.g, hd, eps, theta, start), e.g.Sync())
+	})
+	if err != nil {
+		return err
+	}
+	if n == 1 {
+		e.rep.check(kernels == 1, "%-58s %d kernel launch(es), want 1", name, kernels)
+	}
+	q2, k2, v2, qw2, kw2, kc2 := ins[1][0], ins[1][1], ins[1][2], ins[1][3], ins[1][4], ins[1][5]
+	g := e.g
+	err = firstErr(g.HeadRMSNorm(q2.g, qw2.g, hd, eps), g.Sync(), g.HeadRMSNorm(k2.g, kw2.g, hd, eps), g.Sync(),
+		g.RoPE(q2.g, hd, pos.g, theta), g.Sync(), g.RoPE(k2.g, hd, pos.g, theta), g.Sync(),
+		g.KVAppend(kc2.g, vc2.g, k2.g, v2.g, start), g.Sync())
+	if err != nil {
+		return err
+	}
+	cacheTol := map[device.DType]float64{device.F32: tolNorm + tolRoPE, device.BF16: tolBF16In, device.F16: tolF16In}[dt]
+	for _, o := range []struct {
+		what       string
+		fused, ops pair
+		tol        float64
+	}{{"q", q, q2, tolNorm + tolRoPE}, {"k", k, k2, tolNorm + tolRoPE}, {"k cache", kc, kc2, cacheTol}, {"v cache", vc, vc2, cacheTol}} {
+		e.within(name+": "+o.what, o.fused, o.tol)
+		fused, ops := make([]float32, device.Elems(o.fused.g.Shape())), make([]float32, device.Elems(o.ops.g.Shape()))
+		if err := firstErr(g.Download(fused, o.fused.g), g.Download(ops, o.ops.g)); err != nil {
+			return err
+		}
+		ok, at := sameBits(fused, ops)
+		if ok {
+			e.rep.check(true, "%-58s same bits as the five ops", name+": "+o.what)
+		} else {
+			e.rep.check(false, "%-58s differs from the five ops at %d: %v vs %v", name+": "+o.what, at, fused[at], ops[at])
+		}
+	}
+	return nil
 }
 
 func checkKVAndAttention(e *opEnv, sh shapes) {
