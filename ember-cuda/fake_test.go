@@ -628,6 +628,8 @@ func TestFakeFolds(t *testing.T) {
 	qw, kw := alloc(device.BF16, hd), alloc(device.BF16, hd)
 	pos := alloc(device.I32, 1)
 	kc, vc := alloc(device.BF16, 8, kvHeads*hd), alloc(device.BF16, 8, kvHeads*hd)
+	q3, k3, v3, pos3 := alloc(device.F32, 3, heads*hd), alloc(device.F32, 3, kvHeads*hd), alloc(device.F32, 3, kvHeads*hd), alloc(device.I32, 3)
+	kw32, kc2, vc2 := alloc(device.F32, hd), alloc(device.BF16, 8, kvHeads*hd), alloc(device.BF16, 8, kvHeads*hd)
 	g, u := alloc(device.F32, 1, 32), alloc(device.F32, 1, 32)
 	wsq, g64, u64 := alloc(device.BF16, 64, 64), alloc(device.F32, 1, 64), alloc(device.F32, 1, 64)
 	qkv := func() error { return firstErr(d.MatMul(q, x, wq), d.MatMul(k, x, wk), d.MatMul(v, x, wv)) }
@@ -661,6 +663,15 @@ func TestFakeFolds(t *testing.T) {
 		{"RoPE with other thetas", func() error {
 			return firstErr(norms(), d.RoPE(q, hd, pos, 1e6), d.RoPE(k, hd, pos, 1e4), d.KVAppend(kc, vc, k, v, 3))
 		}, "[head_rmsnorm_bf16 head_rmsnorm_bf16 rope_neox_f32 rope_neox_f32 kv_append_bf16]"},
+		// (Other caches than the fold's above, whose segment this would repeat:
+		// a repeated segment replays as a graph, and no kernel launch shows.)
+		{"QKRoPEAppend", func() error { return d.QKRoPEAppend(q, k, v, qw, kw, pos, kc2, vc2, hd, 1e-6, 1e6, 3) },
+			"[qk_rope_append_wbf16_kvbf16]"},
+		{"QKRoPEAppend of three rows", func() error { return d.QKRoPEAppend(q3, k3, v3, qw, kw, pos3, kc, vc, hd, 1e-6, 1e6, 3) },
+			"[head_rmsnorm_bf16 head_rmsnorm_bf16 rope_neox_f32 rope_neox_f32 kv_append_bf16]"},
+		{"QKRoPEAppend with norm weights of two dtypes", func() error {
+			return d.QKRoPEAppend(q, k, v, qw, kw32, pos, kc, vc, hd, 1e-6, 1e6, 3)
+		}, "[head_rmsnorm_bf16 head_rmsnorm_f32 rope_neox_f32 rope_neox_f32 kv_append_bf16]"},
 	} {
 		// Warm the RoPE tables first: making one flushes the segment.
 		if err := firstErr(d.RoPE(q, hd, pos, 1e6), d.RoPE(q, hd, pos, 1e4), d.Sync()); err != nil {
@@ -672,6 +683,22 @@ func TestFakeFolds(t *testing.T) {
 		}
 		if s := fmt.Sprint(*got); s != tc.want {
 			t.Errorf("%s: kernels %s, want %s", tc.name, s, tc.want)
+		}
+	}
+	// QKRoPEAppend checks each operand as its five ops would, and says which.
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"a cache as k", d.QKRoPEAppend(q, kc, v, qw, kw, pos, kc, vc, hd, 1e-6, 1e6, 3), "QKRoPEAppend on cuda:0: k is BF16"},
+		{"kw of another head size", d.QKRoPEAppend(q, k, v, qw, w4, pos, kc, vc, hd, 1e-6, 1e6, 3), "headDim is 16"},
+		{"three positions for one row", d.QKRoPEAppend(q, k, v, qw, kw, pos3, kc, vc, hd, 1e-6, 1e6, 3), "has 1 rows"},
+		{"a row past the cache", d.QKRoPEAppend(q, k, v, qw, kw, pos, kc, vc, hd, 1e-6, 1e6, 8), "QKRoPEAppend on cuda:0: rows 8…8"},
+		{"a zero theta", d.QKRoPEAppend(q, k, v, qw, kw, pos, kc, vc, hd, 1e-6, 0, 3), "theta 0"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.name, tc.err, tc.want)
 		}
 	}
 }
