@@ -248,6 +248,16 @@ func (s *Session) alloc() error {
 		if err != nil {
 			return err
 		}
+		// A decode step's views, made now so that the first step allocates
+		// nothing either (ember bench counts allocations from it).
+		if st.one, err = st.rowsOf(1, 0); err != nil {
+			return err
+		}
+		if k == len(m.Devices)-1 {
+			if err := st.lastRows(st.one); err != nil {
+				return err
+			}
+		}
 		s.stages = append(s.stages, st)
 	}
 	s.logits = make([]float32, c.VocabSize)
@@ -544,6 +554,17 @@ func (j *job) views(k, ci int) (*rows, error) {
 	if w := *cache; w != nil && w.n == n {
 		return w, nil
 	}
+	w, err := st.rowsOf(n, ci%2)
+	if err != nil {
+		return nil, err
+	}
+	*cache = w
+	return w, nil
+}
+
+// rowsOf makes the views of n rows of the stage's workspace, the residual
+// stream in the given slot.
+func (st *stageState) rowsOf(n, slot int) (*rows, error) {
 	w := rows{n: n, posHost: st.posBuf[:n], idsHost: st.idsBuf[:n]}
 	var err error
 	view := func(t device.Tensor) device.Tensor {
@@ -554,7 +575,7 @@ func (j *job) views(k, ci int) (*rows, error) {
 		v, err = st.dev.View(t, 0, n)
 		return v
 	}
-	w.x = view(st.slot[ci%2])
+	w.x = view(st.slot[slot])
 	w.h, w.q, w.k, w.v = view(st.h), view(st.q), view(st.k), view(st.v)
 	w.attn, w.gate, w.up, w.pos = view(st.attn), view(st.gate), view(st.up), view(st.pos)
 	if st.ids != nil {
@@ -563,7 +584,6 @@ func (j *job) views(k, ci int) (*rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	*cache = &w
 	return &w, nil
 }
 
