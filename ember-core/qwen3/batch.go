@@ -134,7 +134,7 @@ func (s *Session) CanTopKOnDevice() bool {
 	if len(s.stages) == 0 {
 		return false
 	}
-	_, ok := s.stages[len(s.stages)-1].dev.(device.LogSumExper)
+	ok := s.stages[len(s.stages)-1].lse != nil
 	return ok
 }
 
@@ -328,7 +328,7 @@ func (j *job) batchHead(st *stageState, w *rows) error {
 	return firstErr(
 		stage(d, device.StageSampling),
 		d.TopK(vals, idx, logits, k),
-		d.(device.LogSumExper).LogSumExp(lse, logits),
+		st.lse.LogSumExp(lse, logits),
 		d.Download(b.dlVals, vals),
 		d.Download(b.dlIdx, idx),
 		d.Download(b.dlLse, lse),

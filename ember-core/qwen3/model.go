@@ -25,6 +25,30 @@ type Layer struct {
 	PostNorm  device.Tensor // [hidden]
 	Gate, Up  device.Tensor // [inter, hidden]
 	Down      device.Tensor // [hidden, inter]
+
+	fused fusedOps // what Dev offers of the fused ops
+}
+
+// fusedOps are the optional ops of a layer's device (nil where it offers
+// none), asserted once when the layer is placed: a type assertion to an
+// interface in the step itself fills the runtime's per-call-site cache at a
+// random call, a heap allocation in the middle of decoding.
+type fusedOps struct {
+	qkv   device.QKVProjector
+	glu   device.SwiGLUProjector
+	norm  device.ResidualNormer
+	qkr   device.QKRoPEAppender
+	batch device.BatchAttender
+}
+
+func fusedOf(d device.Device) fusedOps {
+	var f fusedOps
+	f.qkv, _ = d.(device.QKVProjector)
+	f.glu, _ = d.(device.SwiGLUProjector)
+	f.norm, _ = d.(device.ResidualNormer)
+	f.qkr, _ = d.(device.QKRoPEAppender)
+	f.batch, _ = d.(device.BatchAttender)
+	return f
 }
 
 // Model is a loaded Qwen3 model split across devices.
@@ -134,7 +158,7 @@ func (m *Model) load(src WeightSource) error {
 	for k, d := range m.Devices {
 		for range m.Split[k] {
 			i := len(m.Layers)
-			l := &Layer{Dev: d}
+			l := &Layer{Dev: d, fused: fusedOf(d)}
 			fields := l.fields()
 			for _, spec := range snapshot.LayerSpecs(c, i) {
 				_, suffix, _ := snapshot.ParseLayerName(spec.Name)
@@ -182,15 +206,15 @@ func (m *Model) forwardLayer(l *Layer, w *rows, kv *layerCache, start int) error
 		d.RMSNorm(w.h, w.x, l.InputNorm, m.eps),
 
 		stage(d, device.StageAttention),
-		qkv(d, w.q, w.k, w.v, w.h, l.Q, l.K, l.V),
+		qkv(d, l.fused.qkv, w.q, w.k, w.v, w.h, l.Q, l.K, l.V),
 		m.appendAttend(d, l, w, kv, start),
 		d.MatMul(w.h, w.attn, l.O),
 
 		stage(d, device.StageRMSNorm),
-		addNorm(d, w.h, w.x, w.h, l.PostNorm, m.eps),
+		addNorm(d, l.fused.norm, w.h, w.x, w.h, l.PostNorm, m.eps),
 
 		stage(d, device.StageFFN),
-		swiGLU(d, w.gate, w.up, w.h, l.Gate, l.Up),
+		swiGLU(d, l.fused.glu, w.gate, w.up, w.h, l.Gate, l.Up),
 		d.MatMul(w.h, w.gate, l.Down),
 		d.Add(w.x, w.x, w.h),
 	)
@@ -205,7 +229,7 @@ func (m *Model) appendAttend(d device.Device, l *Layer, w *rows, kv *layerCache,
 	c := m.Config
 	heads, kvHeads, hd, theta := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, c.RopeTheta
 	if kv.rows == nil {
-		if f, ok := d.(device.QKRoPEAppender); ok {
+		if f := l.fused.qkr; f != nil {
 			return firstErr(
 				f.QKRoPEAppend(w.q, w.k, w.v, l.QNorm, l.KNorm, w.pos, kv.k, kv.v, hd, m.eps, theta, start),
 				d.Attention(w.attn, w.q, kv.k, kv.v, start, heads, kvHeads, hd),
@@ -229,7 +253,8 @@ func (m *Model) appendAttend(d device.Device, l *Layer, w *rows, kv *layerCache,
 	if err := w.rowViews(d); err != nil {
 		return err
 	}
-	ba, batched := d.(device.BatchAttender)
+	ba := l.fused.batch
+	batched := ba != nil
 	for i, seq := range kv.rows {
 		p := w.rowPos[i]
 		if err := d.KVAppend(seq.k, seq.v, w.kRow[i], w.vRow[i], p); err != nil {
@@ -252,16 +277,16 @@ func (m *Model) appendAttend(d device.Device, l *Layer, w *rows, kv *layerCache,
 }
 
 // addNorm is x += r; out = RMSNorm(x)·w, fused where the device can.
-func addNorm(d device.Device, out, x, r, w device.Tensor, eps float32) error {
-	if f, ok := d.(device.ResidualNormer); ok {
+func addNorm(d device.Device, f device.ResidualNormer, out, x, r, w device.Tensor, eps float32) error {
+	if f != nil {
 		return f.AddRMSNorm(out, x, r, w, eps)
 	}
 	return firstErr(d.Add(x, x, r), d.RMSNorm(out, x, w, eps))
 }
 
 // qkv is q, k, v = x·Qᵀ, x·Kᵀ, x·Vᵀ, in one op where the device can.
-func qkv(d device.Device, q, k, v, x, wq, wk, wv device.Tensor) error {
-	if f, ok := d.(device.QKVProjector); ok {
+func qkv(d device.Device, f device.QKVProjector, q, k, v, x, wq, wk, wv device.Tensor) error {
+	if f != nil {
 		return f.MatMulQKV(q, k, v, x, wq, wk, wv)
 	}
 	return firstErr(d.MatMul(q, x, wq), d.MatMul(k, x, wk), d.MatMul(v, x, wv))
@@ -269,8 +294,8 @@ func qkv(d device.Device, q, k, v, x, wq, wk, wv device.Tensor) error {
 
 // swiGLU is gate = silu(x·Gateᵀ) ⊙ (x·Upᵀ), in one op where the device can
 // (then up, the unfused path's scratch, is left alone).
-func swiGLU(d device.Device, gate, up, x, wg, wu device.Tensor) error {
-	if f, ok := d.(device.SwiGLUProjector); ok {
+func swiGLU(d device.Device, f device.SwiGLUProjector, gate, up, x, wg, wu device.Tensor) error {
+	if f != nil {
 		return f.MatMulSwiGLU(gate, x, wg, wu)
 	}
 	return firstErr(d.MatMul(gate, x, wg), d.MatMul(up, x, wu), d.SiLUMul(gate, gate, up))

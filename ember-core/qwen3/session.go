@@ -88,24 +88,28 @@ type layerCache struct {
 // workspace (two slots of the residual stream so that, with overlap, the
 // previous device can hand over chunk i+1 while this one works on chunk i).
 type stageState struct {
-	dev    device.Device
-	layers []int            // model layer indices on this device
-	caches []layerCache     // the selected sequence's: seqs[cur]
-	seqs   [][]layerCache   // per sequence, per layer
-	slot   [2]device.Tensor // x: [rows, hidden] residual stream
-	h      device.Tensor    // [rows, hidden]
-	q      device.Tensor    // [rows, heads*hd]
-	k, v   device.Tensor    // [rows, kv*hd]
-	attn   device.Tensor    // [rows, heads*hd]
-	gate   device.Tensor    // [rows, inter]
-	up     device.Tensor    // [rows, inter]
-	pos    device.Tensor    // I32 [rows]
-	ids    device.Tensor    // I32 [rows], first device only
-	logits device.Tensor    // F32 [1 or rows, vocab], last device only
-	argmax device.Tensor    // I32 [1], last device only
-	posBuf []int32
-	idsBuf []int32
-	host   []float32 // download scratch for hidden states
+	dev device.Device
+	// dev's optional sampling ops, nil where it has none (asserted once: see
+	// fusedOps)
+	sampler device.TokenSampler
+	lse     device.LogSumExper
+	layers  []int            // model layer indices on this device
+	caches  []layerCache     // the selected sequence's: seqs[cur]
+	seqs    [][]layerCache   // per sequence, per layer
+	slot    [2]device.Tensor // x: [rows, hidden] residual stream
+	h       device.Tensor    // [rows, hidden]
+	q       device.Tensor    // [rows, heads*hd]
+	k, v    device.Tensor    // [rows, kv*hd]
+	attn    device.Tensor    // [rows, heads*hd]
+	gate    device.Tensor    // [rows, inter]
+	up      device.Tensor    // [rows, inter]
+	pos     device.Tensor    // I32 [rows]
+	ids     device.Tensor    // I32 [rows], first device only
+	logits  device.Tensor    // F32 [1 or rows, vocab], last device only
+	argmax  device.Tensor    // I32 [1], last device only
+	posBuf  []int32
+	idsBuf  []int32
+	host    []float32 // download scratch for hidden states
 
 	// views[slot] are the workspace views for the last chunk size run in that
 	// slot, and one those of a decode step (one row, slot 0), made once so
@@ -210,6 +214,8 @@ func (s *Session) alloc() error {
 	for k, d := range m.Devices {
 		st := &stageState{dev: d, posBuf: make([]int32, R), idsBuf: make([]int32, R), argmaxBuf: make([]int32, 1)}
 		st.argmaxHost = st.argmaxBuf
+		st.sampler, _ = d.(device.TokenSampler)
+		st.lse, _ = d.(device.LogSumExper)
 		for range m.Split[k] {
 			st.layers = append(st.layers, layer)
 			layer++
@@ -349,7 +355,7 @@ func (s *Session) CanSampleOnDevice() bool {
 	if len(s.stages) == 0 {
 		return false
 	}
-	_, ok := s.stages[len(s.stages)-1].dev.(device.TokenSampler)
+	ok := s.stages[len(s.stages)-1].sampler != nil
 	return ok
 }
 
@@ -763,7 +769,7 @@ func (st *stageState) sample(logits device.Tensor, p DeviceSampling) error {
 	}
 	return firstErr(
 		d.TopK(st.candVals, st.candIdx, logits, p.TopK),
-		d.(device.TokenSampler).SampleSorted(st.argmax, st.candVals, st.candIdx, p.Temp, p.TopP, p.MinP, p.U),
+		st.sampler.SampleSorted(st.argmax, st.candVals, st.candIdx, p.Temp, p.TopP, p.MinP, p.U),
 	)
 }
 
