@@ -630,6 +630,8 @@ func TestFakeFolds(t *testing.T) {
 	kc, vc := alloc(device.BF16, 8, kvHeads*hd), alloc(device.BF16, 8, kvHeads*hd)
 	q3, k3, v3, pos3 := alloc(device.F32, 3, heads*hd), alloc(device.F32, 3, kvHeads*hd), alloc(device.F32, 3, kvHeads*hd), alloc(device.I32, 3)
 	kw32, kc2, vc2 := alloc(device.F32, hd), alloc(device.BF16, 8, kvHeads*hd), alloc(device.BF16, 8, kvHeads*hd)
+	qB, kB, vB := alloc(device.F32, 1, heads*hd), alloc(device.F32, 1, kvHeads*hd), alloc(device.F32, 1, kvHeads*hd)
+	gB, uB := alloc(device.F32, 1, 32), alloc(device.F32, 1, 32)
 	g, u := alloc(device.F32, 1, 32), alloc(device.F32, 1, 32)
 	wsq, g64, u64 := alloc(device.BF16, 64, 64), alloc(device.F32, 1, 64), alloc(device.F32, 1, 64)
 	qkv := func() error { return firstErr(d.MatMul(q, x, wq), d.MatMul(k, x, wk), d.MatMul(v, x, wv)) }
@@ -669,6 +671,12 @@ func TestFakeFolds(t *testing.T) {
 			"[qk_rope_append_wbf16_kvbf16]"},
 		{"QKRoPEAppend of three rows", func() error { return d.QKRoPEAppend(q3, k3, v3, qw, kw, pos3, kc, vc, hd, 1e-6, 1e6, 3) },
 			"[head_rmsnorm_bf16 head_rmsnorm_bf16 rope_neox_f32 rope_neox_f32 kv_append_bf16]"},
+		{"MatMulQKV", func() error { return d.MatMulQKV(qB, kB, vB, x, wq, wk, wv) }, "[gemv16x3_bf16]"},
+		{"MatMulQKV of f32 weights", func() error { return d.MatMulQKV(g, u, o4, x, w32, w32, w32) }, "[gemv_f32 gemv_f32 gemv_f32]"},
+		{"MatMulSwiGLU", func() error { return d.MatMulSwiGLU(gB, x, w4, w4, uB) }, "[gemv16_glu_bf16]"},
+		{"MatMulSwiGLU without scratch", func() error { return d.MatMulSwiGLU(gB, x, w4, w4, nil) }, "[gemv16_glu_bf16]"},
+		{"MatMulSwiGLU of f32 weights", func() error { return d.MatMulSwiGLU(gB, x, w32, w32, uB) },
+			"[gemv_f32 gemv_f32 silu_mul_f32]"},
 		{"QKRoPEAppend with norm weights of two dtypes", func() error {
 			return d.QKRoPEAppend(q, k, v, qw, kw32, pos, kc, vc, hd, 1e-6, 1e6, 3)
 		}, "[head_rmsnorm_bf16 head_rmsnorm_f32 rope_neox_f32 rope_neox_f32 kv_append_bf16]"},
@@ -696,6 +704,9 @@ func TestFakeFolds(t *testing.T) {
 		{"three positions for one row", d.QKRoPEAppend(q, k, v, qw, kw, pos3, kc, vc, hd, 1e-6, 1e6, 3), "has 1 rows"},
 		{"a row past the cache", d.QKRoPEAppend(q, k, v, qw, kw, pos, kc, vc, hd, 1e-6, 1e6, 8), "QKRoPEAppend on cuda:0: rows 8…8"},
 		{"a zero theta", d.QKRoPEAppend(q, k, v, qw, kw, pos, kc, vc, hd, 1e-6, 0, 3), "theta 0"},
+		{"MatMulQKV with overlapping outputs", d.MatMulQKV(qB, qB, vB, x, wq, wq, wv), "MatMulQKV on cuda:0: outputs"},
+		{"MatMulSwiGLU of f32 weights without scratch", d.MatMulSwiGLU(gB, x, w32, w32, nil), "needs a scratch tensor"},
+		{"MatMulSwiGLU with a scratch of another shape", d.MatMulSwiGLU(gB, x, w4, w4, x), "scratch is F32 [1 64] but out is F32 [1 32]"},
 	} {
 		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, tc.err, tc.want)

@@ -215,8 +215,10 @@ func (d *Device) matMul(op string, out, x, w device.Tensor, path MatMulPath) err
 	if err != nil {
 		return err
 	}
-	if err := device.CheckMatMul(ct.Operand(), xt.Operand(), wt.Operand()); err != nil {
-		return d.fail(op, err)
+	if !matMulOK(ct, xt, wt) {
+		if err := device.CheckMatMul(ct.Operand(), xt.Operand(), wt.Operand()); err != nil {
+			return d.fail(op, err)
+		}
 	}
 	n, k, o := xt.rows, xt.cols, wt.rows
 	if n == 0 || o == 0 {
@@ -243,6 +245,159 @@ func (d *Device) matMul(op string, out, x, w device.Tensor, path MatMulPath) err
 		return d.issue(stepRows(n), func(s *segment) { d.gemv(s, ct, xt, wt) })
 	}
 	return d.gemm(ct, xt, wt, stepRows(n))
+}
+
+// matMulOK is exactly what device.CheckMatMul accepts, decided on the
+// tensors themselves: building three Operands for it cost a decode step some
+// 20 µs of host time over its 250 matmuls. false sends the operands to
+// CheckMatMul for its sentence.
+func matMulOK(out, x, w *tensor) bool {
+	return w.cols == x.cols && out.rows == x.rows && out.cols == w.rows && apart(out, x) && apart(out, w)
+}
+
+// MatMulQKV is a = x·waᵀ, b = x·wbᵀ, c = x·wcᵀ (device.QKVProjector). A decode
+// step whose three weights all take the 16-byte GEMV goes out as the one
+// gemv16x3 launch the three MatMuls would fold into, packed once; anything
+// else runs as the three MatMuls (which fold what they can).
+func (d *Device) MatMulQKV(a, b, c, x, wa, wb, wc device.Tensor) error {
+	const op = "MatMulQKV"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	done, err := d.matMulQKVLocked(op, a, b, c, x, wa, wb, wc)
+	d.mu.Unlock()
+	if done || err != nil {
+		return err
+	}
+	return firstErr(d.MatMul(a, x, wa), d.MatMul(b, x, wb), d.MatMul(c, x, wc))
+}
+
+func (d *Device) matMulQKVLocked(op string, a, b, c, x, wa, wb, wc device.Tensor) (bool, error) {
+	var f fusable
+	var err error
+	// One operand at a time: a table of destinations would move f to the heap.
+	if f.outs[0], err = d.operand(op, "a", a, device.OnlyF32, true); err != nil {
+		return false, err
+	}
+	if f.outs[1], err = d.operand(op, "b", b, device.OnlyF32, true); err != nil {
+		return false, err
+	}
+	if f.outs[2], err = d.operand(op, "c", c, device.OnlyF32, true); err != nil {
+		return false, err
+	}
+	if f.x, err = d.operand(op, "x", x, device.OnlyF32, false); err != nil {
+		return false, err
+	}
+	if f.ws[0], err = d.operand(op, "wa", wa, device.AnyFloat, false); err != nil {
+		return false, err
+	}
+	if f.ws[1], err = d.operand(op, "wb", wb, device.AnyFloat, false); err != nil {
+		return false, err
+	}
+	if f.ws[2], err = d.operand(op, "wc", wc, device.AnyFloat, false); err != nil {
+		return false, err
+	}
+	ok := apart(f.outs[0], f.outs[1]) && apart(f.outs[0], f.outs[2]) && apart(f.outs[1], f.outs[2])
+	for i := range 3 {
+		ok = ok && matMulOK(f.outs[i], f.x, f.ws[i])
+	}
+	if !ok {
+		err := device.CheckMatMulQKV(f.outs[0].Operand(), f.outs[1].Operand(), f.outs[2].Operand(), f.x.Operand(),
+			f.ws[0].Operand(), f.ws[1].Operand(), f.ws[2].Operand())
+		if err != nil {
+			return false, d.fail(op, err)
+		}
+	}
+	n, k := f.x.rows, f.x.cols
+	if !stepRows(n) || k == 0 {
+		return false, nil
+	}
+	for i, w := range f.ws {
+		if w.rows == 0 || w.dt != f.ws[0].dt || !gemvFused(f.x, w) || !apart(f.outs[i], f.x) {
+			return false, nil
+		}
+		path, err := d.decodePath(w, w.rows, k, n)
+		if err != nil || path != PathGEMV {
+			return false, err
+		}
+	}
+	f.kind, f.sets = fuseGEMV, 3
+	d.folded[0] = f
+	return true, d.issue(true, func(s *segment) { d.gemvSets(s, &d.folded[0]) })
+}
+
+// MatMulSwiGLU is out = silu(x·gateᵀ) ⊙ (x·upᵀ) (device.SwiGLUProjector). A
+// decode step whose two weights take the 16-byte GEMV is the one gemv16_glu
+// launch that MatMul, MatMul and SiLUMul fold into, packed once (the up
+// projection goes to scratch on its way, or nowhere without one); anything
+// else runs MatMul(out, x, gate), MatMul(scratch, x, up) and
+// SiLUMul(out, out, scratch), and so needs scratch.
+func (d *Device) MatMulSwiGLU(out, x, gate, up, scratch device.Tensor) error {
+	const op = "MatMulSwiGLU"
+	if err := d.begin(op); err != nil {
+		return err
+	}
+	done, err := d.matMulSwiGLULocked(op, out, x, gate, up, scratch)
+	d.mu.Unlock()
+	if done || err != nil {
+		return err
+	}
+	return firstErr(d.MatMul(out, x, gate), d.MatMul(scratch, x, up), d.SiLUMul(out, out, scratch))
+}
+
+func (d *Device) matMulSwiGLULocked(op string, out, x, gate, up, scratch device.Tensor) (bool, error) {
+	var f fusable
+	var err error
+	var ot, st *tensor
+	if ot, err = d.operand(op, "out", out, device.OnlyF32, true); err != nil {
+		return false, err
+	}
+	if f.x, err = d.operand(op, "x", x, device.OnlyF32, false); err != nil {
+		return false, err
+	}
+	if f.ws[0], err = d.operand(op, "gate", gate, device.AnyFloat, false); err != nil {
+		return false, err
+	}
+	if f.ws[1], err = d.operand(op, "up", up, device.AnyFloat, false); err != nil {
+		return false, err
+	}
+	wg, wu := f.ws[0], f.ws[1]
+	if wg.rows != wu.rows || wg.cols != wu.cols || !matMulOK(ot, f.x, wg) || !matMulOK(ot, f.x, wu) {
+		if err := device.CheckMatMulSwiGLU(ot.Operand(), f.x.Operand(), wg.Operand(), wu.Operand()); err != nil {
+			return false, d.fail(op, err)
+		}
+	}
+	if scratch != nil {
+		if st, err = d.operand(op, "scratch", scratch, device.OnlyF32, true); err != nil {
+			return false, err
+		}
+		if st.rows != ot.rows || st.cols != ot.cols || !apart(st, ot) || !apart(st, f.x) {
+			return false, d.errorf(op, "scratch is %v but out is %v; it must have out's shape and share no memory with out or x", st, ot)
+		}
+	}
+	n, k, o := f.x.rows, f.x.cols, wg.rows
+	if n == 0 || o == 0 {
+		return true, nil
+	}
+	fused := stepRows(n) && k > 0 && wg.dt == wu.dt && gemvFused(f.x, wg)
+	if fused {
+		path, err := d.decodePath(wg, o, k, n)
+		if err != nil {
+			return false, err
+		}
+		fused = path == PathGEMV
+	}
+	if !fused {
+		if st == nil {
+			return false, d.errorf(op, "x %v runs unfused here, and the up projection needs a scratch tensor; scratch is nil", f.x)
+		}
+		return false, nil
+	}
+	f.outs[0], f.outs[1] = ot, ot
+	if st != nil {
+		f.outs[1] = st
+	}
+	return true, d.glu(ot, &f)
 }
 
 func opZero(t *tensor) op { return op{kind: opMemset, dst: t.ptr, bytes: t.size()} }

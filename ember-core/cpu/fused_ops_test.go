@@ -66,7 +66,7 @@ func TestMatMulSwiGLUMatchesUnfused(t *testing.T) {
 					if err := firstErrOf(d.MatMul(gv, x, g), d.MatMul(uv, x, u), d.SiLUMul(gv, gv, uv)); err != nil {
 						t.Fatal(err)
 					}
-					if err := d.MatMulSwiGLU(out, x, g, u); err != nil {
+					if err := d.MatMulSwiGLU(out, x, g, u, nil); err != nil {
 						t.Fatal(err)
 					}
 					fused, plain = download(t, d, out), download(t, d, gv)
@@ -100,8 +100,8 @@ func TestFusedProjectionErrors(t *testing.T) {
 	wantErr(t, d.MatMulQKV(a, b, c, x, w8, w8, w8), "MatMulQKV on cpu", "overlap")
 	wantErr(t, d.MatMulQKV(a, c, mustAlloc(t, d, device.F32, 2, 6), x, w8, w7, w8), "MatMulQKV on cpu", "inner sizes differ")
 	out := mustAlloc(t, d, device.F32, 2, 6)
-	wantErr(t, d.MatMulSwiGLU(out, x, w8, w5), "MatMulSwiGLU on cpu", "one shape")
-	wantErr(t, d.MatMulSwiGLU(out, x, w7, w7), "MatMulSwiGLU on cpu", "inner sizes differ")
+	wantErr(t, d.MatMulSwiGLU(out, x, w8, w5, nil), "MatMulSwiGLU on cpu", "one shape")
+	wantErr(t, d.MatMulSwiGLU(out, x, w7, w7, nil), "MatMulSwiGLU on cpu", "inner sizes differ")
 }
 
 // TestWsum4RowsMatchesWsumRows: the four-query weighted sum gives each row

@@ -112,8 +112,9 @@ func (d *Device) MatMulQKV(a, b, c, x, wa, wb, wc device.Tensor) error {
 // MatMulSwiGLU computes out = silu(x·gateᵀ) ⊙ (x·upᵀ) in one hand-out: a task
 // multiplies a block of gate rows into out and the same block of up rows into
 // its worker's scratch, then applies SiLUMul to that block. The bits are
-// MatMul's, MatMul's and SiLUMul's (device.SwiGLUProjector).
-func (d *Device) MatMulSwiGLU(out, x, gate, up device.Tensor) error {
+// MatMul's, MatMul's and SiLUMul's (device.SwiGLUProjector). It needs no
+// scratch of the caller's and leaves scratch alone.
+func (d *Device) MatMulSwiGLU(out, x, gate, up, _ device.Tensor) error {
 	const op = "MatMulSwiGLU"
 	s := d.begin()
 	defer d.end(s, time.Now())

@@ -315,10 +315,13 @@ type QKVProjector interface {
 
 // SwiGLUProjector is offered by devices that compute the MLP's gated
 // activation in one op: out = silu(x·gateᵀ) ⊙ (x·upᵀ), gate and up of one
-// shape, with exactly the bits of MatMul, MatMul and SiLUMul in turn, and
-// without the up projection's intermediate. out may not alias the inputs.
+// shape, with exactly the bits of MatMul, MatMul and SiLUMul in turn. out may
+// not alias the inputs. scratch is F32 shaped as out and apart from every
+// other operand, or nil: a device may overwrite it (ember-cuda puts x·upᵀ
+// there when the op runs unfused, a prefill's) and refuses a nil one where it
+// needs it; the CPU backend never does.
 type SwiGLUProjector interface {
-	MatMulSwiGLU(out, x, gate, up Tensor) error
+	MatMulSwiGLU(out, x, gate, up, scratch Tensor) error
 }
 
 // QKRoPEAppender is offered by devices that finish attention's inputs in one

@@ -293,10 +293,10 @@ func qkv(d device.Device, f device.QKVProjector, q, k, v, x, wq, wk, wv device.T
 }
 
 // swiGLU is gate = silu(x·Gateᵀ) ⊙ (x·Upᵀ), in one op where the device can
-// (then up, the unfused path's scratch, is left alone).
+// (which may use up, the unfused path's buffer, as its scratch).
 func swiGLU(d device.Device, f device.SwiGLUProjector, gate, up, x, wg, wu device.Tensor) error {
 	if f != nil {
-		return f.MatMulSwiGLU(gate, x, wg, wu)
+		return f.MatMulSwiGLU(gate, x, wg, wu, up)
 	}
 	return firstErr(d.MatMul(gate, x, wg), d.MatMul(up, x, wu), d.SiLUMul(gate, gate, up))
 }

@@ -3,6 +3,7 @@ package gpucheck
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/ember-infer/ember/ember-core/device"
 	"github.com/ember-infer/ember/ember-core/sampling"
@@ -267,7 +268,39 @@ func (e *opEnv) fusedQKV(name string, dt device.DType, n, o, k int) error {
 	for i, what := range []string{"q", "k", "v"} {
 		e.within(name+": "+what, outs[i], tolF32Dot)
 	}
+	// MatMulQKV, the one op the model issues: the bits of the three MatMuls
+	// on whatever paths the tuner chose for them.
+	var direct [3]pair
+	for i := range 3 {
+		if direct[i], err = e.tensors(device.F32, nil, n, ws[i].c.Shape()[0]); err != nil {
+			return err
+		}
+	}
+	err = firstErr(e.g.MatMul(outs[0].g, x.g, ws[0].g), e.g.MatMul(outs[1].g, x.g, ws[1].g), e.g.MatMul(outs[2].g, x.g, ws[2].g),
+		e.g.MatMulQKV(direct[0].g, direct[1].g, direct[2].g, x.g, ws[0].g, ws[1].g, ws[2].g), e.g.Sync())
+	if err != nil {
+		return err
+	}
+	for i, what := range []string{"q", "k", "v"} {
+		e.sameOnGPU(name+": MatMulQKV "+what, direct[i], outs[i])
+	}
 	return nil
+}
+
+// sameOnGPU reports whether two CUDA tensors hold the same bits: one op's
+// result against the ops it stands for, on the same device.
+func (e *opEnv) sameOnGPU(name string, got, want pair) {
+	n := device.Elems(got.g.Shape())
+	a, b := make([]float32, n), make([]float32, n)
+	if err := firstErr(e.g.Download(a, got.g), e.g.Download(b, want.g)); err != nil {
+		e.rep.fail(name, err)
+		return
+	}
+	if ok, at := sameBits(a, b); !ok {
+		e.rep.check(false, "%-58s differs at %d: %v vs %v", name, at, a[at], b[at])
+		return
+	}
+	e.rep.check(true, "%-58s same bits", name)
 }
 
 func (e *opEnv) fusedGLU(name string, dt device.DType, n, o, k int) error {
@@ -304,5 +337,36 @@ func (e *opEnv) fusedGLU(name string, dt device.DType, n, o, k int) error {
 	e.rep.check(kernels == 1, "%-58s %d kernel launch(es), want 1", name, kernels)
 	e.within(name+": up", up, tolF32Dot)
 	e.within(name+": silu(gate)·up", gate, tolF32Dot)
+	// MatMulSwiGLU, the one op the model issues, with its scratch and (a
+	// decode step's fused launch needs none) without: the bits of MatMul,
+	// MatMul and SiLUMul on the paths the tuner chose.
+	out, err := e.tensors(device.F32, nil, n, o)
+	if err != nil {
+		return err
+	}
+	err = firstErr(e.g.MatMul(gate.g, x.g, wg.g), e.g.MatMul(up.g, x.g, wu.g), e.g.SiLUMul(gate.g, gate.g, up.g),
+		e.g.MatMulSwiGLU(out.g, x.g, wg.g, wu.g, up.g), e.g.Sync())
+	if err != nil {
+		return err
+	}
+	e.sameOnGPU(name+": MatMulSwiGLU", out, gate)
+	err = firstErr(e.g.Upload(out.g, make([]float32, n*o)), e.g.MatMulSwiGLU(out.g, x.g, wg.g, wu.g, nil), e.g.Sync())
+	if err != nil {
+		// Only the unfused path (the tuner chose cuBLAS) needs the scratch.
+		g, _ := e.g.DecodeChoices()[fmt.Sprintf("%d×%d n=%d %v", o, k, rowBucket(n), dt)]
+		e.rep.check(!g && strings.Contains(err.Error(), "needs a scratch tensor"), "%-58s without scratch: %v", name, err)
+		return nil
+	}
+	e.sameOnGPU(name+": MatMulSwiGLU without scratch", out, gate)
 	return nil
+}
+
+// rowBucket is ember-cuda's batch-size bucket of n decode rows (1, 2, 4, 8,
+// 16), as DecodeChoices names them.
+func rowBucket(n int) int {
+	b := 1
+	for b < n {
+		b <<= 1
+	}
+	return b
 }
