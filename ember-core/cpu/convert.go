@@ -41,6 +41,9 @@ func f32ToBF16(f float32) uint16 { return safetensors.F32ToBF16(f) }
 func f32ToF16(f float32) uint16 { return safetensors.F32ToF16(f) }
 
 // encode16 narrows src into F16 or BF16 bits in dst (len(dst) == len(src)).
+// F16 goes eight values at a time through F16C where the assembly is in use
+// (a decode step's KV append: 6 ns a value in Go, a layer's 2,048 of them
+// 12 µs), with the same bits (TestNarrowF16Bits).
 func encode16(dst []uint16, src []float32, bf bool) {
 	src = src[:len(dst)]
 	if bf {
@@ -49,8 +52,14 @@ func encode16(dst []uint16, src []float32, bf bool) {
 		}
 		return
 	}
-	for i, v := range src {
-		dst[i] = f32ToF16(v)
+	n8 := 0
+	if useAsm {
+		if n8 = len(dst) &^ 7; n8 > 0 {
+			narrowF16(&dst[0], &src[0], n8)
+		}
+	}
+	for i, v := range src[n8:] {
+		dst[n8+i] = f32ToF16(v)
 	}
 }
 

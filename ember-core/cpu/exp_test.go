@@ -101,3 +101,44 @@ func BenchmarkSiLUMul(b *testing.B) {
 		siluMulF32(out, g, u)
 	}
 }
+
+// TestNarrowF16Bits: encode16's F16C path gives x448/float16's bits (the Go
+// path's) for every float32 pattern tried: the rounding edges (ties to even,
+// the subnormal range and its underflow to zero, the overflow to Inf at
+// 65520), signed zeros, Infs, quiet and signalling NaNs with payloads, and
+// a stride through all 2³² patterns. Lengths that are not multiples of 8
+// check that the tail takes the Go path.
+func TestNarrowF16Bits(t *testing.T) {
+	if !useAsm {
+		t.Skip("encode16 runs in Go only; the F16C path is not in use")
+	}
+	var bits []uint32
+	for _, b := range []uint32{0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 0x7fa00000,
+		0x7fbfe000, 0xff801fff, 0x477fe000, 0x477fefff, 0x477ff000, 0x477fffff, 0x47800000, 0x33800000, 0x33000000,
+		0x33000001, 0x32ffffff, 0x33400000, 0x38800000, 0x387fe000, 0x387ff000, 0x00000001, 0x807fffff} {
+		bits = append(bits, b)
+	}
+	// Every exponent f16 can reach (and one past each end), with mantissas
+	// at and around each rounding boundary of the 13 dropped bits.
+	for e := uint32(100); e <= 145; e++ {
+		for _, m := range []uint32{0, 0xfff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x3000, 0x2fff, 0x3001, 0x7fefff, 0x7ff000, 0x7fffff} {
+			bits = append(bits, e<<23|m, 0x80000000|e<<23|m)
+		}
+	}
+	for b := uint64(0); b < 1<<32; b += 1<<32/(1<<20) + 7 {
+		bits = append(bits, uint32(b))
+	}
+	src := make([]float32, len(bits))
+	for i, b := range bits {
+		src[i] = math.Float32frombits(b)
+	}
+	for _, n := range []int{len(src), len(src) - 3, 7, 9} {
+		got := make([]uint16, n)
+		encode16(got, src[:n], false)
+		for i, v := range src[:n] {
+			if want := f32ToF16(v); got[i] != want {
+				t.Fatalf("n %d: %#08x narrows to %#04x, Fromfloat32 gives %#04x", n, bits[i], got[i], want)
+			}
+		}
+	}
+}

@@ -44,6 +44,9 @@ func widenBF16(dst *float32, src *uint16, n int)
 func widenF16(dst *float32, src *uint16, n int)
 
 //go:noescape
+func narrowF16(dst *uint16, src *float32, n int)
+
+//go:noescape
 func expShift(w *float32, m float32, n int)
 
 //go:noescape

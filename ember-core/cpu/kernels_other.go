@@ -39,7 +39,8 @@ func wsumF16(out *float32, e *float32, v *uint16, stride int, ctx int, cols int)
 
 func widenBF16(dst *float32, src *uint16, n int) { panic("cpu: assembly kernels are not built") }
 
-func widenF16(dst *float32, src *uint16, n int) { panic("cpu: assembly kernels are not built") }
+func widenF16(dst *float32, src *uint16, n int)  { panic("cpu: assembly kernels are not built") }
+func narrowF16(dst *uint16, src *float32, n int) { panic("cpu: assembly kernels are not built") }
 
 func expShift(w *float32, m float32, n int) { panic("cpu: assembly kernels are not built") }
 
