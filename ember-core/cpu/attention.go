@@ -111,6 +111,12 @@ func (d *Device) attend(out, q []float32, kct, vct *tensor, n, start, heads, kvH
 	if n > 1 {
 		tasks = (n + attnBlock - 1) / attnBlock * kvHeads
 	}
+	// Every worker's decode scores span the whole cache; sized here, at the
+	// prefill that comes first, so that no decode step grows them (each
+	// worker's first decode task would, an allocation ember bench counts).
+	for w := range d.scratch {
+		d.scratch[w].floats(kct.rows)
+	}
 	d.jobs.attn = attnJob{
 		d: d, q: q, out: out, kc: kct, vc: vct,
 		n: n, start: start, heads: heads, group: heads / kvHeads, headDim: headDim,
