@@ -16,7 +16,7 @@ import (
 // cores: each helper, pinned to its OS thread, spins on the job counter gen
 // for up to spinFor after finishing its last task, and the caller spins until
 // the op's tasks are done. Only a helper that has spun that long without work
-// parks (on its wake channel), and only a caller that has waited that long
+// parks (parker_linux.go: a futex; a channel elsewhere), and only a caller that has waited that long
 // parks until the last task's finisher wakes it, so that a machine with more
 // runnable threads than cores keeps its cores for whoever has work: spinning
 // is bounded, waiting falls back to the scheduler. The caller never waits for
@@ -60,14 +60,6 @@ type helper struct {
 	_ [64]byte
 }
 
-// parker lets a goroutine that has spun too long sleep without missing its
-// wake-up: it sets parked, checks its condition once more, and then either
-// takes parked back or, if a waker took it first, receives the waker's token.
-type parker struct {
-	parked atomic.Bool
-	wake   chan struct{} // capacity 1: at most one token is ever in flight
-}
-
 // spinFor is how long a helper spins for its next job, and the caller for the
 // helpers' tasks, before parking: longer than the gap between two ops of a
 // decode step (a few microseconds; the longest, the argmax and embedding
@@ -102,30 +94,6 @@ func spinUntil(spin time.Duration, ok func() bool) bool {
 	}
 }
 
-// park sleeps until wakeUp is called, unless ready turns true first (checked
-// after announcing the sleep, so a wake-up in between is not lost), or quit
-// closes. It returns false only for quit.
-func (k *parker) park(ready func() bool, quit <-chan struct{}) bool {
-	k.parked.Store(true)
-	if ready() && k.parked.CompareAndSwap(true, false) {
-		return true
-	}
-	// Either not ready, or a waker already took parked and sends a token.
-	select {
-	case <-k.wake:
-		return true
-	case <-quit:
-		return false
-	}
-}
-
-// wakeUp wakes the parker if it is parked (or about to be).
-func (k *parker) wakeUp() {
-	if k.parked.Load() && k.parked.CompareAndSwap(true, false) {
-		k.wake <- struct{}{}
-	}
-}
-
 // job is the parallel part of one op: run(worker, task) does task task on
 // worker worker. Ops keep their job in the Device (d.jobs) and pass a pointer,
 // so that starting one allocates nothing — a closure handed to the workers
@@ -135,13 +103,15 @@ type job interface {
 }
 
 func newPool(threads int) *pool {
-	return &pool{threads: threads, spin: spinFor, quit: make(chan struct{}), caller: parker{wake: make(chan struct{}, 1)}}
+	p := &pool{threads: threads, spin: spinFor, quit: make(chan struct{})}
+	p.caller.init()
+	return p
 }
 
 func (p *pool) start() {
 	p.helpers = make([]helper, p.threads-1)
 	for i := range p.helpers {
-		p.helpers[i].wake = make(chan struct{}, 1)
+		p.helpers[i].init()
 		go p.worker(i + 1)
 	}
 }
@@ -230,6 +200,9 @@ func (p *pool) run(tasks int, j job) {
 func (p *pool) close() {
 	p.closed.Store(true)
 	close(p.quit)
+	for i := range p.helpers { // a parked helper wakes, sees closed and returns
+		p.helpers[i].wakeUp()
+	}
 }
 
 // scratch is one worker's reusable buffers; they only grow.
