@@ -200,7 +200,9 @@ type matmulPart struct {
 // add appends weight w [o, k] with output out [n, o] to the job. The block
 // size is MatMul's: with one row (decode) multiples of 4 rows (the kernel's
 // group), about eight blocks per thread so the dynamic split evens out, at
-// most 64 rows; with more (prefill) multiples of the GEMM tile's width (4
+// most 512 rows (1 MiB of a 1024-wide F16 weight: blocks of 64 rows, 128 KiB,
+// had the two threads of a 2-core Zen 1 reading interleaved small runs of the
+// lm_head and get 10-15 % less of the memory bandwidth); with more (prefill) multiples of the GEMM tile's width (4
 // rows with AVX-512, 3 with AVX2) filling a panel, with enough blocks to
 // balance the threads: a block's leftover rows would take the one-row dot
 // kernel for every row of x.
@@ -211,7 +213,7 @@ func (j *matmulJob) add(w *tensor, out []float32, n, threads int) {
 		rowsPer = smallBatchRows(o, threads)
 	} else if n == 1 {
 		rowsPer = (o + 8*threads - 1) / (8 * threads)
-		rowsPer = min(64, max(4, (rowsPer+3)&^3))
+		rowsPer = min(512, max(4, (rowsPer+3)&^3))
 	} else {
 		rowsPer = max(1, min(64, matmulPanelFloats/k))
 		rowsPer = max(1, min(rowsPer, (o+4*threads-1)/(4*threads)))
