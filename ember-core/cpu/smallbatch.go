@@ -33,10 +33,11 @@ const smallBatchMax = 16
 // smallBatchRows is MatMul's block of weight rows for dotBatch16 over o rows
 // and threads workers: a multiple of 12, so that blocks split into the
 // kernels' groups of three (AVX-512) and four (AVX2) with no row left over,
-// about eight blocks per thread so the dynamic split evens out, at most 96.
+// about eight blocks per thread so the dynamic split evens out, at most 576
+// (longer runs of the big weights per thread, as for one row: matmul.go).
 func smallBatchRows(o, threads int) int {
 	r := (o + 8*threads - 1) / (8 * threads)
-	return min(96, max(12, (r+11)/12*12))
+	return min(576, max(12, (r+11)/12*12))
 }
 
 // smallBatch reports whether MatMul takes dotBatch16 for n rows of x against
