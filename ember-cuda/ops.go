@@ -379,7 +379,7 @@ func (d *Device) matMulSwiGLULocked(op string, out, x, gate, up, scratch device.
 	if n == 0 || o == 0 {
 		return true, nil
 	}
-	fused := stepRows(n) && k > 0 && wg.dt == wu.dt && gemvFused(f.x, wg)
+	fused := stepRows(n) && k > 0 && wg.dt == wu.dt && gemvFused(f.x, wg) && gemvFused(f.x, wu)
 	if fused {
 		path, err := d.decodePath(wg, o, k, n)
 		if err != nil {
