@@ -203,11 +203,7 @@ func checkBatchMatMul(e *opEnv, sh shapes) {
 			}
 			e.within(name, out, tolBF16In)
 			if n <= cuda.GEMVMaxRows {
-				b := 1
-				for b < n {
-					b <<= 1
-				}
-				shape := fmt.Sprintf("%d×%d n=%d BF16", o, k, b)
+				shape := fmt.Sprintf("%d×%d n=%d BF16", o, k, rowBucket(n))
 				g, ok := e.g.DecodeChoices()[shape]
 				choice := map[bool]string{true: "GEMV", false: "cuBLAS"}[g]
 				e.rep.check(ok, "%-58s tuned as bucket %q: %s", name+": tuner", shape, choice)
