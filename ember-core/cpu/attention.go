@@ -68,10 +68,10 @@ func (j *encodeJob) ranges(_, lo, hi int) {
 // 0 … start+n-1 of kc and vc ([ctx, kvHeads*headDim], F32, F16 or BF16).
 // Query head h reads kv head h/(heads/kvHeads). out is F32 [n, heads*headDim].
 //
-// Work is split across heads (a decode step's heads run in parallel) and, in
-// prefill, blocks of queries. Scores are float32 dot products (MatMul's
-// kernels: a 4-row dot down the cache for one query, the GEMM tile for a
-// block) scaled by 1/sqrt(headDim); the softmax
+// Work is split across kv heads (a decode step's kv heads run in parallel,
+// each with its query heads) and, in prefill, blocks of queries. Scores are
+// float32 dot products (MatMul's kernels: a 4-row dot down the cache for one
+// query, the GEMM tile for a block) scaled by 1/sqrt(headDim); the softmax
 // subtracts the row maximum before exp (float64), sums the weights in float64,
 // accumulates the weighted values in float32 in cache order and divides once
 // at the end.
@@ -107,7 +107,7 @@ func (d *Device) attend(out, q []float32, kct, vct *tensor, n, start, heads, kvH
 	if n == 0 {
 		return
 	}
-	tasks := heads // decode: one task per head
+	tasks := kvHeads // decode: one task per kv head and its query heads
 	if n > 1 {
 		tasks = (n + attnBlock - 1) / attnBlock * kvHeads
 	}
@@ -132,8 +132,9 @@ func (d *Device) attend(out, q []float32, kct, vct *tensor, n, start, heads, kvH
 // cache per query and head.
 const attnBlock = 64
 
-// attnJob is Attention's parallel part. With one query (decode) task h is
-// head h, reading the cache in place. With more, task b*kvHeads+g is kv head
+// attnJob is Attention's parallel part. With one query (decode) task g is kv
+// head g and its query heads one after another, reading the cache in place.
+// With more, task b*kvHeads+g is kv head
 // g and the query heads that read it, for queries [b*attnBlock,
 // (b+1)*attnBlock), through panels. Both paths give the same bits: scores sum
 // as dotRows does whatever the tile, and widening is exact.
@@ -147,30 +148,15 @@ type attnJob struct {
 
 func (j *attnJob) run(worker, task int) {
 	hd := j.headDim
-	qDim, kvDim := j.heads*hd, j.kc.cols
+	qDim := j.heads * hd
 	sc := &j.d.scratch[worker]
 	if j.n == 1 {
-		h := task
-		kvOff := (h / j.group) * hd
+		// The group's query heads one after another, so that the second
+		// and later read the kv head's rows from this core's cache.
 		ctx := j.start + 1
-		qh, oh := j.q[h*hd:h*hd+hd], j.out[h*hd:h*hd+hd]
-		// Scratch for the whole cache, so decode steps never grow it.
 		w := sc.floats(j.kc.rows)[:ctx]
-		switch j.kc.dt {
-		case device.F32:
-			dotRowsF32(w, qh, j.kc.f32[kvOff:], kvDim)
-		default:
-			dotRows16(w, qh, j.kc.u16[kvOff:], kvDim, j.kc.dt == device.BF16)
-		}
-		inv := float32(1 / softmax(w, j.scale))
-		switch j.vc.dt {
-		case device.F32:
-			wsumRowsF32(oh, w, j.vc.f32[kvOff:], kvDim)
-		default:
-			wsumRows16(oh, w, j.vc.u16[kvOff:], kvDim, j.vc.dt == device.BF16)
-		}
-		for c := range oh {
-			oh[c] *= inv
+		for h := task * j.group; h < (task+1)*j.group; h++ {
+			j.decodeHead(w, h, ctx)
 		}
 		return
 	}
@@ -208,6 +194,31 @@ func (j *attnJob) run(worker, task int) {
 				oh[c] *= inv[i-i0]
 			}
 		}
+	}
+}
+
+// decodeHead is one query head h of a decode step over ctx cache rows, with
+// w (ctx floats) as its scores' scratch.
+func (j *attnJob) decodeHead(w []float32, h, ctx int) {
+	hd := j.headDim
+	kvDim := j.kc.cols
+	kvOff := (h / j.group) * hd
+	qh, oh := j.q[h*hd:h*hd+hd], j.out[h*hd:h*hd+hd]
+	switch j.kc.dt {
+	case device.F32:
+		dotRowsF32(w, qh, j.kc.f32[kvOff:], kvDim)
+	default:
+		dotRows16(w, qh, j.kc.u16[kvOff:], kvDim, j.kc.dt == device.BF16)
+	}
+	inv := float32(1 / softmax(w, j.scale))
+	switch j.vc.dt {
+	case device.F32:
+		wsumRowsF32(oh, w, j.vc.f32[kvOff:], kvDim)
+	default:
+		wsumRows16(oh, w, j.vc.u16[kvOff:], kvDim, j.vc.dt == device.BF16)
+	}
+	for c := range oh {
+		oh[c] *= inv
 	}
 }
 

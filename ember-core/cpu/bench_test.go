@@ -67,3 +67,32 @@ func BenchmarkAttentionPrefill(b *testing.B) {
 	flops := 2 * 2 * float64(heads*hd) * float64(n) * float64(n+1) / 2
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// BenchmarkAttentionDecode is one decode step's attention at Qwen3-0.6B's
+// shape (16 query heads, 8 kv heads of 128, F16 caches) after 512 tokens,
+// one layer per op over 28 layers' caches in turn, so that the caches come
+// from memory as in a model's step (58 MB, more than most L3s) rather than
+// from cache. MB/s counts each cache byte once.
+//
+//	go test -run '^$' -bench AttentionDecode ./ember-core/cpu
+func BenchmarkAttentionDecode(b *testing.B) {
+	const ctx, heads, kvHeads, hd, layers = 513, 16, 8, 128, 28
+	d := New(Options{})
+	qDim, kvDim := heads*hd, kvHeads*hd
+	q := upload(b, d, device.F32, randVals(newRand(1), qDim, 1), 1, qDim)
+	kcs, vcs := make([]device.Tensor, layers), make([]device.Tensor, layers)
+	for l := range layers {
+		kcs[l] = upload(b, d, device.F16, randVals(newRand(uint64(2+l)), ctx*kvDim, 1), ctx, kvDim)
+		vcs[l] = upload(b, d, device.F16, randVals(newRand(uint64(100+l)), ctx*kvDim, 1), ctx, kvDim)
+	}
+	out := mustAlloc(b, d, device.F32, 1, qDim)
+	b.SetBytes(int64(2 * ctx * kvDim * device.F16.Size()))
+	b.ReportAllocs()
+	l := 0
+	for b.Loop() {
+		if err := d.Attention(out, q, kcs[l], vcs[l], ctx-1, heads, kvHeads, hd); err != nil {
+			b.Fatal(err)
+		}
+		l = (l + 1) % layers
+	}
+}

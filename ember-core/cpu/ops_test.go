@@ -415,16 +415,19 @@ func TestAttentionGQA(t *testing.T) {
 	}
 	kc := upload(t, d, device.F32, randVals(newRand(11), ctx*kvDim, 1), ctx, kvDim)
 	vc := upload(t, d, device.F32, vv, ctx, kvDim)
-	q := upload(t, d, device.F32, randVals(newRand(12), 2*heads*headDim, 1), 2, heads*headDim)
-	out := mustAlloc(t, d, device.F32, 2, heads*headDim)
-	if err := d.Attention(out, q, kc, vc, 3, heads, kvHeads, headDim); err != nil {
-		t.Fatal(err)
-	}
-	got := download(t, d, out)
-	for i, v := range got {
-		h := (i % (heads * headDim)) / headDim
-		if want := float32(h / (heads / kvHeads)); math.Abs(float64(v-want)) > 1e-6 {
-			t.Fatalf("query head %d reads value %v, want kv head %v", h, v, want)
+	// Two queries (the prefill path) and one (decode, a task per kv head).
+	for _, n := range []int{2, 1} {
+		q := upload(t, d, device.F32, randVals(newRand(12), n*heads*headDim, 1), n, heads*headDim)
+		out := mustAlloc(t, d, device.F32, n, heads*headDim)
+		if err := d.Attention(out, q, kc, vc, 4-n+1, heads, kvHeads, headDim); err != nil {
+			t.Fatal(err)
+		}
+		got := download(t, d, out)
+		for i, v := range got {
+			h := (i % (heads * headDim)) / headDim
+			if want := float32(h / (heads / kvHeads)); math.Abs(float64(v-want)) > 1e-6 {
+				t.Fatalf("%d queries: query head %d reads value %v, want kv head %v", n, h, v, want)
+			}
 		}
 	}
 }
