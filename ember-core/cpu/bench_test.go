@@ -96,3 +96,25 @@ func BenchmarkAttentionDecode(b *testing.B) {
 		l = (l + 1) % layers
 	}
 }
+
+// BenchmarkLogSumExpTopK is a batched decode step's sampling over eight rows
+// of a Qwen3 vocabulary (151,936 logits): LogSumExp for the logprobs and
+// TopK with k = 1 (greedy).
+//
+//	go test -run '^$' -bench LogSumExpTopK ./ember-core/cpu
+func BenchmarkLogSumExpTopK(b *testing.B) {
+	const n, vocab = 8, 151936
+	d := New(Options{})
+	x := upload(b, d, device.F32, randVals(newRand(1), n*vocab, 8), n, vocab)
+	lse := mustAlloc(b, d, device.F32, n)
+	vals, idx := mustAlloc(b, d, device.F32, n, 1), mustAlloc(b, d, device.I32, n, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.LogSumExp(lse, x); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.TopK(vals, idx, x, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -9,7 +9,9 @@ import (
 
 // LogSumExp writes log Σ_j exp(x[i][j]) of each row of x (F32 [n, d]) into
 // out (F32 with n entries). The exponentials are float32 (the softmax's
-// expShiftF32) relative to the row's largest number and summed in float64, so
+// expShiftF32) relative to the row's largest number and summed in float64
+// (four chains, element i in chain i%4, added (c0+c1)+(c2+c3), so the sum is
+// not one add's latency per element of a 151,936-wide vocabulary row), so
 // the result is within a few float32 ulps of the exact value. NaN entries
 // weigh nothing; a row of -Inf and NaN gives -Inf, a row holding +Inf gives +Inf.
 func (d *Device) LogSumExp(out, x device.Tensor) error {
@@ -57,30 +59,95 @@ func (j *lseJob) ranges(worker, lo, hi int) {
 // logSumExpRow is one row's log Σ exp, using w (len(row)) as scratch.
 func logSumExpRow(row, w []float32) float32 {
 	negInf := float32(math.Inf(-1))
-	m := negInf
-	for _, v := range row {
-		if v > m { // NaN never compares greater
-			m = v
-		}
-	}
+	m := rowMax(row)
 	if m == negInf || math.IsInf(float64(m), 1) {
 		return m
 	}
-	// NaN and -Inf entries stay out of the sum; the rest are clamped at
-	// the floor.
+	// Every entry below the floor (-Inf included) is clamped to it: what
+	// that adds is at most d·e^-87 to a sum of at least 1 (the maximum's
+	// term), below float64 resolution. A NaN entry would make the sum NaN;
+	// such a row is summed again without its NaNs, which weigh nothing.
 	floor := m - lseFloor
+	w = w[:len(row)]
+	for i, v := range row {
+		if v < floor {
+			v = floor
+		}
+		w[i] = v
+	}
+	expShiftF32(w, m)
+	if sum := sum4(w); sum == sum {
+		return float32(float64(m) + math.Log(sum))
+	}
 	n := 0
 	for _, v := range row {
-		if v != v || v == negInf {
-			continue
+		if v == v {
+			w[n] = max(v, floor)
+			n++
 		}
-		w[n] = max(v, floor)
-		n++
 	}
-	var sum float64
 	expShiftF32(w[:n], m)
-	for _, e := range w[:n] {
-		sum += float64(e)
+	return float32(float64(m) + math.Log(sum4(w[:n])))
+}
+
+// rowMax returns the largest number in row (NaN never compares greater), or
+// -Inf when there is none: four running maxima, so the compares do not wait
+// on one another.
+func rowMax(row []float32) float32 {
+	m0 := float32(math.Inf(-1))
+	m1, m2, m3 := m0, m0, m0
+	i := 0
+	for ; i+4 <= len(row); i += 4 {
+		if v := row[i]; v > m0 {
+			m0 = v
+		}
+		if v := row[i+1]; v > m1 {
+			m1 = v
+		}
+		if v := row[i+2]; v > m2 {
+			m2 = v
+		}
+		if v := row[i+3]; v > m3 {
+			m3 = v
+		}
 	}
-	return float32(float64(m) + math.Log(sum))
+	for ; i < len(row); i++ {
+		if v := row[i]; v > m0 {
+			m0 = v
+		}
+	}
+	if m1 > m0 {
+		m0 = m1
+	}
+	if m3 > m2 {
+		m2 = m3
+	}
+	if m2 > m0 {
+		m0 = m2
+	}
+	return m0
+}
+
+// sum4 returns Σ w in float64 over four chains: element i goes to chain
+// i%4, and the chains are added (c0+c1)+(c2+c3).
+func sum4(w []float32) float64 {
+	var c0, c1, c2, c3 float64
+	i := 0
+	for ; i+4 <= len(w); i += 4 {
+		c0 += float64(w[i])
+		c1 += float64(w[i+1])
+		c2 += float64(w[i+2])
+		c3 += float64(w[i+3])
+	}
+	switch len(w) - i {
+	case 3:
+		c2 += float64(w[i+2])
+		fallthrough
+	case 2:
+		c1 += float64(w[i+1])
+		fallthrough
+	case 1:
+		c0 += float64(w[i])
+	}
+	return (c0 + c1) + (c2 + c3)
 }

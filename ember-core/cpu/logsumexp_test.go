@@ -21,6 +21,7 @@ func TestLogSumExp(t *testing.T) {
 		{float32(math.Inf(-1)), float32(math.Inf(-1)), nan, float32(math.Inf(-1))},
 		{1, inf, 3, 4},
 		{0, -200, -1e30, 0},
+		{3, float32(math.Inf(-1)), 1, nan, 2, float32(math.Inf(-1))},
 	}
 	want := func(row []float32) float64 {
 		m := math.Inf(-1)

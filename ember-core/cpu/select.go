@@ -136,10 +136,16 @@ func topK(x []float32, h []int32) {
 	for r := k/2 - 1; r >= 0; r-- {
 		down(r, k)
 	}
+	// Every later index is above the kept ones, so a tie with the root
+	// loses and an element beats it exactly when it is a number and the
+	// root is NaN or smaller: one comparison with the root's value, kept in
+	// a register, instead of above's reloads and NaN tests per element.
+	root := x[h[0]]
 	for i := k; i < len(x); i++ {
-		if above(x, int32(i), h[0]) {
+		if v := x[i]; v > root || (root != root && v == v) {
 			h[0] = int32(i)
 			down(0, k)
+			root = x[h[0]]
 		}
 	}
 	// Pop the worst to the back until the heap is empty: best first.
