@@ -30,6 +30,7 @@ require (
 	github.com/ember-infer/ember/ember-cuda v0.0.0
 	github.com/ember-infer/ember/ember-report v0.0.0
 	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/term v0.48.0
 )
 
 replace (
