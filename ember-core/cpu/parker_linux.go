@@ -3,6 +3,7 @@ package cpu
 import (
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -50,4 +51,14 @@ func (k *parker) wakeUp() {
 	if k.state.Load() == 1 && k.state.CompareAndSwap(1, 0) {
 		syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(&k.state)), futexWakePrivate, 1, 0, 0, 0)
 	}
+}
+
+// nap sleeps for about d: a FUTEX_WAIT with a timeout on a word nobody
+// wakes. Unlike time.Sleep it allocates nothing (a goroutine's first sleep
+// makes its timer, and a P's timer heap grows on demand), so a decode step
+// that waits out a descheduled helper stays allocation-free.
+func nap(d time.Duration) {
+	var word uint32
+	ts := syscall.NsecToTimespec(d.Nanoseconds())
+	syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(&word)), futexWaitPrivate, 0, uintptr(unsafe.Pointer(&ts)), 0, 0)
 }

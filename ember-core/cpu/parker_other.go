@@ -2,7 +2,10 @@
 
 package cpu
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // parker lets a goroutine that has spun too long sleep without missing its
 // wake-up: it sets parked, checks its condition once more, and then either
@@ -38,3 +41,7 @@ func (k *parker) wakeUp() {
 		k.wake <- struct{}{}
 	}
 }
+
+// nap sleeps for about d (parker_linux.go's allocates nothing; here it is
+// time.Sleep).
+func nap(d time.Duration) { time.Sleep(d) }

@@ -191,7 +191,7 @@ func (p *pool) run(tasks int, j job) {
 		h := &p.helpers[i]
 		left := func() bool { return h.in.Load() != g }
 		for !spinUntil(p.spin, left) {
-			time.Sleep(20 * time.Microsecond) // it was descheduled in that window
+			nap(20 * time.Microsecond) // it was descheduled in that window
 		}
 	}
 	p.job = nil

@@ -139,3 +139,32 @@ func BenchmarkPoolRun(b *testing.B) {
 		}
 	}
 }
+
+// TestNapAllocatesNothing: the caller's wait for a descheduled helper (run's
+// close) sleeps with nap, which on Linux must not allocate as time.Sleep does
+// (a goroutine's first sleep makes its timer), or a decode step that hits it
+// would allocate. Each sleep is a fresh goroutine's first.
+func TestNapAllocatesNothing(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("nap is time.Sleep off Linux")
+	}
+	firstSleep := func(sleep func(time.Duration)) uint64 {
+		got := make(chan uint64)
+		go func() {
+			var a, b runtime.MemStats
+			runtime.ReadMemStats(&a)
+			sleep(time.Microsecond)
+			runtime.ReadMemStats(&b)
+			got <- b.Mallocs - a.Mallocs
+		}()
+		return <-got
+	}
+	if n := firstSleep(time.Sleep); n == 0 {
+		t.Log("time.Sleep allocated nothing either (the runtime changed?)")
+	}
+	for range 5 {
+		if n := firstSleep(nap); n != 0 {
+			t.Fatalf("a goroutine's first nap allocated %d times, want 0", n)
+		}
+	}
+}
