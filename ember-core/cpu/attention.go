@@ -151,13 +151,7 @@ func (j *attnJob) run(worker, task int) {
 	qDim := j.heads * hd
 	sc := &j.d.scratch[worker]
 	if j.n == 1 {
-		// The group's query heads one after another, so that the second
-		// and later read the kv head's rows from this core's cache.
-		ctx := j.start + 1
-		w := sc.floats(j.kc.rows)[:ctx]
-		for h := task * j.group; h < (task+1)*j.group; h++ {
-			j.decodeHead(w, h, ctx)
-		}
+		j.decodeKV(sc, task)
 		return
 	}
 
@@ -194,6 +188,16 @@ func (j *attnJob) run(worker, task int) {
 				oh[c] *= inv[i-i0]
 			}
 		}
+	}
+}
+
+// decodeKV is decode task g: kv head g's query heads one after another, so
+// that the second and later read the kv head's rows from this core's cache.
+func (j *attnJob) decodeKV(sc *scratch, g int) {
+	ctx := j.start + 1
+	w := sc.floats(j.kc.rows)[:ctx]
+	for h := g * j.group; h < (g+1)*j.group; h++ {
+		j.decodeHead(w, h, ctx)
 	}
 }
 
@@ -284,9 +288,15 @@ func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tenso
 		return d.fail(op, fmt.Errorf("out is %v but q is %v; they must be the same shape", oo, qo))
 	}
 	// Each row is Attention of its one query over its own caches (same
-	// checks, same job), without making row views.
-	cols := qt.cols
-	for i := range qt.rows {
+	// checks, same decode tasks), without making row views; the tasks of
+	// every row and kv head are one hand-out to the threads.
+	cols, n := qt.cols, qt.rows
+	if cap(d.batchRows) < n {
+		d.batchRows = make([]batchAttnRow, n)
+	}
+	rows := d.batchRows[:n]
+	maxCtx := 0
+	for i := range n {
 		kct, err := d.operand(op, "kc", kc[i], device.AnyFloat, false)
 		if err != nil {
 			return err
@@ -298,7 +308,48 @@ func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tenso
 		if err := device.CheckAttention(oo.RowIn(i, d.rowShape[:0]), qo.RowIn(i, d.rowShape[:0]), kct.Operand(), vct.Operand(), starts[i], heads, kvHeads, headDim, false); err != nil {
 			return d.fail(op, fmt.Errorf("row %d: %w", i, err))
 		}
-		d.attend(ot.f32[i*cols:(i+1)*cols], qt.f32[i*cols:(i+1)*cols], kct, vct, 1, starts[i], heads, kvHeads, headDim)
+		rows[i] = batchAttnRow{q: qt.f32[i*cols : (i+1)*cols], out: ot.f32[i*cols : (i+1)*cols], kc: kct, vc: vct, start: starts[i]}
+		maxCtx = max(maxCtx, kct.rows)
 	}
+	if n == 0 {
+		return nil
+	}
+	for w := range d.scratch {
+		d.scratch[w].floats(maxCtx)
+	}
+	d.jobs.batchAttn = batchAttnJob{
+		d: d, rows: rows, heads: heads, group: heads / kvHeads, headDim: headDim,
+		scale: float32(1 / math.Sqrt(float64(headDim))),
+	}
+	d.pool.run(n*kvHeads, &d.jobs.batchAttn)
+	d.jobs.batchAttn = batchAttnJob{}
+	clear(rows) // no references to the tensors kept past the op
 	return nil
+}
+
+// batchAttnRow is one row of a BatchAttention: its query and output and its
+// caches.
+type batchAttnRow struct {
+	q, out []float32
+	kc, vc *tensor
+	start  int
+}
+
+// batchAttnJob is BatchAttention's parallel part: task r*kvHeads+g is
+// Attention's decode task g on row r.
+type batchAttnJob struct {
+	d                     *Device
+	rows                  []batchAttnRow
+	heads, group, headDim int
+	scale                 float32
+}
+
+func (j *batchAttnJob) run(worker, task int) {
+	kvHeads := j.heads / j.group
+	r := &j.rows[task/kvHeads]
+	a := attnJob{
+		d: j.d, q: r.q, out: r.out, kc: r.kc, vc: r.vc,
+		n: 1, start: r.start, heads: j.heads, group: j.group, headDim: j.headDim, scale: j.scale,
+	}
+	a.decodeKV(&j.d.scratch[worker], task%kvHeads)
 }

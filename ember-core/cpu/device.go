@@ -64,6 +64,8 @@ type Device struct {
 	jobs    opJobs
 	// rowShape backs the shape of BatchAttention's row operands (Operand.RowIn).
 	rowShape [2]int
+	// batchRows holds BatchAttention's rows while it runs.
+	batchRows []batchAttnRow
 
 	stage atomic.Uint32
 	times [device.NumStages]atomic.Int64
@@ -323,15 +325,16 @@ func (d *Device) end(s device.Stage, t0 time.Time) {
 // opJobs holds each op's parallel job. Ops run one at a time, so one of each
 // is enough; keeping them here means starting an op allocates nothing.
 type opJobs struct {
-	matmul matmulJob
-	attn   attnJob
-	encode encodeJob
-	embed  embedJob
-	ew     elementwiseJob
-	norm   normJob
-	rope   ropeJob
-	sel    selectJob
-	lse    lseJob
+	matmul    matmulJob
+	attn      attnJob
+	batchAttn batchAttnJob
+	encode    encodeJob
+	embed     embedJob
+	ew        elementwiseJob
+	norm      normJob
+	rope      ropeJob
+	sel       selectJob
+	lse       lseJob
 }
 
 // ParallelRegions returns how many ops' work this device has handed to its
