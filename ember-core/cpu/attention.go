@@ -134,10 +134,10 @@ const attnBlock = 64
 
 // attnJob is Attention's parallel part. With one query (decode) task g is kv
 // head g and its query heads one after another, reading the cache in place.
-// With more, task b*kvHeads+g is kv head
-// g and the query heads that read it, for queries [b*attnBlock,
-// (b+1)*attnBlock), through panels. Both paths give the same bits: scores sum
-// as dotRows does whatever the tile, and widening is exact.
+// With more, task b*kvHeads+g is kv head g and the query heads that read it,
+// for queries [b*attnBlock, (b+1)*attnBlock), through panels. Both paths give
+// the same bits: scores sum as dotRows does whatever the tile, and widening is
+// exact.
 type attnJob struct {
 	d                               *Device
 	q, out                          []float32
