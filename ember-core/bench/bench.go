@@ -7,6 +7,7 @@ package bench
 import (
 	"fmt"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 	"unsafe"
@@ -199,6 +200,10 @@ type Result struct {
 	DecodeBandwidthFraction float64 `json:"decode_bandwidth_fraction"`
 	// DecodeAllocsPerStep is the heap allocations per decode step (want 0).
 	DecodeAllocsPerStep float64 `json:"decode_allocs_per_step"`
+	// DecodeThreadsStarted is how many OS threads the Go runtime started
+	// during the decode steps (each is several of its own heap allocations,
+	// counted in DecodeAllocsPerStep, not the engine's).
+	DecodeThreadsStarted int `json:"decode_threads_started"`
 	// PrefillGFLOPs is PrefillFLOPs over the prefill's wall time.
 	PrefillGFLOPs float64 `json:"prefill_gflops"`
 	// FMAPeakGFLOPs is FMAPeak with the same threads, same run.
@@ -279,6 +284,8 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	// alongside allocates for itself) and the timing is the steps' alone.
 	runtime.GC()
 	var ms0, ms1 runtime.MemStats
+	threads := pprof.Lookup("threadcreate")
+	threads0 := threads.Count()
 	runtime.ReadMemStats(&ms0)
 	t0 := time.Now()
 	for step := range o.DecodeSteps {
@@ -293,6 +300,7 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	}
 	decode := time.Since(t0)
 	runtime.ReadMemStats(&ms1)
+	threadsStarted := threads.Count() - threads0
 	r := Result{
 		Threads:             o.Threads,
 		Devices:             len(m.Split),
@@ -308,6 +316,7 @@ func Run(m *qwen3.Model, o Options) (Result, error) {
 	r.DecodeBandwidthGBs = float64(r.WeightBytesPerToken) * r.DecodeTokS / 1e9
 	r.DecodeBandwidthFraction = r.DecodeBandwidthGBs / r.ReadBandwidthGBs
 	r.DecodeAllocsPerStep = float64(ms1.Mallocs-ms0.Mallocs) / float64(o.DecodeSteps)
+	r.DecodeThreadsStarted = threadsStarted
 	r.PrefillGFLOPs = PrefillFLOPs(m.Config, o.PromptLen) / pst.Wall.Seconds() / 1e9
 	r.FMAPeakGFLOPs = FMAPeak(o.Threads) / 1e9
 	r.PrefillFMAFraction = r.PrefillGFLOPs / r.FMAPeakGFLOPs

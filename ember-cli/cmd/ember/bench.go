@@ -72,7 +72,7 @@ into the VDPBF16PS decode kernel on CPUs with AVX512_BF16.`,
 				r.PrefillTokS, r.PromptLen, r.PrefillChunks, map[bool]string{true: ", overlapped"}[r.Overlap], r.PrefillGFLOPs)
 			fmt.Fprintf(w, "machine FMA peak %.1f GFLOP/s (f32, %d threads, same run)\n", r.FMAPeakGFLOPs, r.Threads)
 			fmt.Fprintf(w, "prefill fraction %.3f of FMA peak\n", r.PrefillFMAFraction)
-			fmt.Fprintf(w, "decode           %.2f tok/s (%d steps, %.1f allocs/step)\n", r.DecodeTokS, r.DecodeSteps, r.DecodeAllocsPerStep)
+			fmt.Fprintln(w, decodeLine(r))
 			fmt.Fprintf(w, "weights/token    %.1f MiB\n", float64(r.WeightBytesPerToken)/(1<<20))
 			fmt.Fprintf(w, "decode reads     %.2f GB/s\n", r.DecodeBandwidthGBs)
 			fmt.Fprintf(w, "machine reads    %.2f GB/s (%d threads, same run)\n", r.ReadBandwidthGBs, r.Threads)
@@ -80,4 +80,18 @@ into the VDPBF16PS decode kernel on CPUs with AVX512_BF16.`,
 			return nil
 		},
 	}
+}
+
+// decodeLine is bench's decode line: tok/s, steps and heap allocations per
+// step, and, when the Go runtime started OS threads during the steps (whose
+// own allocations that count includes), how many.
+func decodeLine(r bench.Result) string {
+	line := fmt.Sprintf("decode           %.2f tok/s (%d steps, %.1f allocs/step", r.DecodeTokS, r.DecodeSteps, r.DecodeAllocsPerStep)
+	switch {
+	case r.DecodeThreadsStarted == 1:
+		line += ", among them the Go runtime starting 1 OS thread"
+	case r.DecodeThreadsStarted > 1:
+		line += fmt.Sprintf(", among them the Go runtime starting %d OS threads", r.DecodeThreadsStarted)
+	}
+	return line + ")"
 }

@@ -4,7 +4,28 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/ember-infer/ember/ember-core/bench"
 )
+
+// TestDecodeLine: the decode line says when the Go runtime started OS
+// threads during the counted steps, whose allocations the count includes.
+func TestDecodeLine(t *testing.T) {
+	for _, c := range []struct {
+		threads int
+		want    string
+	}{
+		{0, "decode           24.32 tok/s (32 steps, 0.0 allocs/step)"},
+		{1, "decode           24.32 tok/s (32 steps, 0.2 allocs/step, among them the Go runtime starting 1 OS thread)"},
+		{2, "decode           24.32 tok/s (32 steps, 0.2 allocs/step, among them the Go runtime starting 2 OS threads)"},
+	} {
+		allocs := map[bool]float64{true: 0, false: 0.21875}[c.threads == 0]
+		r := bench.Result{DecodeTokS: 24.321, DecodeSteps: 32, DecodeAllocsPerStep: allocs, DecodeThreadsStarted: c.threads}
+		if got := decodeLine(r); got != c.want {
+			t.Errorf("%d threads started: %q, want %q", c.threads, got, c.want)
+		}
+	}
+}
 
 // TestBenchJSON runs `ember bench --json` on the tiny model and checks that
 // the machine probes and their ratios are there and consistent.
@@ -16,7 +37,7 @@ func TestBenchJSON(t *testing.T) {
 		t.Fatalf("output %q: %v", out, err)
 	}
 	for _, k := range []string{"prefill_tok_s", "decode_tok_s", "read_bandwidth_gbs", "decode_bandwidth_fraction",
-		"fma_peak_gflops", "prefill_gflops", "prefill_fma_fraction", "decode_allocs_per_step"} {
+		"fma_peak_gflops", "prefill_gflops", "prefill_fma_fraction", "decode_allocs_per_step", "decode_threads_started"} {
 		if _, ok := r[k].(float64); !ok {
 			t.Errorf("%s missing or not a number in %s", k, out)
 		}
