@@ -5,15 +5,36 @@ import (
 	"testing"
 )
 
-// TestExpShiftBits: the vector exp of the softmax (expShiftF32: two chains of
-// four lanes a step, then four, then the Go tail) gives every element the bits
-// of expFMA, the assembly's operations in Go, for every length from 0 to 40
-// and values that cross the clamps, reach float32's subnormals and overflow,
-// and include NaN and ±Inf.
+// TestExpShiftBits: the vector exp of the softmax (expShiftF32: with AVX-512
+// two chains of eight lanes a step, then two chains of four lanes, then four,
+// then the Go tail) gives every element the bits of expFMA, the assembly's
+// operations in Go, on both assembly sets the CPU has, for every length from
+// 0 to 40 and values that cross the clamps, reach float32's subnormals and
+// overflow, and include NaN and ±Inf.
 func TestExpShiftBits(t *testing.T) {
 	if !useAsm {
 		t.Skip("the pure-Go kernels use math.Exp; expFMA mirrors the assembly")
 	}
+	for _, ks := range asmKernelSets(t) {
+		withKernels(ks, func() { testExpShiftBits(t, kernelSetNames[ks]) })
+	}
+}
+
+// asmKernelSets returns the assembly kernel sets the CPU can run, logging
+// the ones it cannot.
+func asmKernelSets(t *testing.T) []int {
+	var sets []int
+	for _, ks := range []int{kernelsAVX512, kernelsAVX2} {
+		if ok, why := haveKernels(ks); ok {
+			sets = append(sets, ks)
+		} else {
+			t.Logf("%s: %s", kernelSetNames[ks], why)
+		}
+	}
+	return sets
+}
+
+func testExpShiftBits(t *testing.T, set string) {
 	r := newRand(11)
 	special := []float32{0, -0, 1, -1, 88.7, 89, -87.3, -103, -104, -150, -745, -800, 710, 1e30, -1e30,
 		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-40, -1e-40}
@@ -32,7 +53,7 @@ func TestExpShiftBits(t *testing.T) {
 			expShiftF32(w, m)
 			for i := range w {
 				if math.Float32bits(w[i]) != math.Float32bits(want[i]) && !(w[i] != w[i] && want[i] != want[i]) {
-					t.Fatalf("n %d m %g element %d: %g (%#x), expFMA gives %g (%#x)", n, m, i, w[i], math.Float32bits(w[i]), want[i], math.Float32bits(want[i]))
+					t.Fatalf("%s: n %d m %g element %d: %g (%#x), expFMA gives %g (%#x)", set, n, m, i, w[i], math.Float32bits(w[i]), want[i], math.Float32bits(want[i]))
 				}
 			}
 		}
@@ -52,13 +73,21 @@ func BenchmarkExpShift(b *testing.B) {
 	}
 }
 
-// TestSiLUMulBits: siluMulF32's vector loops (two chains, then one, then the
-// Go tail) give every element the bits of the Go formula over expFMA, for
-// every length from 0 to 40, in place over gate or up as well.
+// TestSiLUMulBits: siluMulF32's vector loops (with AVX-512 two chains of
+// eight lanes, then two chains of four, then one, then the Go tail) give
+// every element the bits of the Go formula over expFMA, on both assembly sets
+// the CPU has, for every length from 0 to 40, in place over gate or up as
+// well.
 func TestSiLUMulBits(t *testing.T) {
 	if !useAsm {
 		t.Skip("the pure-Go kernels use math.Exp; expFMA mirrors the assembly")
 	}
+	for _, ks := range asmKernelSets(t) {
+		withKernels(ks, func() { testSiLUMulBits(t, kernelSetNames[ks]) })
+	}
+}
+
+func testSiLUMulBits(t *testing.T, set string) {
 	r := newRand(12)
 	for n := range 41 {
 		for _, alias := range []string{"none", "gate", "up"} {
@@ -83,7 +112,7 @@ func TestSiLUMulBits(t *testing.T) {
 			siluMulF32(out, gate, up)
 			for i := range want {
 				if math.Float32bits(out[i]) != math.Float32bits(want[i]) && !(out[i] != out[i] && want[i] != want[i]) {
-					t.Fatalf("n %d out=%s element %d: %g, want %g", n, alias, i, out[i], want[i])
+					t.Fatalf("%s: n %d out=%s element %d: %g, want %g", set, n, alias, i, out[i], want[i])
 				}
 			}
 		}

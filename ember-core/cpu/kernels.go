@@ -29,7 +29,7 @@ import (
 // orders (sixteen FMA lanes, eight FMA lanes, four float32 accumulators) and
 // agree to about 1e-6 relative to Σ|x·w|. The attention weighted sums, the
 // widening loops, exp and SwiGLU give the same bits on both assembly paths
-// (exp and SwiGLU have only the AVX2 version).
+// (exp and SwiGLU run the same operations per lane on eight lanes or four).
 
 // useAsm selects the assembly kernels and use512 their AVX-512 versions (only
 // with useAsm). Tests flip them to compare the implementations.
@@ -490,9 +490,15 @@ func expShiftF32(w []float32, m float32) {
 		}
 		return
 	}
+	n16 := 0
+	if use512 {
+		if n16 = len(w) &^ 15; n16 > 0 {
+			expShift512(&w[0], m, n16)
+		}
+	}
 	n4 := len(w) &^ 3
-	if n4 > 0 {
-		expShift(&w[0], m, n4)
+	if n4 > n16 {
+		expShift(&w[n16], m, n4-n16)
 	}
 	for i := n4; i < len(w); i++ {
 		w[i] = float32(expFMA(float64(w[i] - m)))
@@ -510,9 +516,15 @@ func siluMulF32(out, gate, up []float32) {
 		}
 		return
 	}
+	n16 := 0
+	if use512 {
+		if n16 = n &^ 15; n16 > 0 {
+			siluMul512(&out[0], &gate[0], &up[0], n16)
+		}
+	}
 	n4 := n &^ 3
-	if n4 > 0 {
-		siluMul(&out[0], &gate[0], &up[0], n4)
+	if n4 > n16 {
+		siluMul(&out[n16], &gate[n16], &up[n16], n4-n16)
 	}
 	for i := n4; i < n; i++ {
 		x := float64(gate[i])

@@ -91,5 +91,14 @@ func widen512F16(dst *float32, src *uint16, n int)
 // The VDPBF16PS decode kernel also needs AVX512_BF16.
 var haveAVX512BF16 = haveAVX512 && cpu.X86.HasAVX512BF16
 
+// expShift512 and siluMul512 are expShift and siluMul sixteen elements a
+// step (AVX-512F), for n a multiple of 16, with the same bits.
+//
+//go:noescape
+func expShift512(w *float32, m float32, n int)
+
+//go:noescape
+func siluMul512(out *float32, gate *float32, u *float32, n int)
+
 //go:noescape
 func dotsDPBF16(out *float32, xs *uint16, w *uint16, k int, stride int, rows int)

@@ -48,6 +48,12 @@ func siluMul(out *float32, gate *float32, u *float32, n int) {
 	panic("cpu: assembly kernels are not built")
 }
 
+func expShift512(w *float32, m float32, n int) { panic("cpu: assembly kernels are not built") }
+
+func siluMul512(out *float32, gate *float32, u *float32, n int) {
+	panic("cpu: assembly kernels are not built")
+}
+
 const haveAVX512 = false
 
 func dots512F32(out *float32, x *float32, w *float32, k int, stride int, rows int) {
