@@ -81,8 +81,9 @@ r = json.loads(sys.argv[1]); rd, dt, t, load = sys.argv[2:]
 print("\t".join([rd, dt, t, "ember", "pp", "%.3f" % r["prefill_tok_s"], "", "%.4f" % r["prefill_fma_fraction"], load]))
 print("\t".join([rd, dt, t, "ember", "tg", "%.3f" % r["decode_tok_s"], "%.4f" % r["decode_bandwidth_fraction"], "", load]))
 if r["decode_allocs_per_step"]:
-    print("bench-vs-llama: ember decode allocated %.2f times per step (the Go runtime started %d OS threads meanwhile)"
-          % (r["decode_allocs_per_step"], r.get("decode_threads_started", 0)), file=sys.stderr)
+    n = r.get("decode_threads_started", 0)
+    print("bench-vs-llama: ember decode allocated %.2f times per step (the Go runtime started %d OS thread%s meanwhile)"
+          % (r["decode_allocs_per_step"], n, "" if n == 1 else "s"), file=sys.stderr)
 ' "$out" "$3" "$1" "$2" "$(load)" >>"$log"
 }
 
