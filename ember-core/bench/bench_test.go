@@ -193,25 +193,40 @@ func TestProbes(t *testing.T) {
 // decode views), a greedy decode step allocates nothing.
 func TestDecodeAllocatesNothing(t *testing.T) {
 	m := benchModel(t)
-	s, err := m.NewSession(qwen3.SessionOptions{Ctx: 64, KVDType: device.BF16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Prefill([]int32{1, 2, 3}); err != nil {
-		t.Fatal(err)
-	}
 	// The first step after a prefill allocates nothing either: its views are
-	// made with the session (ember bench counts allocations from it).
-	var next int32
-	first := mallocs(func() {
-		if next, _, err = s.DecodeGreedy(4); err != nil {
+	// made with the session (ember bench counts allocations from it). The
+	// count is the process's: an allocation of the engine's comes back in
+	// every session, one of the runtime's or of another test's garbage (a
+	// collection, a cleanup, under the load of a full test run) does not, so
+	// the first step fails only when three fresh sessions all allocate.
+	var (
+		s      *qwen3.Session
+		next   int32
+		err    error
+		firsts []uint64
+	)
+	for range 3 {
+		if s, err = m.NewSession(qwen3.SessionOptions{Ctx: 64, KVDType: device.BF16}); err != nil {
 			t.Fatal(err)
 		}
-	})
-	if first != 0 {
-		t.Errorf("the first decode step allocates %d times", first)
+		if _, err := s.Prefill([]int32{1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		first := mallocs(func() {
+			if next, _, err = s.DecodeGreedy(4); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if firsts = append(firsts, first); first == 0 {
+			break
+		}
+		s.Close()
+		s = nil
 	}
+	if s == nil {
+		t.Fatalf("the first decode step allocates %v times in three sessions", firsts)
+	}
+	defer s.Close()
 	allocs := testing.AllocsPerRun(20, func() {
 		if next, _, err = s.DecodeGreedy(next); err != nil {
 			t.Fatal(err)
@@ -227,6 +242,7 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 // warm-up run.
 func mallocs(fn func()) uint64 {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	runtime.GC() // finish a collection in progress before counting
 	var a, b runtime.MemStats
 	runtime.ReadMemStats(&a)
 	fn()
