@@ -111,19 +111,31 @@ func (d *Device) attend(out, q []float32, kct, vct *tensor, n, start, heads, kvH
 	if n > 1 {
 		tasks = (n + attnBlock - 1) / attnBlock * kvHeads
 	}
-	// Every worker's decode scores span the whole cache; sized here, at the
-	// prefill that comes first, so that no decode step grows them (each
-	// worker's first decode task would, an allocation ember bench counts).
-	for w := range d.scratch {
-		d.scratch[w].floats(kct.rows)
-	}
-	d.jobs.attn = attnJob{
-		d: d, q: q, out: out, kc: kct, vc: vct,
-		n: n, start: start, heads: heads, group: heads / kvHeads, headDim: headDim,
-		scale: float32(1 / math.Sqrt(float64(headDim))),
-	}
+	d.sizeScores(kct.rows)
+	d.jobs.attn = d.attnBase(heads, kvHeads, headDim)
+	d.jobs.attn.q, d.jobs.attn.out, d.jobs.attn.kc, d.jobs.attn.vc = q, out, kct, vct
+	d.jobs.attn.n, d.jobs.attn.start = n, start
 	d.pool.run(tasks, &d.jobs.attn)
 	d.jobs.attn = attnJob{}
+}
+
+// sizeScores grows every worker's decode score scratch to rows keys: done by
+// the prefill that comes first (and a batched step), so that no decode task
+// grows it (each worker's first would, an allocation ember bench counts).
+func (d *Device) sizeScores(rows int) {
+	for w := range d.scratch {
+		d.scratch[w].floats(rows)
+	}
+}
+
+// attnBase is an attnJob's shape for one call: everything but the rows'
+// queries, outputs, caches and positions, the same for Attention and for
+// every row of a BatchAttention (so both scale the scores alike).
+func (d *Device) attnBase(heads, kvHeads, headDim int) attnJob {
+	return attnJob{
+		d: d, heads: heads, group: heads / kvHeads, headDim: headDim,
+		scale: float32(1 / math.Sqrt(float64(headDim))),
+	}
 }
 
 // attnBlock is the most queries that a prefill task takes: for each query
@@ -311,13 +323,9 @@ func (d *Device) BatchAttention(out, q, pos device.Tensor, kc, vc []device.Tenso
 	if n == 0 {
 		return nil
 	}
-	for w := range d.scratch {
-		d.scratch[w].floats(maxCtx)
-	}
-	d.jobs.batchAttn = batchAttnJob{
-		d: d, rows: rows, heads: heads, group: heads / kvHeads, headDim: headDim,
-		scale: float32(1 / math.Sqrt(float64(headDim))),
-	}
+	d.sizeScores(maxCtx)
+	d.jobs.batchAttn = batchAttnJob{base: d.attnBase(heads, kvHeads, headDim), rows: rows}
+	d.jobs.batchAttn.base.n = 1
 	d.pool.run(n*kvHeads, &d.jobs.batchAttn)
 	d.jobs.batchAttn = batchAttnJob{}
 	clear(rows) // no references to the tensors kept past the op
@@ -333,20 +341,16 @@ type batchAttnRow struct {
 }
 
 // batchAttnJob is BatchAttention's parallel part: task r*kvHeads+g is
-// Attention's decode task g on row r.
+// Attention's decode task g on row r (base with the row's operands).
 type batchAttnJob struct {
-	d                     *Device
-	rows                  []batchAttnRow
-	heads, group, headDim int
-	scale                 float32
+	base attnJob
+	rows []batchAttnRow
 }
 
 func (j *batchAttnJob) run(worker, task int) {
-	kvHeads := j.heads / j.group
+	kvHeads := j.base.heads / j.base.group
 	r := &j.rows[task/kvHeads]
-	a := attnJob{
-		d: j.d, q: r.q, out: r.out, kc: r.kc, vc: r.vc,
-		n: 1, start: r.start, heads: j.heads, group: j.group, headDim: j.headDim, scale: j.scale,
-	}
-	a.decodeKV(&j.d.scratch[worker], task%kvHeads)
+	a := j.base
+	a.q, a.out, a.kc, a.vc, a.start = r.q, r.out, r.kc, r.vc, r.start
+	a.decodeKV(&a.d.scratch[worker], task%kvHeads)
 }

@@ -10,8 +10,8 @@ import (
 // LogSumExp writes log Σ_j exp(x[i][j]) of each row of x (F32 [n, d]) into
 // out (F32 with n entries). The exponentials are float32 (the softmax's
 // expShiftF32) relative to the row's largest number and summed in float64
-// (four chains, element i in chain i%4, added (c0+c1)+(c2+c3), so the sum is
-// not one add's latency per element of a 151,936-wide vocabulary row), so
+// (sum4's four chains, not one add's latency per element of a 151,936-wide
+// vocabulary row), so
 // the result is within a few float32 ulps of the exact value. NaN entries
 // weigh nothing; a row of -Inf and NaN gives -Inf, a row holding +Inf gives +Inf.
 func (d *Device) LogSumExp(out, x device.Tensor) error {
@@ -91,41 +91,15 @@ func logSumExpRow(row, w []float32) float32 {
 }
 
 // rowMax returns the largest number in row (NaN never compares greater), or
-// -Inf when there is none: four running maxima, so the compares do not wait
-// on one another.
+// -Inf when there is none.
 func rowMax(row []float32) float32 {
-	m0 := float32(math.Inf(-1))
-	m1, m2, m3 := m0, m0, m0
-	i := 0
-	for ; i+4 <= len(row); i += 4 {
-		if v := row[i]; v > m0 {
-			m0 = v
-		}
-		if v := row[i+1]; v > m1 {
-			m1 = v
-		}
-		if v := row[i+2]; v > m2 {
-			m2 = v
-		}
-		if v := row[i+3]; v > m3 {
-			m3 = v
+	m := float32(math.Inf(-1))
+	for _, v := range row {
+		if v > m {
+			m = v
 		}
 	}
-	for ; i < len(row); i++ {
-		if v := row[i]; v > m0 {
-			m0 = v
-		}
-	}
-	if m1 > m0 {
-		m0 = m1
-	}
-	if m3 > m2 {
-		m2 = m3
-	}
-	if m2 > m0 {
-		m0 = m2
-	}
-	return m0
+	return m
 }
 
 // sum4 returns Σ w in float64 over four chains: element i goes to chain
